@@ -1,0 +1,20 @@
+"""policyengine: a declarative policy engine for API gateways.
+
+The public API is small: load an Engine, decide Requests, read Decisions.
+"""
+
+from policyengine.decision import Decision, Identity, Reason, Request
+from policyengine.engine import Engine, EngineOptions, Explanation
+from policyengine.errors import Diagnostic, PolicyError
+
+__all__ = [
+    "Decision",
+    "Diagnostic",
+    "Engine",
+    "EngineOptions",
+    "Explanation",
+    "Identity",
+    "PolicyError",
+    "Reason",
+    "Request",
+]

@@ -1,0 +1,15 @@
+"""Authentication: each authn block turns request credentials into an Identity or a failure.
+
+`BUILDERS` maps a block kind (`api_key`, `jwt`, `introspect`) to the function that
+compiles its settings into an Authenticator, once, at policy compile time.
+"""
+
+from policyengine.authn.base import (
+    AuthnBuildContext,
+    AuthnFailure,
+    Authenticator,
+    Builder,
+)
+from policyengine.authn.registry import BUILDERS
+
+__all__ = ["BUILDERS", "AuthnBuildContext", "AuthnFailure", "Authenticator", "Builder"]

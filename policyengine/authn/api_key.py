@@ -1,0 +1,161 @@
+"""`authn api_key`: keys looked up by their sha256; the keys file never holds a key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from policyengine import ast
+from policyengine.authn.base import AuthnBuildContext, AuthnFailure, Authenticator
+from policyengine.authn.settings import SettingsReader
+from policyengine.context import RequestContext
+from policyengine.decision import Identity, Reason
+from policyengine.errors import one_of
+from policyengine.source import Span
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_ENTRY_KEYS = {"sha256", "subject", "roles", "expires", "claims"}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    identity: Identity
+    expires: float | None  # unix time
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class ApiKeyAuthenticator(Authenticator):
+    """Looks the key's hash up in a dict: no per-key scan, nothing secret to compare.
+
+    Equality on a sha256 digest leaks nothing useful through timing: an attacker
+    cannot steer the digest of their guess towards a stored one.
+    """
+
+    def __init__(self, name: str, header: str | None, query: str | None,
+                 keys: dict[str, KeyEntry]) -> None:
+        super().__init__(name)
+        self.header = header.lower() if header else None
+        self.query = query
+        self.keys = keys
+
+    def _presented_key(self, ctx: RequestContext) -> str | None:
+        if self.header is not None:
+            return ctx.header(self.header)
+        assert self.query is not None
+        return ctx.query_value(self.query)
+
+    def presented(self, ctx: RequestContext) -> bool:
+        return self._presented_key(ctx) is not None
+
+    def authenticate(self, ctx: RequestContext) -> Identity:
+        key = self._presented_key(ctx)
+        entry = self.keys.get(key_hash(key)) if key else None
+        if entry is None:
+            raise AuthnFailure(Reason.AUTHN_INVALID, "unknown API key", self.challenge())
+        if entry.expires is not None and ctx.now >= entry.expires:
+            raise AuthnFailure(Reason.AUTHN_EXPIRED, "API key expired", self.challenge())
+        return entry.identity
+
+    def challenge(self) -> str:
+        where = f'header="{self.header}"' if self.header else f'query="{self.query}"'
+        return f'ApiKey realm="{self.name}", {where}'
+
+
+def build_api_key(block: ast.AuthnBlock, bc: AuthnBuildContext) -> ApiKeyAuthenticator | None:
+    settings = SettingsReader(block, {"header", "query", "keys"}, bc.diags)
+    header, query = settings.string("header"), settings.string("query")
+    if (header is None) == (query is None):
+        bc.diags.error("compile/missing-setting",
+                       "`authn api_key` needs exactly one of `header` or `query`",
+                       block.kind.span)
+    settings.require("keys")
+    source = settings.sourced("keys", ("file",))
+    if source is None:
+        return None
+    keys = load_keys_file(bc.resolve(source[1]), block.label, settings.span("keys"), bc)
+    if keys is None or (header is None) == (query is None):
+        return None
+    return ApiKeyAuthenticator(block.label, header, query, keys)
+
+
+def load_keys_file(path: Path, block: str, span: Span, bc: AuthnBuildContext
+                   ) -> dict[str, KeyEntry] | None:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        bc.diags.error("compile/keys-file", f"cannot read keys file `{path.name}`: {err}", span)
+        return None
+    raw = data.get("keys") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        bc.diags.error("compile/keys-file", f"`{path.name}` must hold a `keys:` list", span)
+        return None
+    keys: dict[str, KeyEntry] = {}
+    for index, item in enumerate(raw):
+        entry = _key_entry(item, f"{path.name}: keys[{index}]", block, span, bc)
+        if entry is not None:
+            digest, key_entry = entry
+            if digest in keys:
+                bc.diags.error("compile/keys-file",
+                               f"{path.name}: keys[{index}] repeats a hash", span)
+            keys[digest] = key_entry
+    return keys
+
+
+def _key_entry(item: Any, where: str, block: str, span: Span, bc: AuthnBuildContext
+               ) -> tuple[str, KeyEntry] | None:
+    def fail(message: str) -> None:
+        bc.diags.error("compile/keys-file", f"{where}: {message}", span)
+
+    if not isinstance(item, dict) or set(item) - _ENTRY_KEYS:
+        fail(f"each entry is a mapping of {one_of(_ENTRY_KEYS)}")
+        return None
+    digest, subject, roles = item.get("sha256"), item.get("subject"), item.get("roles", [])
+    if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest.lower()):
+        fail("`sha256` must be 64 hex digits (the sha256 of the key, never the key)")
+        return None
+    if not isinstance(subject, str) or not subject:
+        fail("`subject` must be a non-empty string")
+        return None
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        fail("`roles` must be a list of role names")
+        return None
+    for role in roles:
+        if role not in bc.known_roles:
+            bc.diags.error("compile/unknown-role", f"{where}: unknown role `{role}`", span,
+                           f"roles are {one_of(bc.known_roles)}")
+    expires = _expiry(item.get("expires"))
+    if expires is False:
+        fail("`expires` must be a date or an ISO 8601 date-time with a time zone")
+        return None
+    claims = item.get("claims", {})
+    if not isinstance(claims, dict):
+        fail("`claims` must be a mapping")
+        return None
+    identity = Identity(subject, frozenset(roles), claims, block, digest[:16])
+    return digest.lower(), KeyEntry(identity, expires)
+
+
+def _expiry(value: Any) -> float | None | bool:
+    """Unix time of `expires`, None when absent, False when malformed."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.timestamp() if value.tzinfo else False
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(), dt.UTC).timestamp()
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return False
+        return parsed.timestamp() if parsed.tzinfo else False
+    return False

@@ -1,0 +1,10 @@
+"""Which builder compiles which kind of authn block."""
+
+from __future__ import annotations
+
+from policyengine.authn.api_key import build_api_key
+from policyengine.authn.base import Builder
+
+BUILDERS: dict[str, Builder] = {
+    "api_key": build_api_key,
+}

@@ -1,0 +1,93 @@
+"""Reading an authn block's settings with errors that point at the setting."""
+
+from __future__ import annotations
+
+from policyengine import ast
+from policyengine.errors import Diagnostics, one_of
+from policyengine.source import Span
+
+
+class SettingsReader:
+    """Typed access to `key value...` settings; reports unknown, repeated and malformed ones."""
+
+    def __init__(self, block: ast.AuthnBlock, allowed: set[str], diags: Diagnostics) -> None:
+        self.block = block
+        self.diags = diags
+        self.by_key: dict[str, ast.Setting] = {}
+        for setting in block.settings:
+            key = setting.key.value
+            if key not in allowed:
+                diags.error(
+                    "compile/unknown-setting",
+                    f"unknown setting `{key}` in `authn {block.kind.value}`",
+                    setting.key.span, f"settings are {one_of(allowed)}",
+                )
+            elif key in self.by_key:
+                diags.error("compile/duplicate-setting", f"`{key}` is set twice",
+                            setting.key.span)
+            else:
+                self.by_key[key] = setting
+
+    def has(self, key: str) -> bool:
+        return key in self.by_key
+
+    def _bad(self, setting: ast.Setting, expected: str) -> None:
+        self.diags.error("compile/bad-setting",
+                         f"`{setting.key.value}` expects {expected}", setting.span)
+
+    def words(self, key: str, shape: tuple[ast.WordKind, ...], expected: str
+              ) -> tuple[ast.Word, ...] | None:
+        """A setting with exactly one group whose words have the given kinds."""
+        setting = self.by_key.get(key)
+        if setting is None:
+            return None
+        if setting.mapping is not None or len(setting.groups) != 1:
+            self._bad(setting, expected)
+            return None
+        group = setting.groups[0]
+        if tuple(w.kind for w in group) != shape:
+            self._bad(setting, expected)
+            return None
+        return group
+
+    def string(self, key: str) -> str | None:
+        words = self.words(key, (ast.WordKind.STRING,), 'a string, like `"value"`')
+        return str(words[0].value) if words else None
+
+    def sourced(self, key: str, sources: tuple[str, ...]) -> tuple[str, str] | None:
+        """`key SOURCE "value"` such as `keys file "k.yaml"` or `secret env "NAME"`."""
+        expected = " or ".join(f'`{key} {s} "..."`' for s in sources)
+        words = self.words(key, (ast.WordKind.NAME, ast.WordKind.STRING), expected)
+        if words is None:
+            return None
+        if words[0].value not in sources:
+            self._bad(self.by_key[key], expected)
+            return None
+        return str(words[0].value), str(words[1].value)
+
+    def names(self, key: str) -> list[str] | None:
+        """`key A, B, C`."""
+        setting = self.by_key.get(key)
+        if setting is None:
+            return None
+        if setting.mapping is not None or any(
+            len(g) != 1 or g[0].kind is not ast.WordKind.NAME for g in setting.groups
+        ):
+            self._bad(setting, "a list of names, like `A, B`")
+            return None
+        return [str(g[0].value) for g in setting.groups]
+
+    def duration(self, key: str) -> float | None:
+        words = self.words(key, (ast.WordKind.DURATION,), "a duration, like `30s`")
+        return float(words[0].value) if words else None
+
+    def span(self, key: str) -> Span:
+        setting = self.by_key.get(key)
+        return setting.span if setting else self.block.span
+
+    def require(self, *keys: str) -> None:
+        for key in keys:
+            if key not in self.by_key:
+                self.diags.error("compile/missing-setting",
+                                 f"`authn {self.block.kind.value}` needs `{key}`",
+                                 self.block.kind.span)

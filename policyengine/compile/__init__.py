@@ -1,0 +1,123 @@
+"""The compiler: an ordered list of named passes from PolicySet to CompiledPolicy.
+
+Each pass does one check or one transformation and reports into the shared
+diagnostics; later passes rely on earlier ones. Checking passes all run, so one
+`check` reports every error; the tree is built only when none was found.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from policyengine import ast
+from policyengine.authn import BUILDERS, AuthnBuildContext
+from policyengine.compile.passes import (
+    check_group_prefixes,
+    check_route_rules,
+    collect_declarations,
+    detect_conflicts,
+    parse_paths,
+    resolve_names,
+    resolve_role_hierarchy,
+)
+from policyengine.compile.rules import compile_routes
+from policyengine.compile.state import CompileState
+from policyengine.compile.tree import build_tree
+from policyengine.errors import Diagnostic, PolicyError, one_of
+from policyengine.schema import CompiledSchema, compile_schemas
+from policyengine.tree import DecisionTree, LimitSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    name: str
+    run: Callable[[CompileState], None]
+
+
+def build_authenticators(state: CompileState) -> None:
+    for name, declared in state.authn_blocks.items():
+        block = declared.node
+        assert isinstance(block, ast.AuthnBlock)
+        builder = BUILDERS.get(block.kind.value)
+        if builder is None:
+            state.diags.error("compile/unknown-authn-kind",
+                              f"unknown authn kind `{block.kind.value}`", block.kind.span,
+                              f"kinds are {one_of(BUILDERS)}")
+            continue
+        context = AuthnBuildContext(Path(declared.file.path).parent, state.diags,
+                                    frozenset(state.roles))
+        authenticator = builder(block, context)
+        if authenticator is not None:
+            state.authenticators[name] = authenticator
+
+
+def compile_limits(state: CompileState) -> None:
+    for name, decl in state.limits.items():
+        if decl.burst is not None and decl.burst < 1:
+            state.diags.error("compile/bad-limit", "burst must be at least 1", decl.span)
+        keys = decl.by or (ast.LimitKey(ast.LimitKeyKind.SUBJECT, None, decl.span),)
+        state.compiled_limits[name] = LimitSpec(
+            name=name, count=decl.count, period=decl.period_seconds, burst=decl.burst,
+            keys=tuple((k.kind.value, k.arg) for k in keys), site=decl.span.short(),
+        )
+
+
+PASSES: tuple[Pass, ...] = (
+    Pass("collect-declarations", collect_declarations),
+    Pass("check-groups", check_group_prefixes),
+    Pass("role-hierarchy", resolve_role_hierarchy),
+    Pass("resolve-names", resolve_names),
+    Pass("check-route-rules", check_route_rules),
+    Pass("parse-paths", parse_paths),
+    Pass("detect-conflicts", detect_conflicts),
+    Pass("build-authn", build_authenticators),
+    Pass("build-schemas", compile_schemas),
+    Pass("build-limits", compile_limits),
+    Pass("compile-routes", compile_routes),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    """Everything a decision needs, built once. Immutable by convention and by type."""
+
+    name: str | None
+    tree: DecisionTree
+    roles: frozenset[str]
+    inherited_roles: dict[str, frozenset[str]]
+    schemas: dict[str, CompiledSchema]
+    limits: dict[str, LimitSpec]
+    route_count: int
+    warnings: tuple[Diagnostic, ...]
+    pass_times: tuple[tuple[str, float], ...]  # seconds per pass, for --explain and bench
+
+
+def compile_policy_set(policy_set: ast.PolicySet) -> CompiledPolicy:
+    """Run every pass; raise PolicyError with all errors, else build the tree."""
+    state = CompileState(policy_set)
+    timings: list[tuple[str, float]] = []
+    for compiler_pass in PASSES:
+        started = time.perf_counter()
+        compiler_pass.run(state)
+        timings.append((compiler_pass.name, time.perf_counter() - started))
+    state.diags.raise_if_errors()
+    started = time.perf_counter()
+    tree = build_tree(state)
+    timings.append(("build-tree", time.perf_counter() - started))
+    return CompiledPolicy(
+        name=state.policy_name,
+        tree=tree,
+        roles=frozenset(state.roles),
+        inherited_roles=state.inherited_roles,
+        schemas=state.compiled_schemas,
+        limits=state.compiled_limits,
+        route_count=len(state.compiled_routes),
+        warnings=tuple(state.diags.warnings),
+        pass_times=tuple(timings),
+    )
+
+
+__all__ = ["PASSES", "CompiledPolicy", "PolicyError", "compile_policy_set"]

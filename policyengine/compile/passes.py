@@ -1,0 +1,235 @@
+"""The checking passes: declarations, roles, names, path patterns, conflicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from policyengine import ast
+from policyengine.compile.state import CompileState, Declared, FlatRoute
+from policyengine.errors import one_of
+from policyengine.paths import normalize_path
+from policyengine.patterns import PatternError, SegmentKind, parse_pattern
+from policyengine.source import Span
+
+
+def collect_declarations(state: CompileState) -> None:
+    """Index every named declaration; a name defined twice is an error naming both places."""
+    seen_names: dict[str, ast.PolicyName] = {}
+    for file in state.policy_set.files:
+        for statement in file.statements:
+            if isinstance(statement, ast.PolicyName):
+                seen_names.setdefault(statement.name, statement)
+            elif isinstance(statement, ast.RoleDecl):
+                _declare(state, state.roles, statement.name, statement, "role")
+            elif isinstance(statement, ast.SchemaDecl):
+                _declare(state, state.schemas, statement.name, Declared(statement, file),
+                         "schema")
+            elif isinstance(statement, ast.LimitDecl):
+                _declare(state, state.limits, statement.name, statement, "limit")
+            elif isinstance(statement, ast.AuthnBlock):
+                label = ast.Name(statement.label, (statement.name or statement.kind).span)
+                _declare(state, state.authn_blocks, label, Declared(statement, file), "authn block")
+        state.routes.extend(_flatten(file, file.statements, ""))
+    if len(seen_names) > 1:
+        first, *others = sorted(seen_names.values(), key=lambda p: (p.span.source.name, p.span.start))
+        for other in others:
+            state.diags.error("compile/policy-name", f"the set is named twice: `{first.name}` "
+                              f"at {first.span.location()} and `{other.name}` here", other.span)
+    state.policy_name = next(iter(seen_names), None)
+
+
+def _declare(state: CompileState, table: dict[str, object], name: ast.Name, value: object,
+             what: str) -> None:
+    previous = table.get(name.value)
+    if previous is None:
+        table[name.value] = value
+        return
+    node = previous.node if isinstance(previous, Declared) else previous
+    where = node.span.location() if hasattr(node, "span") else "elsewhere"
+    state.diags.error("compile/duplicate-name", f"{what} `{name.value}` is already defined",
+                      name.span, f"first defined at {where}")
+
+
+def _flatten(file: ast.PolicyFile, items: tuple[object, ...], prefix: str
+             ) -> Iterator[FlatRoute]:
+    for item in items:
+        if isinstance(item, ast.Route):
+            yield FlatRoute(item, prefix, file)
+        elif isinstance(item, ast.Group):
+            yield from _flatten(file, item.items, prefix + item.prefix.rstrip("/"))
+
+
+def check_group_prefixes(state: CompileState) -> None:
+    for file in state.policy_set.files:
+        for group in _groups(file.statements):
+            if not group.prefix.startswith("/") or group.prefix == "/":
+                state.diags.error("compile/bad-group", "a group prefix is a path like `/api`",
+                                  group.span)
+
+
+def _groups(items: tuple[object, ...]) -> Iterator[ast.Group]:
+    for item in items:
+        if isinstance(item, ast.Group):
+            yield item
+            yield from _groups(item.items)
+
+
+def resolve_role_hierarchy(state: CompileState) -> None:
+    """Close the `inherits` relation both ways; a cycle is an error naming its roles."""
+    parents: dict[str, tuple[str, ...]] = {}
+    for name, decl in state.roles.items():
+        for parent in decl.inherits:
+            if parent.value not in state.roles:
+                _unknown(state, "role", parent.value, parent.span, state.roles)
+        parents[name] = tuple(p.value for p in decl.inherits if p.value in state.roles)
+    for name in state.roles:
+        cycle = _find_cycle(name, parents)
+        if cycle and cycle[0] == name and min(cycle) == name:
+            state.diags.error("compile/role-cycle",
+                              f"roles inherit in a cycle: {' -> '.join([*cycle, name])}",
+                              state.roles[name].span)
+    for name in state.roles:
+        state.inherited_roles[name] = frozenset(_ancestors(name, parents))
+    for name in state.roles:
+        state.satisfying_roles[name] = frozenset(
+            other for other, has in state.inherited_roles.items() if name in has
+        )
+
+
+def _ancestors(role: str, parents: dict[str, tuple[str, ...]]) -> set[str]:
+    found = {role}
+    stack = [role]
+    while stack:
+        for parent in parents.get(stack.pop(), ()):
+            if parent not in found:
+                found.add(parent)
+                stack.append(parent)
+    return found
+
+
+def _find_cycle(start: str, parents: dict[str, tuple[str, ...]]) -> list[str] | None:
+    """A path start -> ... -> start through `inherits`, if there is one."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    visited: set[str] = set()
+    while stack:
+        role, path = stack.pop()
+        for parent in parents.get(role, ()):
+            if parent == start:
+                return path
+            if parent not in visited:
+                visited.add(parent)
+                stack.append((parent, [*path, parent]))
+    return None
+
+
+def resolve_names(state: CompileState) -> None:
+    """Every role, schema, limit and authn block a route or schema names must exist."""
+    for flat in state.routes:
+        for rule in flat.route.rules:
+            _resolve_rule(state, rule)
+    for declared in state.schemas.values():
+        assert isinstance(declared.node, ast.SchemaDecl)
+        if isinstance(declared.node.body, ast.InlineSchema):
+            for ref in _schema_refs(declared.node.body):
+                if ref.value not in state.schemas:
+                    _unknown(state, "schema", ref.value, ref.span, state.schemas)
+
+
+def _resolve_rule(state: CompileState, rule: ast.Rule) -> None:
+    if isinstance(rule, ast.AllowRole | ast.Deny):
+        for role in rule.roles:
+            if role.value not in state.roles:
+                _unknown(state, "role", role.value, role.span, state.roles)
+    elif isinstance(rule, ast.BodyRule):
+        if rule.schema.value not in state.schemas:
+            _unknown(state, "schema", rule.schema.value, rule.schema.span, state.schemas)
+    elif isinstance(rule, ast.LimitRule):
+        for name in rule.names:
+            if name.value not in state.limits:
+                _unknown(state, "limit", name.value, name.span, state.limits)
+    elif isinstance(rule, ast.RequireAuthn):
+        for name in rule.names:
+            if name.value not in state.authn_blocks:
+                _unknown(state, "authn", name.value, name.span, state.authn_blocks)
+    elif isinstance(rule, ast.QueryRule):
+        for ref in _schema_refs(rule.schema):
+            if ref.value not in state.schemas:
+                _unknown(state, "schema", ref.value, ref.span, state.schemas)
+
+
+def _schema_refs(schema: ast.InlineSchema) -> Iterator[ast.Name]:
+    for schema_field in schema.fields:
+        kind = schema_field.type
+        while isinstance(kind, ast.ArrayType):
+            kind = kind.items
+        if isinstance(kind, ast.SchemaRef):
+            yield kind.name
+
+
+def _unknown(state: CompileState, what: str, name: str, span: Span, known: dict[str, object]
+             ) -> None:
+    plural = {"authn": "authn blocks"}.get(what, f"{what}s")
+    state.diags.error(f"compile/unknown-{what}", f"unknown {what} `{name}`", span,
+                      f"declared {plural} are {one_of(known)}")
+
+
+def check_route_rules(state: CompileState) -> None:
+    """At most one body, query and require per route; an allow rule somewhere."""
+    for flat in state.routes:
+        counts: dict[type, ast.Rule] = {}
+        for rule in flat.route.rules:
+            if isinstance(rule, ast.BodyRule | ast.QueryRule | ast.RequireAuthn):
+                if type(rule) in counts:
+                    state.diags.error("compile/duplicate-rule", "this rule is given twice",
+                                      rule.span, f"first at {counts[type(rule)].span.location()}")
+                counts.setdefault(type(rule), rule)
+        allows = (ast.AllowAnyone, ast.AllowAuthenticated, ast.AllowRole, ast.AllowWhen)
+        if not any(isinstance(r, allows) for r in flat.route.rules):
+            state.diags.warning("lint/no-allow", "this route allows no one", flat.route.span,
+                                "requests it matches are always denied; add an `allow` rule")
+        body = counts.get(ast.BodyRule)
+        if body is not None and all(t.method in (ast.Method.GET, ast.Method.HEAD)
+                                    for t in flat.route.targets):
+            state.diags.warning("lint/body-on-get", "GET and HEAD requests carry no body",
+                                body.span)
+
+
+def parse_paths(state: CompileState) -> None:
+    for flat in state.routes:
+        for target in flat.route.targets:
+            text = _join_prefix(flat.prefix, target.path)
+            try:
+                state.patterns[target] = parse_pattern(text, normalize_path)
+            except PatternError as err:
+                offset = max(0, err.offset - len(flat.prefix))
+                span = _sub_span(target.path_span, offset, err.length)
+                state.diags.error("compile/bad-path", str(err), span, err.help)
+
+
+def _join_prefix(prefix: str, path: str) -> str:
+    """`group "/api" { route GET / }` is `/api`, not `/api/`."""
+    return prefix if prefix and path == "/" else prefix + path
+
+
+def _sub_span(span: Span, offset: int, length: int) -> Span:
+    start = min(span.start + offset, span.end)
+    return Span(span.source, start, min(start + max(length, 1), span.end) or start + 1)
+
+
+def detect_conflicts(state: CompileState) -> None:
+    """Two routes with the same shape and an overlapping method would tie: an error."""
+    seen: dict[tuple[object, ...], ast.RouteTarget] = {}
+    for target, pattern in state.patterns.items():
+        methods = list(ast.Method) if target.method is ast.Method.ANY else [target.method, ast.Method.ANY]
+        for method in methods:
+            other = seen.get((pattern.shape, method))
+            if other is not None:
+                state.diags.error(
+                    "compile/route-conflict",
+                    f"`{target.method.value} {pattern.text}` matches the same requests as "
+                    f"`{other.method.value} {state.patterns[other].text}` at "
+                    f"{other.span.location()}",
+                    target.span, "give one a more specific path or method, or merge them",
+                )
+                break
+        seen[(pattern.shape, target.method)] = target

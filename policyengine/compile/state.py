@@ -1,0 +1,58 @@
+"""What the compiler passes share: the input AST, diagnostics, and each pass's results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from policyengine import ast
+from policyengine.errors import Diagnostics
+from policyengine.patterns import PathPattern
+
+if TYPE_CHECKING:
+    from policyengine.authn import Authenticator
+    from policyengine.schema import CompiledSchema
+    from policyengine.tree import CompiledRoute, LimitSpec
+
+
+@dataclass(frozen=True, slots=True)
+class FlatRoute:
+    """A route with the prefixes of its enclosing groups applied, and where it was written."""
+
+    route: ast.Route
+    prefix: str
+    file: ast.PolicyFile
+
+    @property
+    def policy_dir(self) -> Path:
+        return Path(self.file.path).parent
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """A named declaration and the file it came from (for relative `file` paths)."""
+
+    node: ast.RoleDecl | ast.SchemaDecl | ast.LimitDecl | ast.AuthnBlock
+    file: ast.PolicyFile
+
+
+@dataclass
+class CompileState:
+    policy_set: ast.PolicySet
+    diags: Diagnostics = field(default_factory=Diagnostics)
+    policy_name: str | None = None
+    roles: dict[str, ast.RoleDecl] = field(default_factory=dict)
+    schemas: dict[str, Declared] = field(default_factory=dict)
+    limits: dict[str, ast.LimitDecl] = field(default_factory=dict)
+    authn_blocks: dict[str, Declared] = field(default_factory=dict)
+    routes: list[FlatRoute] = field(default_factory=list)
+    # role -> itself and every role it inherits (what holding it grants)
+    inherited_roles: dict[str, frozenset[str]] = field(default_factory=dict)
+    # role -> itself and every role that inherits it (who satisfies `allow role R`)
+    satisfying_roles: dict[str, frozenset[str]] = field(default_factory=dict)
+    patterns: dict[ast.RouteTarget, PathPattern] = field(default_factory=dict)
+    authenticators: dict[str, Authenticator] = field(default_factory=dict)
+    compiled_schemas: dict[str, CompiledSchema] = field(default_factory=dict)
+    compiled_limits: dict[str, LimitSpec] = field(default_factory=dict)
+    compiled_routes: list[tuple[FlatRoute, CompiledRoute]] = field(default_factory=list)

@@ -1,0 +1,58 @@
+"""Build the decision tree (route trie) from compiled routes."""
+
+from __future__ import annotations
+
+from policyengine.compile.state import CompileState
+from policyengine.patterns import PathPattern, SegmentKind
+from policyengine.tree import CompiledRoute, DecisionTree, Endpoint, Node
+
+
+def build_tree(state: CompileState) -> DecisionTree:
+    root = Node()
+    static_paths: dict[tuple[str, ...], Endpoint] = {}
+    for flat, route in state.compiled_routes:
+        for target in flat.route.targets:
+            pattern = state.patterns.get(target)
+            if pattern is None or f"{target.method.value} {pattern.text}" != route.label:
+                continue
+            endpoint = _endpoint_for(root, pattern)
+            _attach(endpoint, target.method.value, route)
+            if all(s.kind is SegmentKind.STATIC for s in pattern.segments):
+                static_paths[tuple(s.text for s in pattern.segments)] = endpoint
+    return DecisionTree(root, static_paths)
+
+
+def _attach(endpoint: Endpoint, method: str, route: CompiledRoute) -> None:
+    if method == "ANY":
+        endpoint.any = route
+    else:
+        endpoint.by_method[method] = route
+
+
+def _endpoint_for(root: Node, pattern: PathPattern) -> Endpoint:
+    node = root
+    for segment in pattern.segments:
+        if segment.kind is SegmentKind.GLOB:
+            node.glob = node.glob or Endpoint()
+            return node.glob
+        node = _child(node, segment.kind, segment.text, segment.type)
+    node.leaf = node.leaf or Endpoint()
+    return node.leaf
+
+
+def _child(node: Node, kind: SegmentKind, text: str, param_type: object) -> Node:
+    if kind is SegmentKind.STATIC:
+        return node.static.setdefault(text, Node())
+    if kind is SegmentKind.TYPED:
+        for existing_type, child in node.typed:
+            if existing_type is param_type:
+                return child
+        child = Node()
+        node.typed.append((param_type, child))  # type: ignore[arg-type]
+        node.typed.sort(key=lambda pair: pair[0])
+        return child
+    if kind is SegmentKind.PARAM:
+        node.param = node.param or Node()
+        return node.param
+    node.star = node.star or Node()
+    return node.star

@@ -1,0 +1,110 @@
+"""The per-request view that rules, conditions and authn read: computed lazily, once."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from policyengine.decision import Identity, Request
+from policyengine.jsonbody import InvalidJson, parse_json
+
+if TYPE_CHECKING:
+    from policyengine.tree import CompiledRoute
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_UNSET: Any = object()
+
+
+def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+class RequestContext:
+    """One request being decided. Everything derived from it is computed at most once."""
+
+    __slots__ = (
+        "_body",
+        "_client_ip",
+        "_headers",
+        "_query",
+        "captures",
+        "identity",
+        "method",
+        "now",
+        "raw_query",
+        "request",
+        "route",
+        "segments",
+    )
+
+    def __init__(
+        self,
+        request: Request,
+        segments: tuple[str, ...],
+        raw_query: str,
+        now: float,
+    ) -> None:
+        self.request = request
+        self.method = request.method
+        self.segments = segments
+        self.raw_query = raw_query
+        self.now = now
+        self.captures: list[Any] = []
+        self.route: CompiledRoute | None = None
+        self.identity: Identity | None = request.identity
+        self._headers: dict[str, str] | None = None
+        self._query: dict[str, list[str]] | None = None
+        self._body: Any = _UNSET
+        self._client_ip: Any = _UNSET
+
+    @property
+    def path(self) -> str:
+        return "/" + "/".join(self.segments)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Header names lowercased (HTTP names are case-insensitive)."""
+        if self._headers is None:
+            self._headers = lower_headers(self.request.headers)
+        return self._headers
+
+    def header(self, lower_name: str) -> str | None:
+        return self.headers.get(lower_name)
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        if self._query is None:
+            self._query = parse_qs(self.raw_query, keep_blank_values=True) if self.raw_query else {}
+        return self._query
+
+    def query_value(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+    def json_body(self) -> Any:
+        """The body as JSON, or None when absent or not valid JSON (schemas report why)."""
+        if self._body is _UNSET:
+            body = self.request.body
+            if body is None:
+                self._body = None
+            elif isinstance(body, bytes | str):
+                try:
+                    self._body = parse_json(body) if body else None
+                except InvalidJson:
+                    self._body = None
+            else:
+                self._body = body
+        return self._body
+
+    @property
+    def client_ip(self) -> IPAddress | None:
+        if self._client_ip is _UNSET:
+            try:
+                raw = self.request.client_ip
+                self._client_ip = ipaddress.ip_address(raw) if raw else None
+            except ValueError:
+                self._client_ip = None
+        ip: IPAddress | None = self._client_ip
+        return ip

@@ -1,0 +1,101 @@
+"""What goes into a decision and what comes out: Request, Identity, Decision, reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Reason(StrEnum):
+    """Stable dotted reason codes (LANGUAGE.md, "Decisions")."""
+
+    ALLOW = "allow"
+    BAD_PATH = "request.bad_path"
+    BAD_REQUEST = "request.invalid"
+    UNMATCHED = "route.unmatched"
+    AUTHN_MISSING = "authn.missing"
+    AUTHN_INVALID = "authn.invalid"
+    AUTHN_EXPIRED = "authn.expired"
+    DENIED = "authz.denied"
+    NO_ALLOW = "authz.no_allow"
+    RATE_LIMITED = "ratelimit.exceeded"
+    INPUT_INVALID = "input.invalid"
+    INPUT_TOO_LARGE = "input.too_large"
+    INPUT_UNSUPPORTED = "input.unsupported_media_type"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who the caller is, as established by an authn block (or a test's `identity:`)."""
+
+    subject: str
+    roles: frozenset[str] = frozenset()
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    authn: str | None = None  # name of the authn block that produced it
+    credential_id: str | None = None  # a non-secret id of the credential (api key hash prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A request to decide on.
+
+    `path` is the raw request target (path and optional query). `headers` is any
+    mapping; names are matched case-insensitively. `body` is raw bytes/str, or an
+    already-parsed JSON value. `identity` bypasses authentication: it exists for
+    policy tests and trusted in-process callers, and no server face ever sets it
+    from request data.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | str | Any | None = None
+    client_ip: str | None = None
+    identity: Identity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputError:
+    """One input violation: a JSON pointer into the body or query, and a message."""
+
+    pointer: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The one answer every face returns (LANGUAGE.md, "Decisions")."""
+
+    allow: bool
+    status: int
+    reason: Reason
+    message: str = ""
+    route: str | None = None
+    rule: str | None = None
+    subject: str | None = None
+    roles: tuple[str, ...] = ()
+    upstream_headers: Mapping[str, str] = field(default_factory=dict)
+    response_headers: Mapping[str, str] = field(default_factory=dict)
+    errors: tuple[InputError, ...] = ()
+    policy: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allow": self.allow,
+            "status": self.status,
+            "reason": self.reason.value,
+            "message": self.message,
+            "route": self.route,
+            "rule": self.rule,
+            "subject": self.subject,
+            "roles": list(self.roles),
+            "upstream_headers": dict(self.upstream_headers),
+            "response_headers": dict(self.response_headers),
+            "errors": [e.to_dict() for e in self.errors],
+        }

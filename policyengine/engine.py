@@ -1,0 +1,265 @@
+"""The Engine: a compiled policy set and the one decision procedure every face calls.
+
+Order of evaluation (LANGUAGE.md): normalize -> match -> authenticate -> authorize ->
+rate-limit -> validate input -> allow. Any exception inside is a deny (500 `internal`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from policyengine.authn import AuthnFailure
+from policyengine.compile import CompiledPolicy, compile_policy_set
+from policyengine.context import RequestContext
+from policyengine.decision import Decision, Reason, Request
+from policyengine.inputs import check_input
+from policyengine.loader import load_policy_set, parse_text
+from policyengine.paths import BadPath, normalize_path, split_target
+from policyengine.ratelimit import Limiter, LimitOutcome, default_limiter
+from policyengine.trace import Trace
+from policyengine.tree import AllowKind, CompiledRoute
+
+log = logging.getLogger("policyengine")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    subject_header: str = "X-Auth-Subject"
+    roles_header: str = "X-Auth-Roles"
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    decision: Decision
+    trace: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"decision": self.decision.to_dict(), "trace": list(self.trace)}
+
+
+class _Pending:
+    """A request that passed authorization and awaits its rate limits and input checks."""
+
+    __slots__ = ("ctx", "route", "rule")
+
+    def __init__(self, ctx: RequestContext, route: CompiledRoute, rule: str) -> None:
+        self.ctx = ctx
+        self.route = route
+        self.rule = rule
+
+
+class Engine:
+    """Immutable once built; a reload builds a new Engine and swaps the reference."""
+
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        *,
+        limiter: Limiter | None = None,
+        clock: Callable[[], float] = time.time,
+        options: EngineOptions | None = None,
+    ) -> None:
+        self.policy = policy
+        self.limiter = limiter or default_limiter()
+        self.clock = clock
+        self.options = options or EngineOptions()
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], **kwargs: Any) -> Engine:
+        """Parse and compile every `*.policy` below `directory`; raises PolicyError."""
+        return cls(compile_policy_set(load_policy_set(directory)), **kwargs)
+
+    @classmethod
+    def from_text(cls, text: str, *, name: str = "inline.policy", directory: str = ".",
+                  **kwargs: Any) -> Engine:
+        return cls(compile_policy_set(parse_text(text, name, directory)), **kwargs)
+
+    # -- the three entry points ------------------------------------------------------
+    def decide(self, request: Request) -> Decision:
+        return self._guarded(request, None)
+
+    async def decide_async(self, request: Request) -> Decision:
+        """The same decision; rate limits go through the limiter's async path."""
+        try:
+            pending = self._authorize(request, None)
+            if isinstance(pending, Decision):
+                return pending
+            outcome = None
+            if pending.route.limits:
+                outcome = await self.limiter.check_async(pending.route.limits, pending.ctx)
+            return self._finish(pending, outcome, None)
+        except Exception as err:
+            return self._internal_error(err)
+
+    def explain(self, request: Request) -> Explanation:
+        trace = Trace()
+        decision = self._guarded(request, trace)
+        return Explanation(decision, tuple(trace.lines))
+
+    # -- the procedure ---------------------------------------------------------------
+    def _guarded(self, request: Request, trace: Trace | None) -> Decision:
+        try:
+            pending = self._authorize(request, trace)
+            if isinstance(pending, Decision):
+                return pending
+            outcome = None
+            if pending.route.limits:
+                outcome = self.limiter.check(pending.route.limits, pending.ctx)
+            return self._finish(pending, outcome, trace)
+        except Exception as err:
+            return self._internal_error(err)
+
+    def _authorize(self, request: Request, trace: Trace | None) -> Decision | _Pending:
+        try:
+            path, raw_query = split_target(request.path)
+            segments = normalize_path(path)
+        except BadPath as err:
+            if trace is not None:
+                trace.add(f"normalize: rejected ({err})")
+            return self._deny(400, Reason.BAD_PATH, f"bad path: {err}")
+        ctx = RequestContext(request, segments, raw_query, self.clock())
+        match = self.policy.tree.match(segments, request.method)
+        if match is None:
+            if trace is not None:
+                trace.add(f"normalize: {ctx.path}")
+                trace.add(f"match: no route for {request.method} {ctx.path}")
+            return self._deny(403, Reason.UNMATCHED, f"no route for {request.method} {ctx.path}")
+        route = match.route
+        ctx.route = route
+        ctx.captures = match.captures
+        if trace is not None:
+            trace.add(f"normalize: {ctx.path}")
+            trace.add(f"match: {route.label} ({route.site})")
+        failure = self._authenticate(ctx, route, trace)
+        if failure is not None:
+            return failure
+        verdict = self._check_rules(ctx, route, trace)
+        return verdict if isinstance(verdict, Decision) else _Pending(ctx, route, verdict)
+
+    def _authenticate(self, ctx: RequestContext, route: CompiledRoute, trace: Trace | None
+                      ) -> Decision | None:
+        if ctx.identity is not None:
+            if trace is not None:
+                trace.add(f"authn: identity given ({ctx.identity.subject})")
+            return None
+        for authenticator in route.authenticators:
+            if not authenticator.presented(ctx):
+                continue
+            try:
+                ctx.identity = authenticator.authenticate(ctx)
+            except AuthnFailure as failure:
+                if trace is not None:
+                    trace.add(f"authn {authenticator.name}: {failure.message}")
+                headers = {"WWW-Authenticate": failure.challenge} if failure.challenge else {}
+                return self._deny(401, failure.reason, failure.message, route,
+                                  response_headers=headers)
+            if trace is not None:
+                trace.add(f"authn {authenticator.name}: {ctx.identity.subject}")
+            return None
+        if trace is not None:
+            trace.add("authn: no credentials presented")
+        return None
+
+    def _check_rules(self, ctx: RequestContext, route: CompiledRoute, trace: Trace | None
+                     ) -> Decision | str:
+        """A deny decision, or the site of the allow rule that let the request through."""
+        identity = ctx.identity
+        roles = identity.roles if identity is not None else frozenset()
+        for deny in route.denies:
+            if deny.roles is not None and (identity is None or deny.roles.isdisjoint(roles)):
+                if trace is not None:
+                    trace.add(f"deny {deny.site}: role does not apply ({deny.text})")
+                continue
+            if deny.condition is None or deny.condition(ctx):
+                if trace is not None:
+                    trace.add(f"deny {deny.site}: matched ({deny.text})")
+                return self._deny(403, Reason.DENIED, f"denied by the rule at {deny.site}",
+                                  route, ctx, rule=deny.site)
+            if trace is not None:
+                trace.add(f"deny {deny.site}: condition false ({deny.text})")
+        for allow in route.allows:
+            why_not = _allow_mismatch(allow.kind, allow.roles, allow.condition, ctx, roles)
+            if why_not is None:
+                if trace is not None:
+                    trace.add(f"allow {allow.site}: matched ({allow.text})")
+                return allow.site
+            if trace is not None:
+                trace.add(f"allow {allow.site}: {why_not} ({allow.text})")
+        if identity is None:
+            challenge = next((c for a in route.authenticators if (c := a.challenge())), None)
+            headers = {"WWW-Authenticate": challenge} if challenge else {}
+            return self._deny(401, Reason.AUTHN_MISSING, "credentials required", route,
+                              response_headers=headers)
+        who = f"role {', '.join(sorted(roles))}" if roles else f"`{identity.subject}`"
+        return self._deny(403, Reason.NO_ALLOW, f"{who} may not {route.label}", route, ctx)
+
+    def _finish(self, pending: _Pending, outcome: LimitOutcome | None, trace: Trace | None
+                ) -> Decision:
+        ctx, route = pending.ctx, pending.route
+        limit_headers = outcome.headers if outcome is not None else {}
+        if outcome is not None and not outcome.allowed:
+            if trace is not None:
+                trace.add(f"limit {outcome.exceeded}: exceeded")
+            return self._deny(429, Reason.RATE_LIMITED, f"rate limit `{outcome.exceeded}` "
+                              "exceeded", route, ctx, rule=pending.rule,
+                              response_headers=limit_headers)
+        if trace is not None and outcome is not None:
+            trace.add("limits: within quota")
+        problem = check_input(route, ctx)
+        if problem is not None:
+            status, reason, message, errors = problem
+            if trace is not None:
+                trace.add(f"input: {message}")
+            return Decision(False, status, reason, message, route.label, pending.rule,
+                            *self._who(ctx), response_headers=dict(limit_headers),
+                            errors=errors, policy=self.policy.name)
+        if trace is not None:
+            trace.add("decision: allow")
+        subject, roles = self._who(ctx)
+        upstream = {}
+        if subject is not None:
+            upstream[self.options.subject_header] = subject
+            upstream[self.options.roles_header] = ",".join(roles)
+        return Decision(True, 200, Reason.ALLOW, "allowed", route.label, pending.rule, subject,
+                        roles, upstream, dict(limit_headers), policy=self.policy.name)
+
+    @staticmethod
+    def _who(ctx: RequestContext | None) -> tuple[str | None, tuple[str, ...]]:
+        if ctx is None or ctx.identity is None:
+            return None, ()
+        return ctx.identity.subject, tuple(sorted(ctx.identity.roles))
+
+    def _deny(self, status: int, reason: Reason, message: str,
+              route: CompiledRoute | None = None, ctx: RequestContext | None = None, *,
+              rule: str | None = None, response_headers: dict[str, str] | None = None
+              ) -> Decision:
+        subject, roles = self._who(ctx)
+        return Decision(False, status, reason, message, route.label if route else None, rule,
+                        subject, roles, {}, response_headers or {}, policy=self.policy.name)
+
+    def _internal_error(self, err: Exception) -> Decision:
+        # The traceback names code, not data: the exception's message may hold request data.
+        frames = "".join(traceback.format_tb(err.__traceback__))
+        log.error("internal error (%s), failing closed:\n%s", type(err).__name__, frames)
+        return Decision(False, 500, Reason.INTERNAL, "internal error", policy=self.policy.name)
+
+
+def _allow_mismatch(kind: AllowKind, allowed_roles: frozenset[str] | None,
+                    condition: Callable[[RequestContext], bool] | None, ctx: RequestContext,
+                    roles: frozenset[str]) -> str | None:
+    """None when the allow rule matches, else a short reason for the trace."""
+    if kind is AllowKind.ANYONE:
+        return None
+    if kind is not AllowKind.WHEN and ctx.identity is None:
+        return "needs an identity"
+    if allowed_roles is not None and allowed_roles.isdisjoint(roles):
+        return "role does not match"
+    if condition is not None and not condition(ctx):
+        return "condition false"
+    return None

@@ -1,0 +1,65 @@
+"""Policy sets from disk: every `*.policy` below a directory, parsed file by file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from policyengine import ast
+from policyengine.errors import Diagnostic, PolicyError
+from policyengine.source import Source
+from policyengine.syntax import parse_source
+
+MAX_POLICY_BYTES = 4 * 1024 * 1024
+
+
+def display_name(path: Path) -> str:
+    """Paths relative to the working directory when below it, so errors are clickable."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+
+
+def policy_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*.policy") if p.is_file())
+
+
+def load_policy_set(root: str | os.PathLike[str]) -> ast.PolicySet:
+    """Parse every file; syntax errors of all files are reported together."""
+    root_path = Path(root)
+    if not root_path.exists():
+        raise PolicyError([Diagnostic("load/not-found", f"`{root_path}` does not exist", None)])
+    paths = policy_files(root_path)
+    if not paths:
+        raise PolicyError([Diagnostic("load/empty", f"no `*.policy` files in `{root_path}`",
+                                      None)])
+    files: list[ast.PolicyFile] = []
+    problems: list[Diagnostic] = []
+    for path in paths:
+        try:
+            files.append(parse_file(path))
+        except PolicyError as err:
+            problems.extend(err.diagnostics)
+    if problems:
+        raise PolicyError(problems)
+    return ast.PolicySet(tuple(files))
+
+
+def parse_file(path: Path) -> ast.PolicyFile:
+    try:
+        raw = path.read_bytes()
+        if len(raw) > MAX_POLICY_BYTES:
+            raise PolicyError([Diagnostic("load/too-large", f"`{path}` is larger than 4 MiB",
+                                          None)])
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise PolicyError([Diagnostic("load/unreadable", f"cannot read `{path}`: {err}",
+                                      None)]) from None
+    return parse_source(Source(display_name(path), text), str(path))
+
+
+def parse_text(text: str, name: str = "inline.policy", directory: str = ".") -> ast.PolicySet:
+    """A one-file policy set from a string (tests, the Python API)."""
+    source = Source(name, text)
+    return ast.PolicySet((parse_source(source, str(Path(directory) / name)),))

@@ -1,0 +1,179 @@
+"""Request path normalization: the one place in the product where it happens.
+
+A request path becomes a tuple of decoded, non-empty segments that the route
+trie matches exactly and case-sensitively (LANGUAGE.md "Paths"). Whatever a
+backend could read differently from us is rejected with `BadPath`, never
+guessed at: a gateway that matches loosely can be bypassed.
+
+Canonical form of a segment, so that normalizing twice changes nothing:
+unreserved ASCII, sub-delims, `:` and `@` raw; every other ASCII character as
+`%XX` with uppercase hex; non-ASCII characters raw (decoded from UTF-8).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+__all__ = ["BadPath", "normalize_path", "segments_to_path", "split_target"]
+
+
+class BadPath(ValueError):
+    """The request target is malformed or ambiguous; `str(e)` is a short reason."""
+
+    code = "request.bad_path"  # the decision reason (LANGUAGE.md "Decisions")
+
+
+# RFC 3986 §2.3 unreserved, §2.2 sub-delims, plus ':' and '@' make up pchar (§3.3).
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+_PCHAR = r"A-Za-z0-9\-._~!$&'()*+,;=:@"
+
+# The common clean path: pchar-only segments joined by single slashes, no '%',
+# and no segment that is `.`/`..` or starts with `.;`/`..;`.
+_SEG = rf"(?!\.\.?(?:[/;]|\Z))[{_PCHAR}]+"
+_FAST = re.compile(rf"/(?:{_SEG}(?:/{_SEG})*/?)?")
+
+# Raw characters that are never allowed: backslash (read as '/' by some
+# servers), C0/C1 controls including NUL, and surrogates (not encodable).
+_FORBIDDEN = re.compile(r"[\\\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_MALFORMED = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+# Printable ASCII that is not pchar, arriving raw: encoded so that `/a b` and
+# `/a%20b` are one path (RFC 3986 §2.1 says they must be encoded anyway).
+_NEEDS_ESCAPE = re.compile(r"[ \"#<>?\[\]^`{|}]")
+# Tomcat strips `;params` before resolving dots, so `..;x` is `..` to it while a
+# filter in front sees a name (`/public/..;/admin`: CVE-2020-1957 in Shiro);
+# `%3B` may be decoded before that strip, so it counts too.
+_DOT_WITH_PARAMS = re.compile(r"\.\.?(?:;|%3B)")
+
+_ABSOLUTE = re.compile(r"(?i:https?)://([^/?#]*)(.*)", re.DOTALL)
+# RFC 9110 §4.2.4: userinfo in an http(s) URI is treated as an error.
+_AUTHORITY = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:\[\]%]+")
+
+# After decoding, unreserved ASCII stays decoded (RFC 3986 §6.2.2.2) and other
+# ASCII is escaped again with uppercase hex (§6.2.2.1): `%3f` -> `%3F`, and
+# `%252e` -> `%252e` (the escape is `%25`; `2e` is data), never a dot segment.
+_KEEP_ENCODED = {b: f"%{b:02X}" for b in range(128) if chr(b) not in _UNRESERVED}
+_DECODED_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
+_DECODED_REASONS = {
+    "/": "encoded slash in path",
+    "\\": "encoded backslash in path",
+    "\x00": "nul byte in path",
+}
+# One escape of an allowed ASCII byte (uppercase hex): decoded by lookup.
+_SINGLE_ESCAPES = {
+    f"%{b:02X}": chr(b).translate(_KEEP_ENCODED)
+    for b in range(128)
+    if not _DECODED_FORBIDDEN.match(chr(b))
+}
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """Split a request target into (path, raw_query), dropping any `#fragment`.
+
+    Accepts origin-form (`/a/b?x=1`) and http(s) absolute-form
+    (`http://host:8080/a?x`, RFC 9112 §3.2.2), whose scheme and authority are
+    dropped. Anything else (``, `*`, `a/b`, authority-form) raises BadPath.
+    """
+    target = target.partition("#")[0]
+    if not target.startswith("/"):
+        target = _strip_origin(target)
+    path, _, query = target.partition("?")
+    return path, query
+
+
+def _strip_origin(target: str) -> str:
+    match = _ABSOLUTE.fullmatch(target)
+    if match is None or not _AUTHORITY.fullmatch(match[1]):
+        raise BadPath("request target must be a path or an http(s) URL")
+    rest = match[2]
+    # An empty path in absolute-form means `/` (RFC 9112 §3.2.2).
+    return rest if rest.startswith("/") else "/" + rest
+
+
+def normalize_path(path: str) -> tuple[str, ...]:
+    """Return the normalized, decoded, non-empty segments of a path (no query).
+
+    Raises BadPath for anything malformed or ambiguous.
+    """
+    if _FAST.fullmatch(path):
+        inner = path[1:-1] if path.endswith("/") else path[1:]
+        return tuple(inner.split("/")) if inner else ()
+    return _normalize_slow(path)
+
+
+def segments_to_path(segments: tuple[str, ...]) -> str:
+    """Join segments back into a path; `normalize_path` of it gives them back."""
+    return "/" + "/".join(segments)
+
+
+def _normalize_slow(path: str) -> tuple[str, ...]:
+    if not path.startswith("/"):
+        raise BadPath("path must start with `/`")
+    bad = _FORBIDDEN.search(path)
+    if bad is not None:
+        raise BadPath(_raw_reason(bad.group()))
+    if _MALFORMED.search(path):
+        raise BadPath("malformed percent-escape in path")
+    # Decoding may span segments: an encoded '/' is rejected, so runs never
+    # cross a real one. Dots are resolved after decoding, as a backend would
+    # (`.%2e` is `..`: CVE-2021-41773 in Apache httpd).
+    if "%" in path:
+        path = _ESCAPES.sub(_decode_run, path)
+    path = _NEEDS_ESCAPE.sub(_escape_char, path)
+    return _resolve_dots(path[1:].split("/"))
+
+
+def _raw_reason(char: str) -> str:
+    if char == "\\":
+        return "backslash in path"
+    if char == "\x00":
+        return "nul byte in path"
+    if "\ud800" <= char <= "\udfff":
+        return "unpaired surrogate in path"
+    return "control character in path"
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    return f"%{ord(match.group()):02X}"
+
+
+def _decode_run(match: re.Match[str]) -> str:
+    run = match.group()
+    text = _SINGLE_ESCAPES.get(run.upper())
+    if text is not None:  # the common case: one escape of an allowed ASCII byte
+        return text
+    try:
+        # Decoding the whole run as UTF-8 equals decoding its ASCII bytes and its
+        # multi-byte sequences apart: UTF-8 never puts ASCII inside a sequence.
+        # Strict UTF-8 rejects overlongs (`%C0%AE` for '.'), encoded surrogates
+        # and truncated sequences: all classic traversal-filter bypasses.
+        text = bytes.fromhex(run.replace("%", "")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadPath("invalid UTF-8 in path") from None
+    bad = _DECODED_FORBIDDEN.search(text)
+    if bad is not None:
+        raise BadPath(_DECODED_REASONS.get(bad.group(), "control character in path"))
+    return text.translate(_KEEP_ENCODED)
+
+
+def _resolve_dots(segments: list[str]) -> tuple[str, ...]:
+    """Remove dot segments (RFC 3986 §5.2.4), then drop empty segments.
+
+    Empty segments are kept on the stack until the end, so that a `..` that
+    would remove one is caught: `/a//../b` is `/a/b` to an RFC resolver but
+    `/b` to a server that merges slashes first, so it is rejected.
+    """
+    stack: list[str] = []
+    for segment in segments:
+        if segment == "..":
+            if not stack:
+                raise BadPath("`..` climbs above the root")
+            if not stack[-1]:
+                raise BadPath("`..` after an empty segment is ambiguous")
+            stack.pop()
+        elif segment != ".":
+            if segment.startswith(".") and _DOT_WITH_PARAMS.match(segment):
+                raise BadPath("dot segment with path parameters")
+            stack.append(segment)
+    return tuple(filter(None, stack))

@@ -1,0 +1,422 @@
+"""Lark parse tree to the AST (policyengine.ast). Values are decoded here, once."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from lark import Token, Transformer, v_args
+from lark.tree import Meta
+
+from policyengine import ast
+from policyengine.errors import Diagnostic
+from policyengine.source import Source, Span
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_PERIOD_NAMES = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_SIZE_UNITS = {
+    "B": 1,
+    "KB": 1000,
+    "KiB": 1024,
+    "MB": 1000**2,
+    "MiB": 1024**2,
+    "GB": 1000**3,
+    "GiB": 1024**3,
+}
+_UNIT = re.compile(r"(\d+)([A-Za-z]+)")
+_ESCAPE = re.compile(r'\\(["\\])')
+
+
+class AstBuildError(Exception):
+    """A value the grammar accepts but the language does not (raised inside Lark)."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def unquote(token: str) -> str:
+    """`"a \\" b"` -> `a " b`. Only `\\"` and `\\\\` are escapes: `"\\d+"` stays a regex."""
+    return _ESCAPE.sub(r"\1", token[1:-1])
+
+
+def duration_seconds(text: str) -> float:
+    number, unit = _UNIT.fullmatch(text).groups()  # type: ignore[union-attr]
+    return int(number) * _DURATION_UNITS[unit]
+
+
+def size_bytes(text: str) -> int:
+    number, unit = _UNIT.fullmatch(text).groups()  # type: ignore[union-attr]
+    return int(number) * _SIZE_UNITS[unit]
+
+
+def _number(text: str) -> int | float:
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+@v_args(meta=True)
+class AstBuilder(Transformer[Token, list[ast.Statement]]):
+    """Each method turns one grammar rule into AST nodes, with spans from Lark's meta."""
+
+    def __init__(self, source: Source) -> None:
+        super().__init__()
+        self.source = source
+
+    # -- helpers -----------------------------------------------------------------------
+    def _span(self, meta: Meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.source, 0, 0)
+        return Span(self.source, meta.start_pos, meta.end_pos)
+
+    def _tok_span(self, tok: Token) -> Span:
+        start = tok.start_pos or 0
+        return Span(self.source, start, tok.end_pos if tok.end_pos is not None else start)
+
+    def _name(self, tok: Token) -> ast.Name:
+        return ast.Name(str(tok), self._tok_span(tok))
+
+    def _fail(self, code: str, message: str, span: Span, help: str | None = None) -> AstBuildError:
+        return AstBuildError(Diagnostic(code, message, span, help))
+
+    # -- top level ---------------------------------------------------------------------
+    def start(self, meta: Meta, items: list[ast.Statement]) -> list[ast.Statement]:
+        return items
+
+    def policy_name(self, meta: Meta, items: list[Token]) -> ast.PolicyName:
+        return ast.PolicyName(unquote(items[0]), self._span(meta))
+
+    # -- authn -------------------------------------------------------------------------
+    def authn_block(self, meta: Meta, items: list[Any]) -> ast.AuthnBlock:
+        kind = self._name(items[0])
+        has_name = len(items) > 1 and isinstance(items[1], Token)
+        name = self._name(items[1]) if has_name else None
+        settings = tuple(i for i in items[1 + has_name :])
+        return ast.AuthnBlock(kind, name, settings, self._span(meta))
+
+    def setting(self, meta: Meta, items: list[Any]) -> ast.Setting:
+        groups = tuple(i for i in items[1:] if isinstance(i, tuple))
+        mapping = next((i for i in items[1:] if isinstance(i, list)), None)
+        return ast.Setting(
+            self._name(items[0]), groups, tuple(mapping) if mapping is not None else None,
+            self._span(meta),
+        )
+
+    def word_group(self, meta: Meta, items: list[Token]) -> tuple[ast.Word, ...]:
+        return tuple(self._word(t) for t in items)
+
+    def _word(self, tok: Token) -> ast.Word:
+        span = self._tok_span(tok)
+        text = str(tok)
+        if tok.type == "STRING":
+            return ast.Word(ast.WordKind.STRING, unquote(text), unquote(text), span)
+        if tok.type == "NUMBER":
+            return ast.Word(ast.WordKind.NUMBER, text, _number(text), span)
+        if tok.type == "DURATION":
+            return ast.Word(ast.WordKind.DURATION, text, duration_seconds(text), span)
+        if tok.type == "SIZE":
+            return ast.Word(ast.WordKind.SIZE, text, size_bytes(text), span)
+        return ast.Word(ast.WordKind.NAME, text, text, span)
+
+    def role_map(self, meta: Meta, items: list[ast.MapEntry]) -> list[ast.MapEntry]:
+        return items
+
+    def map_entry(self, meta: Meta, items: list[Token]) -> ast.MapEntry:
+        return ast.MapEntry(unquote(items[0]), self._name(items[1]), self._span(meta))
+
+    # -- roles -------------------------------------------------------------------------
+    def role_decl(self, meta: Meta, items: list[Token]) -> ast.RoleDecl:
+        return ast.RoleDecl(
+            self._name(items[0]), tuple(self._name(t) for t in items[1:]), self._span(meta)
+        )
+
+    # -- schemas -----------------------------------------------------------------------
+    def schema_inline(self, meta: Meta, items: list[Any]) -> ast.SchemaDecl:
+        return ast.SchemaDecl(self._name(items[0]), items[1], self._span(meta))
+
+    def schema_file(self, meta: Meta, items: list[Token]) -> ast.SchemaDecl:
+        body = ast.SchemaFile(unquote(items[1]), self._tok_span(items[1]))
+        return ast.SchemaDecl(self._name(items[0]), body, self._span(meta))
+
+    def inline_schema(self, meta: Meta, items: list[ast.Field | Token]) -> ast.InlineSchema:
+        fields: list[ast.Field] = []
+        is_open = False
+        for item in items:
+            if isinstance(item, ast.Field):
+                if is_open:
+                    raise self._fail(
+                        "syntax/open-not-last", "`...` must be the last field", item.span
+                    )
+                fields.append(item)
+            else:
+                is_open = True
+        return ast.InlineSchema(tuple(fields), is_open, self._span(meta))
+
+    def field(self, meta: Meta, items: list[Any]) -> ast.Field:
+        optional = len(items) == 3
+        return ast.Field(self._name(items[0]), optional, items[-1], self._span(meta))
+
+    def open_marker(self, meta: Meta, items: list[Token]) -> Token:
+        return items[0]
+
+    def string_type(self, meta: Meta, items: list[tuple[str, Any]]) -> ast.StringType:
+        mods: dict[str, Any] = {}
+        for key, value in items:
+            mods[key] = value
+        matching = mods.get("matching")
+        return ast.StringType(
+            length=mods.get("len"),
+            matching=unquote(matching) if matching is not None else None,
+            matching_span=self._tok_span(matching) if matching is not None else None,
+            format=mods.get("format"),
+            span=self._span(meta),
+        )
+
+    def len_mod(self, meta: Meta, items: list[ast.Range]) -> tuple[str, Any]:
+        return ("len", items[0])
+
+    def matching_mod(self, meta: Meta, items: list[Token]) -> tuple[str, Any]:
+        return ("matching", items[0])
+
+    def format_mod(self, meta: Meta, items: list[Token]) -> tuple[str, Any]:
+        return ("format", self._name(items[0]))
+
+    def int_type(self, meta: Meta, items: list[ast.Range]) -> ast.IntType:
+        return ast.IntType(items[0] if items else None, self._span(meta))
+
+    def number_type(self, meta: Meta, items: list[ast.Range]) -> ast.NumberType:
+        return ast.NumberType(items[0] if items else None, self._span(meta))
+
+    def bool_type(self, meta: Meta, items: list[Any]) -> ast.BoolType:
+        return ast.BoolType(self._span(meta))
+
+    def array_type(self, meta: Meta, items: list[Any]) -> ast.ArrayType:
+        return ast.ArrayType(items[0], items[1] if len(items) > 1 else None, self._span(meta))
+
+    def enum_type(self, meta: Meta, items: list[Token]) -> ast.EnumType:
+        return ast.EnumType(tuple(unquote(t) for t in items), self._span(meta))
+
+    def schema_ref(self, meta: Meta, items: list[Token]) -> ast.SchemaRef:
+        return ast.SchemaRef(self._name(items[0]))
+
+    def range(self, meta: Meta, items: list[Token]) -> ast.Range:
+        low: int | float | None = None
+        high: int | float | None = None
+        seen_dots = False
+        for tok in items:
+            if tok.type == "RANGE_DOTS":
+                seen_dots = True
+            elif seen_dots:
+                high = _number(tok)
+            else:
+                low = _number(tok)
+        return ast.Range(low, high, self._span(meta))
+
+    # -- limits ------------------------------------------------------------------------
+    def limit_decl(self, meta: Meta, items: list[Any]) -> ast.LimitDecl:
+        name, count_tok, period_tok = items[0], items[1], items[2]
+        by: tuple[ast.LimitKey, ...] = ()
+        burst: int | None = None
+        for extra in items[3:]:
+            if isinstance(extra, tuple):
+                by = extra
+            else:
+                burst = extra
+        count = _number(count_tok)
+        if not isinstance(count, int) or count <= 0:
+            raise self._fail(
+                "syntax/limit-count", "a limit's count must be a whole number above 0",
+                self._tok_span(count_tok),
+            )
+        return ast.LimitDecl(
+            self._name(name), count, self._period(period_tok), by, burst, self._span(meta)
+        )
+
+    def _period(self, tok: Token) -> float:
+        if tok.type == "DURATION":
+            seconds = duration_seconds(tok)
+        elif str(tok) in _PERIOD_NAMES:
+            seconds = _PERIOD_NAMES[str(tok)]
+        else:
+            raise self._fail(
+                "syntax/limit-period", f"unknown period `{tok}`", self._tok_span(tok),
+                "use a duration like `10s`, `5m`, `1h`, `1d`, or `second`, `minute`, `hour`, `day`",
+            )
+        if seconds <= 0:
+            raise self._fail("syntax/limit-period", "a period must be longer than 0",
+                             self._tok_span(tok))
+        return float(seconds)
+
+    def limit_by(self, meta: Meta, items: list[ast.LimitKey]) -> tuple[ast.LimitKey, ...]:
+        return tuple(items)
+
+    def key_name(self, meta: Meta, items: list[Token]) -> ast.LimitKey:
+        simple = {"subject", "client_ip", "api_key", "route"}
+        if str(items[0]) not in simple:
+            raise self._fail(
+                "syntax/limit-key", f"unknown limit key `{items[0]}`", self._span(meta),
+                'keys are `subject`, `client_ip`, `api_key`, `route`, `header "H"`, `claims.NAME`',
+            )
+        return ast.LimitKey(ast.LimitKeyKind(str(items[0])), None, self._span(meta))
+
+    def key_header(self, meta: Meta, items: list[Token]) -> ast.LimitKey:
+        if str(items[0]) != "header":
+            raise self._fail("syntax/limit-key", f"unknown limit key `{items[0]}`",
+                             self._span(meta), 'did you mean `header "H"`?')
+        return ast.LimitKey(ast.LimitKeyKind.HEADER, unquote(items[1]).lower(), self._span(meta))
+
+    def key_claim(self, meta: Meta, items: list[Token]) -> ast.LimitKey:
+        if str(items[0]) != "claims":
+            raise self._fail("syntax/limit-key", f"unknown limit key `{items[0]}`",
+                             self._span(meta), "did you mean `claims.NAME`?")
+        path = ".".join(str(t) for t in items[1:])
+        return ast.LimitKey(ast.LimitKeyKind.CLAIM, path, self._span(meta))
+
+    def limit_burst(self, meta: Meta, items: list[Token]) -> int:
+        value = _number(items[0])
+        if not isinstance(value, int) or value <= 0:
+            raise self._fail("syntax/limit-burst", "burst must be a whole number above 0",
+                             self._tok_span(items[0]))
+        return value
+
+    # -- routes ------------------------------------------------------------------------
+    def group(self, meta: Meta, items: list[Any]) -> ast.Group:
+        return ast.Group(unquote(items[0]), tuple(items[1:]), self._span(meta))
+
+    def route(self, meta: Meta, items: list[Any]) -> ast.Route:
+        targets = tuple(i for i in items if isinstance(i, ast.RouteTarget))
+        rules = tuple(i for i in items if not isinstance(i, ast.RouteTarget))
+        header = Span(self.source, targets[0].span.start - len("route "), targets[-1].span.end)
+        return ast.Route(targets, rules, header if header.start >= 0 else self._span(meta))
+
+    def route_target(self, meta: Meta, items: list[Token]) -> ast.RouteTarget:
+        method_tok, path_tok = items
+        try:
+            method = ast.Method(str(method_tok))
+        except ValueError:
+            raise self._fail(
+                "syntax/unknown-method", f"unknown method `{method_tok}`",
+                self._tok_span(method_tok),
+                "methods are `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`, `ANY`",
+            ) from None
+        return ast.RouteTarget(method, str(path_tok), self._tok_span(path_tok), self._span(meta))
+
+    def name_list(self, meta: Meta, items: list[Token]) -> tuple[ast.Name, ...]:
+        return tuple(self._name(t) for t in items)
+
+    def when(self, meta: Meta, items: list[ast.Expr]) -> ast.Expr:
+        return items[0]
+
+    def allow_anyone(self, meta: Meta, items: list[Any]) -> ast.AllowAnyone:
+        return ast.AllowAnyone(self._span(meta))
+
+    def allow_authenticated(self, meta: Meta, items: list[Any]) -> ast.AllowAuthenticated:
+        return ast.AllowAuthenticated(items[0] if items else None, self._span(meta))
+
+    def allow_role(self, meta: Meta, items: list[Any]) -> ast.AllowRole:
+        return ast.AllowRole(items[0], items[1] if len(items) > 1 else None, self._span(meta))
+
+    def allow_when(self, meta: Meta, items: list[Any]) -> ast.AllowWhen:
+        return ast.AllowWhen(items[0], self._span(meta))
+
+    def deny_role(self, meta: Meta, items: list[Any]) -> ast.Deny:
+        return ast.Deny(items[0], items[1] if len(items) > 1 else None, self._span(meta))
+
+    def deny_when(self, meta: Meta, items: list[Any]) -> ast.Deny:
+        return ast.Deny((), items[0], self._span(meta))
+
+    def require_authn(self, meta: Meta, items: list[Any]) -> ast.RequireAuthn:
+        return ast.RequireAuthn(items[0], self._span(meta))
+
+    def body_rule(self, meta: Meta, items: list[Token]) -> ast.BodyRule:
+        max_bytes = size_bytes(items[1]) if len(items) > 1 else None
+        return ast.BodyRule(self._name(items[0]), max_bytes, self._span(meta))
+
+    def query_rule(self, meta: Meta, items: list[ast.InlineSchema]) -> ast.QueryRule:
+        return ast.QueryRule(items[0], self._span(meta))
+
+    def limit_rule(self, meta: Meta, items: list[Any]) -> ast.LimitRule:
+        return ast.LimitRule(items[0], self._span(meta))
+
+    # -- expressions -------------------------------------------------------------------
+    def or_(self, meta: Meta, items: list[ast.Expr]) -> ast.BoolOp:
+        return ast.BoolOp(ast.BoolOpKind.OR, tuple(items), self._span(meta))
+
+    def and_(self, meta: Meta, items: list[ast.Expr]) -> ast.BoolOp:
+        return ast.BoolOp(ast.BoolOpKind.AND, tuple(items), self._span(meta))
+
+    def not_(self, meta: Meta, items: list[ast.Expr]) -> ast.Not:
+        return ast.Not(self._expr(items[0]), self._span(meta))
+
+    def compare(self, meta: Meta, items: list[Any]) -> ast.Compare:
+        left, op, right = items
+        return ast.Compare(
+            ast.CompareOp(str(op)), self._expr(left), self._expr(right), self._span(meta)
+        )
+
+    def _binary(self, op: ast.CompareOp, meta: Meta, items: list[Any]) -> ast.Compare:
+        return ast.Compare(op, self._expr(items[0]), self._expr(items[1]), self._span(meta))
+
+    def in_(self, meta: Meta, items: list[Any]) -> ast.Compare:
+        return self._binary(ast.CompareOp.IN, meta, items)
+
+    def not_in(self, meta: Meta, items: list[Any]) -> ast.Compare:
+        return self._binary(ast.CompareOp.NOT_IN, meta, items)
+
+    def matches(self, meta: Meta, items: list[Any]) -> ast.Compare:
+        return self._binary(ast.CompareOp.MATCHES, meta, items)
+
+    def startswith(self, meta: Meta, items: list[Any]) -> ast.Compare:
+        return self._binary(ast.CompareOp.STARTSWITH, meta, items)
+
+    def endswith(self, meta: Meta, items: list[Any]) -> ast.Compare:
+        return self._binary(ast.CompareOp.ENDSWITH, meta, items)
+
+    def list_(self, meta: Meta, items: list[Any]) -> ast.ListExpr:
+        return ast.ListExpr(tuple(self._expr(i) for i in items), self._span(meta))
+
+    def true(self, meta: Meta, items: list[Any]) -> ast.Literal:
+        return ast.Literal(ast.LiteralKind.BOOL, True, self._span(meta))
+
+    def false(self, meta: Meta, items: list[Any]) -> ast.Literal:
+        return ast.Literal(ast.LiteralKind.BOOL, False, self._span(meta))
+
+    def null(self, meta: Meta, items: list[Any]) -> ast.Literal:
+        return ast.Literal(ast.LiteralKind.NULL, None, self._span(meta))
+
+    def ref(self, meta: Meta, items: list[Any]) -> ast.Ref:
+        return ast.Ref(self._name(items[0]), tuple(items[1:]), self._span(meta))
+
+    def dot_part(self, meta: Meta, items: list[Token]) -> ast.RefPart:
+        return ast.RefPart(str(items[0]), self._tok_span(items[0]))
+
+    def index_part(self, meta: Meta, items: list[Token]) -> ast.RefPart:
+        return ast.RefPart(unquote(items[0]), self._tok_span(items[0]))
+
+    def _expr(self, item: Any) -> ast.Expr:
+        """Operands arrive as AST nodes or, for bare literals, as tokens."""
+        if not isinstance(item, Token):
+            return item  # type: ignore[no-any-return]
+        span = self._tok_span(item)
+        text = str(item)
+        if item.type == "STRING":
+            return ast.Literal(ast.LiteralKind.STRING, unquote(text), span)
+        if item.type == "NUMBER":
+            value = _number(text)
+            kind = ast.LiteralKind.INT if isinstance(value, int) else ast.LiteralKind.NUMBER
+            return ast.Literal(kind, value, span)
+        if item.type == "DURATION":
+            return ast.Literal(ast.LiteralKind.DURATION, duration_seconds(text), span)
+        if item.type == "SIZE":
+            return ast.Literal(ast.LiteralKind.SIZE, size_bytes(text), span)
+        if item.type in ("CIDR", "CIDR6"):
+            try:
+                network = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise self._fail("syntax/bad-cidr", f"`{text}` is not an IP address or CIDR",
+                                 span) from None
+            return ast.Literal(ast.LiteralKind.CIDR, network, span)
+        raise self._fail("syntax/unexpected", f"unexpected `{text}`", span)
+
+    def __default_token__(self, token: Token) -> Token:
+        return token

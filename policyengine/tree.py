@@ -1,0 +1,173 @@
+"""The decision tree: a segment trie of routes with their compiled rules. Immutable.
+
+Matching walks one path of the trie. At each level it tries children in precedence
+order (static > typed > param > `*` > `**`) and backtracks only when a deeper level
+fails, so the cost depends on the request's depth, never on the number of routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from policyengine.authn import Authenticator
+from policyengine.context import RequestContext
+from policyengine.decision import InputError
+from policyengine.patterns import ParamType
+
+Condition = Callable[[RequestContext], bool]
+
+
+class AllowKind(Enum):
+    ANYONE = "anyone"
+    AUTHENTICATED = "authenticated"
+    ROLE = "role"
+    WHEN = "when"
+
+
+@dataclass(frozen=True, slots=True)
+class AllowRule:
+    kind: AllowKind
+    roles: frozenset[str] | None  # every role that satisfies it, inheritance folded in
+    condition: Condition | None
+    site: str  # file:line
+    text: str  # the rule as written, for traces
+
+
+@dataclass(frozen=True, slots=True)
+class DenyRule:
+    roles: frozenset[str] | None
+    condition: Condition | None
+    site: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """A body or query schema check, compiled once."""
+
+    schema: str
+    max_bytes: int
+    validate: Callable[[Any], tuple[InputError, ...]]
+    fields: tuple[str, ...] = ()  # top-level field names, for compile-time reference checks
+    open_fields: bool = False  # `...`: unknown fields allowed
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSpec:
+    """A named rate limit as the limiter needs it."""
+
+    name: str
+    count: int
+    period: float
+    burst: int | None
+    keys: tuple[tuple[str, str | None], ...]  # (kind, arg) from LANGUAGE.md's `by`
+    site: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRoute:
+    label: str  # "DELETE /api/orders/{id:int}"
+    site: str
+    param_names: tuple[str, ...]
+    allows: tuple[AllowRule, ...]
+    denies: tuple[DenyRule, ...]
+    authenticators: tuple[Authenticator, ...]
+    body: InputSpec | None
+    query: InputSpec | None
+    limits: tuple[LimitSpec, ...]
+
+
+class Endpoint:
+    """The routes ending at one trie position, by method."""
+
+    __slots__ = ("any", "by_method")
+
+    def __init__(self) -> None:
+        self.by_method: dict[str, CompiledRoute] = {}
+        self.any: CompiledRoute | None = None
+
+    def for_method(self, method: str) -> CompiledRoute | None:
+        route = self.by_method.get(method)
+        if route is not None:
+            return route
+        if method == "HEAD":  # HEAD is GET without a body (RFC 9110 §9.3.2)
+            route = self.by_method.get("GET")
+            if route is not None:
+                return route
+        return self.any
+
+
+class Node:
+    __slots__ = ("glob", "leaf", "param", "star", "static", "typed")
+
+    def __init__(self) -> None:
+        self.static: dict[str, Node] = {}
+        self.typed: list[tuple[ParamType, Node]] = []
+        self.param: Node | None = None
+        self.star: Node | None = None
+        self.glob: Endpoint | None = None  # routes ending in `**` below this node
+        self.leaf: Endpoint | None = None  # routes ending exactly here
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    route: CompiledRoute
+    captures: list[Any]
+
+
+class DecisionTree:
+    """The route trie plus a direct index of fully static paths (the common case)."""
+
+    __slots__ = ("root", "static_paths")
+
+    def __init__(self, root: Node, static_paths: dict[tuple[str, ...], Endpoint]) -> None:
+        self.root = root
+        self.static_paths = static_paths
+
+    def match(self, segments: tuple[str, ...], method: str) -> Match | None:
+        endpoint = self.static_paths.get(segments)
+        if endpoint is not None:
+            route = endpoint.for_method(method)
+            if route is not None:  # static at every segment beats anything else
+                return Match(route, [])
+        captures: list[Any] = []
+        route = _walk(self.root, segments, 0, method, captures)
+        return Match(route, captures) if route is not None else None
+
+
+def _walk(
+    node: Node, segments: tuple[str, ...], i: int, method: str, captures: list[Any]
+) -> CompiledRoute | None:
+    if i == len(segments):
+        route = node.leaf.for_method(method) if node.leaf else None
+        if route is None and node.glob is not None:
+            route = node.glob.for_method(method)
+        return route
+    segment = segments[i]
+    child = node.static.get(segment)
+    if child is not None:
+        route = _walk(child, segments, i + 1, method, captures)
+        if route is not None:
+            return route
+    for param_type, typed_child in node.typed:
+        value = param_type.convert(segment)
+        if value is not None:
+            captures.append(value)
+            route = _walk(typed_child, segments, i + 1, method, captures)
+            if route is not None:
+                return route
+            captures.pop()
+    if node.param is not None:
+        captures.append(segment)
+        route = _walk(node.param, segments, i + 1, method, captures)
+        if route is not None:
+            return route
+        captures.pop()
+    if node.star is not None:
+        route = _walk(node.star, segments, i + 1, method, captures)
+        if route is not None:
+            return route
+    return node.glob.for_method(method) if node.glob is not None else None
