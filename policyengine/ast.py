@@ -141,7 +141,9 @@ class SchemaRef:
         return self.name.span
 
 
-TypeExpr: TypeAlias = StringType | IntType | NumberType | BoolType | ArrayType | EnumType | SchemaRef
+TypeExpr: TypeAlias = (
+    StringType | IntType | NumberType | BoolType | ArrayType | EnumType | SchemaRef
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +203,7 @@ class LimitDecl:
 # --- expressions --------------------------------------------------------------------------
 
 LiteralValue: TypeAlias = (
-    str | int | float | bool | None | ipaddress.IPv4Network | ipaddress.IPv6Network
+    str | int | float | bool | ipaddress.IPv4Network | ipaddress.IPv6Network | None
 )
 
 

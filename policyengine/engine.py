@@ -10,7 +10,7 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,8 +76,9 @@ class Engine:
         return cls(compile_policy_set(load_policy_set(directory)), **kwargs)
 
     @classmethod
-    def from_text(cls, text: str, *, name: str = "inline.policy", directory: str = ".",
-                  **kwargs: Any) -> Engine:
+    def from_text(
+        cls, text: str, *, name: str = "inline.policy", directory: str = ".", **kwargs: Any
+    ) -> Engine:
         return cls(compile_policy_set(parse_text(text, name, directory)), **kwargs)
 
     # -- the three entry points ------------------------------------------------------
@@ -142,8 +143,9 @@ class Engine:
         verdict = self._check_rules(ctx, route, trace)
         return verdict if isinstance(verdict, Decision) else _Pending(ctx, route, verdict)
 
-    def _authenticate(self, ctx: RequestContext, route: CompiledRoute, trace: Trace | None
-                      ) -> Decision | None:
+    def _authenticate(
+        self, ctx: RequestContext, route: CompiledRoute, trace: Trace | None
+    ) -> Decision | None:
         if ctx.identity is not None:
             if trace is not None:
                 trace.add(f"authn: identity given ({ctx.identity.subject})")
@@ -157,8 +159,9 @@ class Engine:
                 if trace is not None:
                     trace.add(f"authn {authenticator.name}: {failure.message}")
                 headers = {"WWW-Authenticate": failure.challenge} if failure.challenge else {}
-                return self._deny(401, failure.reason, failure.message, route,
-                                  response_headers=headers)
+                return self._deny(
+                    401, failure.reason, failure.message, route, response_headers=headers
+                )
             if trace is not None:
                 trace.add(f"authn {authenticator.name}: {ctx.identity.subject}")
             return None
@@ -166,8 +169,9 @@ class Engine:
             trace.add("authn: no credentials presented")
         return None
 
-    def _check_rules(self, ctx: RequestContext, route: CompiledRoute, trace: Trace | None
-                     ) -> Decision | str:
+    def _check_rules(
+        self, ctx: RequestContext, route: CompiledRoute, trace: Trace | None
+    ) -> Decision | str:
         """A deny decision, or the site of the allow rule that let the request through."""
         identity = ctx.identity
         roles = identity.roles if identity is not None else frozenset()
@@ -179,8 +183,14 @@ class Engine:
             if deny.condition is None or deny.condition(ctx):
                 if trace is not None:
                     trace.add(f"deny {deny.site}: matched ({deny.text})")
-                return self._deny(403, Reason.DENIED, f"denied by the rule at {deny.site}",
-                                  route, ctx, rule=deny.site)
+                return self._deny(
+                    403,
+                    Reason.DENIED,
+                    f"denied by the rule at {deny.site}",
+                    route,
+                    ctx,
+                    rule=deny.site,
+                )
             if trace is not None:
                 trace.add(f"deny {deny.site}: condition false ({deny.text})")
         for allow in route.allows:
@@ -194,21 +204,29 @@ class Engine:
         if identity is None:
             challenge = next((c for a in route.authenticators if (c := a.challenge())), None)
             headers = {"WWW-Authenticate": challenge} if challenge else {}
-            return self._deny(401, Reason.AUTHN_MISSING, "credentials required", route,
-                              response_headers=headers)
+            return self._deny(
+                401, Reason.AUTHN_MISSING, "credentials required", route, response_headers=headers
+            )
         who = f"role {', '.join(sorted(roles))}" if roles else f"`{identity.subject}`"
         return self._deny(403, Reason.NO_ALLOW, f"{who} may not {route.label}", route, ctx)
 
-    def _finish(self, pending: _Pending, outcome: LimitOutcome | None, trace: Trace | None
-                ) -> Decision:
+    def _finish(
+        self, pending: _Pending, outcome: LimitOutcome | None, trace: Trace | None
+    ) -> Decision:
         ctx, route = pending.ctx, pending.route
         limit_headers = outcome.headers if outcome is not None else {}
         if outcome is not None and not outcome.allowed:
             if trace is not None:
                 trace.add(f"limit {outcome.exceeded}: exceeded")
-            return self._deny(429, Reason.RATE_LIMITED, f"rate limit `{outcome.exceeded}` "
-                              "exceeded", route, ctx, rule=pending.rule,
-                              response_headers=limit_headers)
+            return self._deny(
+                429,
+                Reason.RATE_LIMITED,
+                f"rate limit `{outcome.exceeded}` exceeded",
+                route,
+                ctx,
+                rule=pending.rule,
+                response_headers=limit_headers,
+            )
         if trace is not None and outcome is not None:
             trace.add("limits: within quota")
         problem = check_input(route, ctx)
@@ -216,9 +234,18 @@ class Engine:
             status, reason, message, errors = problem
             if trace is not None:
                 trace.add(f"input: {message}")
-            return Decision(False, status, reason, message, route.label, pending.rule,
-                            *self._who(ctx), response_headers=dict(limit_headers),
-                            errors=errors, policy=self.policy.name)
+            return Decision(
+                False,
+                status,
+                reason,
+                message,
+                route.label,
+                pending.rule,
+                *self._who(ctx),
+                response_headers=dict(limit_headers),
+                errors=errors,
+                policy=self.policy.name,
+            )
         if trace is not None:
             trace.add("decision: allow")
         subject, roles = self._who(ctx)
@@ -226,8 +253,19 @@ class Engine:
         if subject is not None:
             upstream[self.options.subject_header] = subject
             upstream[self.options.roles_header] = ",".join(roles)
-        return Decision(True, 200, Reason.ALLOW, "allowed", route.label, pending.rule, subject,
-                        roles, upstream, dict(limit_headers), policy=self.policy.name)
+        return Decision(
+            True,
+            200,
+            Reason.ALLOW,
+            "allowed",
+            route.label,
+            pending.rule,
+            subject,
+            roles,
+            upstream,
+            dict(limit_headers),
+            policy=self.policy.name,
+        )
 
     @staticmethod
     def _who(ctx: RequestContext | None) -> tuple[str | None, tuple[str, ...]]:
@@ -235,13 +273,31 @@ class Engine:
             return None, ()
         return ctx.identity.subject, tuple(sorted(ctx.identity.roles))
 
-    def _deny(self, status: int, reason: Reason, message: str,
-              route: CompiledRoute | None = None, ctx: RequestContext | None = None, *,
-              rule: str | None = None, response_headers: dict[str, str] | None = None
-              ) -> Decision:
+    def _deny(
+        self,
+        status: int,
+        reason: Reason,
+        message: str,
+        route: CompiledRoute | None = None,
+        ctx: RequestContext | None = None,
+        *,
+        rule: str | None = None,
+        response_headers: Mapping[str, str] | None = None,
+    ) -> Decision:
         subject, roles = self._who(ctx)
-        return Decision(False, status, reason, message, route.label if route else None, rule,
-                        subject, roles, {}, response_headers or {}, policy=self.policy.name)
+        return Decision(
+            False,
+            status,
+            reason,
+            message,
+            route.label if route else None,
+            rule,
+            subject,
+            roles,
+            {},
+            response_headers or {},
+            policy=self.policy.name,
+        )
 
     def _internal_error(self, err: Exception) -> Decision:
         # The traceback names code, not data: the exception's message may hold request data.
@@ -250,9 +306,13 @@ class Engine:
         return Decision(False, 500, Reason.INTERNAL, "internal error", policy=self.policy.name)
 
 
-def _allow_mismatch(kind: AllowKind, allowed_roles: frozenset[str] | None,
-                    condition: Callable[[RequestContext], bool] | None, ctx: RequestContext,
-                    roles: frozenset[str]) -> str | None:
+def _allow_mismatch(
+    kind: AllowKind,
+    allowed_roles: frozenset[str] | None,
+    condition: Callable[[RequestContext], bool] | None,
+    ctx: RequestContext,
+    roles: frozenset[str],
+) -> str | None:
     """None when the allow rule matches, else a short reason for the trace."""
     if kind is AllowKind.ANYONE:
         return None

@@ -101,8 +101,10 @@ def _in(value: Any, container: Any) -> bool:
         ip = _as_ip(value)
         return ip is not None and ip.version == container.version and ip in container
     if isinstance(container, list | tuple | frozenset | set):
-        return any(_in(value, item) if _is_network(item) else values_equal(value, item)
-                   for item in container)
+        return any(
+            _in(value, item) if _is_network(item) else values_equal(value, item)
+            for item in container
+        )
     return False
 
 
@@ -207,7 +209,9 @@ class ExprCompiler:
         builder = getattr(self, f"_ref_{root}", None)
         if builder is None:
             self.diags.error(
-                "compile/unknown-reference", f"unknown reference `{root}`", ref.root.span,
+                "compile/unknown-reference",
+                f"unknown reference `{root}`",
+                ref.root.span,
                 f"references are {one_of(REFERENCE_ROOTS)}",
             )
             return Compiled(lambda ctx: None, Type.ANY)
@@ -216,14 +220,18 @@ class ExprCompiler:
 
     def _no_parts(self, ref: ast.Ref, keys: tuple[str, ...]) -> None:
         if keys:
-            self.diags.error("compile/bad-reference", f"`{ref.root.value}` has no fields",
-                             ref.parts[0].span)
+            self.diags.error(
+                "compile/bad-reference", f"`{ref.root.value}` has no fields", ref.parts[0].span
+            )
 
     def _one_part(self, ref: ast.Ref, keys: tuple[str, ...], what: str) -> str | None:
         if len(keys) != 1:
-            self.diags.error("compile/bad-reference",
-                             f"`{ref.root.value}` needs exactly one {what}: "
-                             f"`{ref.root.value}.NAME` or `{ref.root.value}[\"NAME\"]`", ref.span)
+            self.diags.error(
+                "compile/bad-reference",
+                f"`{ref.root.value}` needs exactly one {what}: "
+                f'`{ref.root.value}.NAME` or `{ref.root.value}["NAME"]`',
+                ref.span,
+            )
             return None
         return keys[0]
 
@@ -277,8 +285,10 @@ class ExprCompiler:
         fields = self.env.query_fields
         if name and fields is not None and name not in fields:
             self.diags.error(
-                "compile/unknown-query-param", f"unknown query parameter `{name}`",
-                ref.parts[0].span, f"this route's query schema declares {one_of(fields)}",
+                "compile/unknown-query-param",
+                f"unknown query parameter `{name}`",
+                ref.parts[0].span,
+                f"this route's query schema declares {one_of(fields)}",
             )
         return Compiled(lambda c: c.query_value(name), Type.STRING)
 
@@ -289,8 +299,10 @@ class ExprCompiler:
         if name in self.env.missing_params or name not in self.env.params:
             where = self.env.missing_params.get(name, self.env.route_label)
             self.diags.error(
-                "compile/unknown-path-param", f"unknown path parameter `{name}` in `{where}`",
-                ref.parts[0].span, f"parameters of this route are {one_of(self.env.params)}",
+                "compile/unknown-path-param",
+                f"unknown path parameter `{name}` in `{where}`",
+                ref.parts[0].span,
+                f"parameters of this route are {one_of(self.env.params)}",
             )
             return Compiled(lambda c: None, Type.ANY)
         index, param_type = self.env.params[name]
@@ -347,8 +359,12 @@ class ExprCompiler:
         if isinstance(expr.left, ast.Literal) and expr.left.kind is ast.LiteralKind.STRING:
             role = str(expr.left.value)
             if role not in self.env.roles:
-                self.diags.error("compile/unknown-role", f"unknown role `{role}`",
-                                 expr.left.span, f"roles are {one_of(self.env.roles)}")
+                self.diags.error(
+                    "compile/unknown-role",
+                    f"unknown role `{role}`",
+                    expr.left.span,
+                    f"roles are {one_of(self.env.roles)}",
+                )
 
     def _string_test(self, expr: ast.Compare, lf: Fn) -> Fn:
         assert isinstance(expr.right, ast.Literal)
@@ -360,8 +376,9 @@ class ExprCompiler:
         try:
             pattern = re.compile(text)
         except re.error as err:
-            self.diags.error("compile/bad-regex", f"invalid regular expression: {err.msg}",
-                             expr.right.span)
+            self.diags.error(
+                "compile/bad-regex", f"invalid regular expression: {err.msg}", expr.right.span
+            )
             return lambda c: False
         return lambda c: isinstance(v := lf(c), str) and pattern.search(v) is not None
 
@@ -384,5 +401,9 @@ class ExprCompiler:
         elif left != right or left not in (Type.NUMBER, Type.STRING):
             problem = f"`{op.value}` compares a {left.value} with a {right.value}"
         if problem:
-            self.diags.error("compile/type-mismatch", f"this comparison {problem}", expr.span,
-                             "it could never be true")
+            self.diags.error(
+                "compile/type-mismatch",
+                f"this comparison {problem}",
+                expr.span,
+                "it could never be true",
+            )

@@ -13,10 +13,11 @@ from policyengine.syntax import parse_source
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 
 
-def display_name(path: Path) -> str:
-    """Paths relative to the working directory when below it, so errors are clickable."""
-    relative = os.path.relpath(path)
-    return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+def display_name(path: Path, root: Path) -> str:
+    """A file's name relative to its policy set, so decisions cite `retail.policy:47`
+    wherever the engine was started."""
+    base = root if root.is_dir() else root.parent
+    return path.relative_to(base).as_posix()
 
 
 def policy_files(root: Path) -> list[Path]:
@@ -32,13 +33,12 @@ def load_policy_set(root: str | os.PathLike[str]) -> ast.PolicySet:
         raise PolicyError([Diagnostic("load/not-found", f"`{root_path}` does not exist", None)])
     paths = policy_files(root_path)
     if not paths:
-        raise PolicyError([Diagnostic("load/empty", f"no `*.policy` files in `{root_path}`",
-                                      None)])
+        raise PolicyError([Diagnostic("load/empty", f"no `*.policy` files in `{root_path}`", None)])
     files: list[ast.PolicyFile] = []
     problems: list[Diagnostic] = []
     for path in paths:
         try:
-            files.append(parse_file(path))
+            files.append(parse_file(path, root_path))
         except PolicyError as err:
             problems.extend(err.diagnostics)
     if problems:
@@ -46,17 +46,19 @@ def load_policy_set(root: str | os.PathLike[str]) -> ast.PolicySet:
     return ast.PolicySet(tuple(files))
 
 
-def parse_file(path: Path) -> ast.PolicyFile:
+def parse_file(path: Path, root: Path) -> ast.PolicyFile:
     try:
         raw = path.read_bytes()
         if len(raw) > MAX_POLICY_BYTES:
-            raise PolicyError([Diagnostic("load/too-large", f"`{path}` is larger than 4 MiB",
-                                          None)])
+            raise PolicyError(
+                [Diagnostic("load/too-large", f"`{path}` is larger than 4 MiB", None)]
+            )
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise PolicyError([Diagnostic("load/unreadable", f"cannot read `{path}`: {err}",
-                                      None)]) from None
-    return parse_source(Source(display_name(path), text), str(path))
+        raise PolicyError(
+            [Diagnostic("load/unreadable", f"cannot read `{path}`: {err}", None)]
+        ) from None
+    return parse_source(Source(display_name(path, root), text), str(path))
 
 
 def parse_text(text: str, name: str = "inline.policy", directory: str = ".") -> ast.PolicySet:

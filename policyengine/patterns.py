@@ -109,8 +109,12 @@ def _parse_segment(
 ) -> PatternSegment:
     if raw == "":
         if last:
-            raise PatternError("a route path must not end with `/`", offset - 1, 1,
-                               "trailing slashes are ignored in requests; drop it")
+            raise PatternError(
+                "a route path must not end with `/`",
+                offset - 1,
+                1,
+                "trailing slashes are ignored in requests; drop it",
+            )
         raise PatternError("empty path segment (`//`)", offset - 1, 2)
     if raw == "**":
         if not last:
@@ -122,9 +126,13 @@ def _parse_segment(
     if param:
         return _param_segment(param, offset, seen)
     if any(c in raw for c in "{}*"):
-        raise PatternError(f"`{raw}` is not a valid segment", offset, len(raw),
-                           "parameters are `{name}`, `{name:int}` or `{name:uuid}`; "
-                           "wildcards `*` and `**` stand alone")
+        raise PatternError(
+            f"`{raw}` is not a valid segment",
+            offset,
+            len(raw),
+            "parameters are `{name}`, `{name:int}` or `{name:uuid}`; "
+            "wildcards `*` and `**` stand alone",
+        )
     _check_canonical(raw, offset, normalize)
     return PatternSegment(SegmentKind.STATIC, raw)
 
@@ -137,19 +145,30 @@ def _param_segment(param: re.Match[str], offset: int, seen: set[str]) -> Pattern
     if type_name is None:
         return PatternSegment(SegmentKind.PARAM, name)
     if type_name not in PARAM_TYPES:
-        raise PatternError(f"unknown parameter type `{type_name}`", offset, len(param.group(0)),
-                           "types are `int` and `uuid`")
+        raise PatternError(
+            f"unknown parameter type `{type_name}`",
+            offset,
+            len(param.group(0)),
+            "types are `int` and `uuid`",
+        )
     return PatternSegment(SegmentKind.TYPED, name, PARAM_TYPES[type_name])
 
 
 def _check_canonical(raw: str, offset: int, normalize: object) -> None:
     """Static text must equal what request normalization produces, or it could never match."""
     assert callable(normalize)
+    if raw in (".", ".."):
+        raise PatternError("dot segments cannot appear in a route path", offset, len(raw),
+                           "requests are normalized before matching, so none would ever match")
     try:
         canonical = normalize("/" + raw)
     except ValueError as err:
         raise PatternError(f"`{raw}` can never match a request: {err}", offset, len(raw)) from None
     if canonical != (raw,):
         written = "/".join(canonical) or "(nothing)"
-        raise PatternError(f"`{raw}` is not in normalized form", offset, len(raw),
-                           f"requests are normalized before matching; write `{written}`")
+        raise PatternError(
+            f"`{raw}` is not in normalized form",
+            offset,
+            len(raw),
+            f"requests are normalized before matching; write `{written}`",
+        )

@@ -91,8 +91,12 @@ def load_keys_file(path: Path, block: str, span: Span, bc: AuthnBuildContext
                    ) -> dict[str, KeyEntry] | None:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        bc.diags.error("compile/keys-file", f"cannot read keys file `{path.name}`: {err}", span)
+    except OSError as err:
+        bc.diags.error("compile/keys-file", f"cannot read keys file `{path.name}`: "
+                       f"{err.strerror}", span)
+        return None
+    except yaml.YAMLError as err:
+        bc.diags.error("compile/keys-file", f"keys file `{path.name}` is not YAML: {err}", span)
         return None
     raw = data.get("keys") if isinstance(data, dict) else None
     if not isinstance(raw, list):

@@ -24,6 +24,14 @@ class AuthnFailure(Exception):
         self.challenge = challenge  # the WWW-Authenticate value to send back
 
 
+class AuthnUnavailable(Exception):
+    """The credential cannot be checked now (IdP down, timeout): the engine fails closed.
+
+    Not an AuthnFailure on purpose: the token may be fine, so the answer is a 500, not
+    a 401 that would make clients throw their tokens away.
+    """
+
+
 class Authenticator(ABC):
     """One compiled authn block."""
 
@@ -34,9 +42,19 @@ class Authenticator(ABC):
     def presented(self, ctx: RequestContext) -> bool:
         """Whether the request carries a credential of this block's kind."""
 
+    def prefers(self, ctx: RequestContext) -> bool:
+        """Whether a presented credential is addressed to this block rather than to another
+        block that also sees it (a JWT-shaped bearer goes to `jwt`, an opaque one to
+        `introspect`). Asked only when several blocks of a route see a credential."""
+        return True
+
     @abstractmethod
     def authenticate(self, ctx: RequestContext) -> Identity:
         """The identity behind the presented credential; raises AuthnFailure."""
+
+    async def authenticate_async(self, ctx: RequestContext) -> Identity:
+        """The same, for servers: blocks that may do network I/O override it."""
+        return self.authenticate(ctx)
 
     def challenge(self) -> str | None:
         """The WWW-Authenticate value for a request with no credential."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from policyengine import ast
 from policyengine.errors import Diagnostics, one_of
 from policyengine.source import Span
@@ -10,23 +12,29 @@ from policyengine.source import Span
 class SettingsReader:
     """Typed access to `key value...` settings; reports unknown, repeated and malformed ones."""
 
-    def __init__(self, block: ast.AuthnBlock, allowed: set[str], diags: Diagnostics) -> None:
+    def __init__(self, block: ast.AuthnBlock, allowed: set[str], diags: Diagnostics,
+                 mergeable: frozenset[str] = frozenset()) -> None:
+        """`mergeable` keys may be split over two lines, words on one and a map on the other
+        (`roles claim "groups"` then `roles map { ... }`)."""
         self.block = block
         self.diags = diags
         self.by_key: dict[str, ast.Setting] = {}
         for setting in block.settings:
             key = setting.key.value
+            earlier = self.by_key.get(key)
             if key not in allowed:
                 diags.error(
                     "compile/unknown-setting",
                     f"unknown setting `{key}` in `authn {block.kind.value}`",
                     setting.key.span, f"settings are {one_of(allowed)}",
                 )
-            elif key in self.by_key:
+            elif earlier is None:
+                self.by_key[key] = setting
+            elif key in mergeable and _complementary(earlier, setting):
+                self.by_key[key] = _merged(earlier, setting)
+            else:
                 diags.error("compile/duplicate-setting", f"`{key}` is set twice",
                             setting.key.span)
-            else:
-                self.by_key[key] = setting
 
     def has(self, key: str) -> bool:
         return key in self.by_key
@@ -65,6 +73,48 @@ class SettingsReader:
             return None
         return str(words[0].value), str(words[1].value)
 
+    def strings(self, key: str) -> list[str] | None:
+        """`key "a"` or `key "a", "b"`."""
+        setting = self.by_key.get(key)
+        if setting is None:
+            return None
+        if setting.mapping is not None or any(
+            len(g) != 1 or g[0].kind is not ast.WordKind.STRING for g in setting.groups
+        ):
+            self._bad(setting, 'one or more strings, like `"a", "b"`')
+            return None
+        return [str(g[0].value) for g in setting.groups]
+
+    def claim_path(self, key: str) -> str | None:
+        """`key claim "a.b"`; a `map { ... }` may follow and is read by `mapping`."""
+        setting = self.by_key.get(key)
+        if setting is None or not setting.groups:
+            return None
+        words = setting.groups[0]
+        if (len(setting.groups) != 1 or len(words) != 2 or words[0].value != "claim"
+                or words[1].kind is not ast.WordKind.STRING or not words[1].value):
+            self._bad(setting, f'a claim path, like `{key} claim "realm_access.roles"`')
+            return None
+        return str(words[1].value)
+
+    def mapping(self, key: str) -> tuple[ast.MapEntry, ...] | None:
+        setting = self.by_key.get(key)
+        return setting.mapping if setting is not None else None
+
+    def env(self, key: str, environ: Mapping[str, str]) -> str | None:
+        """`key env "NAME"`: the variable's value, read now; unset or empty is an error."""
+        source = self.sourced(key, ("env",))
+        if source is None:
+            return None
+        value = environ.get(source[1])
+        if not value:
+            self.diags.error("compile/missing-env",
+                             f"environment variable `{source[1]}` is not set or empty",
+                             self.by_key[key].span,
+                             f"`{key}` is read from the environment when the policy loads")
+            return None
+        return value
+
     def names(self, key: str) -> list[str] | None:
         """`key A, B, C`."""
         setting = self.by_key.get(key)
@@ -91,3 +141,16 @@ class SettingsReader:
                 self.diags.error("compile/missing-setting",
                                  f"`authn {self.block.kind.value}` needs `{key}`",
                                  self.block.kind.span)
+
+
+def _complementary(first: ast.Setting, second: ast.Setting) -> bool:
+    """One setting has only words, the other only a map."""
+    return (first.mapping is None) != (second.mapping is None) and not (
+        first.groups and second.groups
+    )
+
+
+def _merged(first: ast.Setting, second: ast.Setting) -> ast.Setting:
+    return ast.Setting(first.key, first.groups or second.groups,
+                       first.mapping if first.mapping is not None else second.mapping,
+                       first.span)

@@ -43,12 +43,16 @@ def build_authenticators(state: CompileState) -> None:
         assert isinstance(block, ast.AuthnBlock)
         builder = BUILDERS.get(block.kind.value)
         if builder is None:
-            state.diags.error("compile/unknown-authn-kind",
-                              f"unknown authn kind `{block.kind.value}`", block.kind.span,
-                              f"kinds are {one_of(BUILDERS)}")
+            state.diags.error(
+                "compile/unknown-authn-kind",
+                f"unknown authn kind `{block.kind.value}`",
+                block.kind.span,
+                f"kinds are {one_of(BUILDERS)}",
+            )
             continue
-        context = AuthnBuildContext(Path(declared.file.path).parent, state.diags,
-                                    frozenset(state.roles))
+        context = AuthnBuildContext(
+            Path(declared.file.path).parent, state.diags, frozenset(state.roles)
+        )
         authenticator = builder(block, context)
         if authenticator is not None:
             state.authenticators[name] = authenticator
@@ -60,8 +64,12 @@ def compile_limits(state: CompileState) -> None:
             state.diags.error("compile/bad-limit", "burst must be at least 1", decl.span)
         keys = decl.by or (ast.LimitKey(ast.LimitKeyKind.SUBJECT, None, decl.span),)
         state.compiled_limits[name] = LimitSpec(
-            name=name, count=decl.count, period=decl.period_seconds, burst=decl.burst,
-            keys=tuple((k.kind.value, k.arg) for k in keys), site=decl.span.short(),
+            name=name,
+            count=decl.count,
+            period=decl.period_seconds,
+            burst=decl.burst,
+            keys=tuple((k.kind.value, k.arg) for k in keys),
+            site=decl.span.short(),
         )
 
 

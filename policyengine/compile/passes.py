@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import TypeVar
 
 from policyengine import ast
 from policyengine.compile.state import CompileState, Declared, FlatRoute
 from policyengine.errors import one_of
 from policyengine.paths import normalize_path
-from policyengine.patterns import PatternError, SegmentKind, parse_pattern
+from policyengine.patterns import PatternError, parse_pattern
 from policyengine.source import Span
+
+T = TypeVar("T")
 
 
 def collect_declarations(state: CompileState) -> None:
@@ -22,8 +25,7 @@ def collect_declarations(state: CompileState) -> None:
             elif isinstance(statement, ast.RoleDecl):
                 _declare(state, state.roles, statement.name, statement, "role")
             elif isinstance(statement, ast.SchemaDecl):
-                _declare(state, state.schemas, statement.name, Declared(statement, file),
-                         "schema")
+                _declare(state, state.schemas, statement.name, Declared(statement, file), "schema")
             elif isinstance(statement, ast.LimitDecl):
                 _declare(state, state.limits, statement.name, statement, "limit")
             elif isinstance(statement, ast.AuthnBlock):
@@ -31,27 +33,35 @@ def collect_declarations(state: CompileState) -> None:
                 _declare(state, state.authn_blocks, label, Declared(statement, file), "authn block")
         state.routes.extend(_flatten(file, file.statements, ""))
     if len(seen_names) > 1:
-        first, *others = sorted(seen_names.values(), key=lambda p: (p.span.source.name, p.span.start))
+        first, *others = sorted(
+            seen_names.values(), key=lambda p: (p.span.source.name, p.span.start)
+        )
         for other in others:
-            state.diags.error("compile/policy-name", f"the set is named twice: `{first.name}` "
-                              f"at {first.span.location()} and `{other.name}` here", other.span)
+            state.diags.error(
+                "compile/policy-name",
+                f"the set is named twice: `{first.name}` "
+                f"at {first.span.location()} and `{other.name}` here",
+                other.span,
+            )
     state.policy_name = next(iter(seen_names), None)
 
 
-def _declare(state: CompileState, table: dict[str, object], name: ast.Name, value: object,
-             what: str) -> None:
+def _declare(state: CompileState, table: dict[str, T], name: ast.Name, value: T, what: str) -> None:
     previous = table.get(name.value)
     if previous is None:
         table[name.value] = value
         return
     node = previous.node if isinstance(previous, Declared) else previous
     where = node.span.location() if hasattr(node, "span") else "elsewhere"
-    state.diags.error("compile/duplicate-name", f"{what} `{name.value}` is already defined",
-                      name.span, f"first defined at {where}")
+    state.diags.error(
+        "compile/duplicate-name",
+        f"{what} `{name.value}` is already defined",
+        name.span,
+        f"first defined at {where}",
+    )
 
 
-def _flatten(file: ast.PolicyFile, items: tuple[object, ...], prefix: str
-             ) -> Iterator[FlatRoute]:
+def _flatten(file: ast.PolicyFile, items: tuple[object, ...], prefix: str) -> Iterator[FlatRoute]:
     for item in items:
         if isinstance(item, ast.Route):
             yield FlatRoute(item, prefix, file)
@@ -63,8 +73,9 @@ def check_group_prefixes(state: CompileState) -> None:
     for file in state.policy_set.files:
         for group in _groups(file.statements):
             if not group.prefix.startswith("/") or group.prefix == "/":
-                state.diags.error("compile/bad-group", "a group prefix is a path like `/api`",
-                                  group.span)
+                state.diags.error(
+                    "compile/bad-group", "a group prefix is a path like `/api`", group.span
+                )
 
 
 def _groups(items: tuple[object, ...]) -> Iterator[ast.Group]:
@@ -85,9 +96,11 @@ def resolve_role_hierarchy(state: CompileState) -> None:
     for name in state.roles:
         cycle = _find_cycle(name, parents)
         if cycle and cycle[0] == name and min(cycle) == name:
-            state.diags.error("compile/role-cycle",
-                              f"roles inherit in a cycle: {' -> '.join([*cycle, name])}",
-                              state.roles[name].span)
+            state.diags.error(
+                "compile/role-cycle",
+                f"roles inherit in a cycle: {' -> '.join([*cycle, name])}",
+                state.roles[name].span,
+            )
     for name in state.roles:
         state.inherited_roles[name] = frozenset(_ancestors(name, parents))
     for name in state.roles:
@@ -166,11 +179,12 @@ def _schema_refs(schema: ast.InlineSchema) -> Iterator[ast.Name]:
             yield kind.name
 
 
-def _unknown(state: CompileState, what: str, name: str, span: Span, known: dict[str, object]
-             ) -> None:
-    plural = {"authn": "authn blocks"}.get(what, f"{what}s")
-    state.diags.error(f"compile/unknown-{what}", f"unknown {what} `{name}`", span,
-                      f"declared {plural} are {one_of(known)}")
+def _unknown(
+    state: CompileState, what: str, name: str, span: Span, known: Mapping[str, object]
+) -> None:
+    noun = {"authn": "authn block"}.get(what, what)
+    help_text = f"declared {noun}s are {one_of(known)}" if known else f"no {noun}s are declared"
+    state.diags.error(f"compile/unknown-{what}", f"unknown {noun} `{name}`", span, help_text)
 
 
 def check_route_rules(state: CompileState) -> None:
@@ -180,18 +194,28 @@ def check_route_rules(state: CompileState) -> None:
         for rule in flat.route.rules:
             if isinstance(rule, ast.BodyRule | ast.QueryRule | ast.RequireAuthn):
                 if type(rule) in counts:
-                    state.diags.error("compile/duplicate-rule", "this rule is given twice",
-                                      rule.span, f"first at {counts[type(rule)].span.location()}")
+                    state.diags.error(
+                        "compile/duplicate-rule",
+                        "this rule is given twice",
+                        rule.span,
+                        f"first at {counts[type(rule)].span.location()}",
+                    )
                 counts.setdefault(type(rule), rule)
         allows = (ast.AllowAnyone, ast.AllowAuthenticated, ast.AllowRole, ast.AllowWhen)
         if not any(isinstance(r, allows) for r in flat.route.rules):
-            state.diags.warning("lint/no-allow", "this route allows no one", flat.route.span,
-                                "requests it matches are always denied; add an `allow` rule")
+            state.diags.warning(
+                "lint/no-allow",
+                "this route allows no one",
+                flat.route.span,
+                "requests it matches are always denied; add an `allow` rule",
+            )
         body = counts.get(ast.BodyRule)
-        if body is not None and all(t.method in (ast.Method.GET, ast.Method.HEAD)
-                                    for t in flat.route.targets):
-            state.diags.warning("lint/body-on-get", "GET and HEAD requests carry no body",
-                                body.span)
+        if body is not None and all(
+            t.method in (ast.Method.GET, ast.Method.HEAD) for t in flat.route.targets
+        ):
+            state.diags.warning(
+                "lint/body-on-get", "GET and HEAD requests carry no body", body.span
+            )
 
 
 def parse_paths(state: CompileState) -> None:
@@ -220,7 +244,9 @@ def detect_conflicts(state: CompileState) -> None:
     """Two routes with the same shape and an overlapping method would tie: an error."""
     seen: dict[tuple[object, ...], ast.RouteTarget] = {}
     for target, pattern in state.patterns.items():
-        methods = list(ast.Method) if target.method is ast.Method.ANY else [target.method, ast.Method.ANY]
+        methods = (
+            list(ast.Method) if target.method is ast.Method.ANY else [target.method, ast.Method.ANY]
+        )
         for method in methods:
             other = seen.get((pattern.shape, method))
             if other is not None:
@@ -229,7 +255,8 @@ def detect_conflicts(state: CompileState) -> None:
                     f"`{target.method.value} {pattern.text}` matches the same requests as "
                     f"`{other.method.value} {state.patterns[other].text}` at "
                     f"{other.span.location()}",
-                    target.span, "give one a more specific path or method, or merge them",
+                    target.span,
+                    "give one a more specific path or method, or merge them",
                 )
                 break
         seen[(pattern.shape, target.method)] = target

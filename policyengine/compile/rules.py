@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from policyengine import ast
+from policyengine.authn import Authenticator
 from policyengine.compile.state import CompileState, FlatRoute
 from policyengine.errors import Diagnostics
 from policyengine.expr import ExprCompiler, ExprEnv
@@ -29,8 +30,13 @@ def compile_routes(state: CompileState) -> None:
             state.compiled_routes.append((flat, route))
 
 
-def _compile_target(state: CompileState, flat: FlatRoute, target: ast.RouteTarget,
-                    targets: list[ast.RouteTarget], diags: Diagnostics) -> CompiledRoute:
+def _compile_target(
+    state: CompileState,
+    flat: FlatRoute,
+    target: ast.RouteTarget,
+    targets: list[ast.RouteTarget],
+    diags: Diagnostics,
+) -> CompiledRoute:
     pattern = state.patterns[target]
     query = _query_spec(state, flat, diags)
     env = _expr_env(state, pattern, target, targets, query)
@@ -43,14 +49,25 @@ def _compile_target(state: CompileState, flat: FlatRoute, target: ast.RouteTarge
         if isinstance(rule, ast.AllowAnyone):
             allows.append(AllowRule(AllowKind.ANYONE, None, None, site, text))
         elif isinstance(rule, ast.AllowAuthenticated):
-            allows.append(AllowRule(AllowKind.AUTHENTICATED, None,
-                                    _condition(compiler, rule.when), site, text))
+            allows.append(
+                AllowRule(
+                    AllowKind.AUTHENTICATED, None, _condition(compiler, rule.when), site, text
+                )
+            )
         elif isinstance(rule, ast.AllowRole):
-            allows.append(AllowRule(AllowKind.ROLE, _satisfying(state, rule.roles),
-                                    _condition(compiler, rule.when), site, text))
+            allows.append(
+                AllowRule(
+                    AllowKind.ROLE,
+                    _satisfying(state, rule.roles),
+                    _condition(compiler, rule.when),
+                    site,
+                    text,
+                )
+            )
         elif isinstance(rule, ast.AllowWhen):
-            allows.append(AllowRule(AllowKind.WHEN, None, compiler.condition(rule.when),
-                                    site, text))
+            allows.append(
+                AllowRule(AllowKind.WHEN, None, compiler.condition(rule.when), site, text)
+            )
         elif isinstance(rule, ast.Deny):
             roles = _satisfying(state, rule.roles) if rule.roles else None
             denies.append(DenyRule(roles, _condition(compiler, rule.when), site, text))
@@ -65,14 +82,21 @@ def _compile_target(state: CompileState, flat: FlatRoute, target: ast.RouteTarge
         query=query,
         limits=tuple(
             state.compiled_limits[name.value]
-            for rule in flat.route.rules if isinstance(rule, ast.LimitRule)
-            for name in rule.names if name.value in state.compiled_limits
+            for rule in flat.route.rules
+            if isinstance(rule, ast.LimitRule)
+            for name in rule.names
+            if name.value in state.compiled_limits
         ),
     )
 
 
-def _expr_env(state: CompileState, pattern: PathPattern, target: ast.RouteTarget,
-              targets: list[ast.RouteTarget], query: InputSpec | None) -> ExprEnv:
+def _expr_env(
+    state: CompileState,
+    pattern: PathPattern,
+    target: ast.RouteTarget,
+    targets: list[ast.RouteTarget],
+    query: InputSpec | None,
+) -> ExprEnv:
     params = {name: (i, pattern.param_type(name)) for i, name in enumerate(pattern.param_names)}
     missing: dict[str, str] = {}
     for other in targets:
@@ -83,8 +107,14 @@ def _expr_env(state: CompileState, pattern: PathPattern, target: ast.RouteTarget
     query_fields = None
     if query is not None and not query.open_fields:
         query_fields = frozenset(query.fields)
-    return ExprEnv(params, frozenset(state.roles), state.inherited_roles, query_fields,
-                   f"{target.method.value} {pattern.text}", missing)
+    return ExprEnv(
+        params,
+        frozenset(state.roles),
+        state.inherited_roles,
+        query_fields,
+        f"{target.method.value} {pattern.text}",
+        missing,
+    )
 
 
 def _condition(compiler: ExprCompiler, expr: ast.Expr | None) -> Condition | None:
@@ -98,7 +128,7 @@ def _satisfying(state: CompileState, roles: tuple[ast.Name, ...]) -> frozenset[s
     return frozenset(found)
 
 
-def _authenticators(state: CompileState, flat: FlatRoute) -> tuple[object, ...]:
+def _authenticators(state: CompileState, flat: FlatRoute) -> tuple[Authenticator, ...]:
     required = next((r for r in flat.route.rules if isinstance(r, ast.RequireAuthn)), None)
     names = [n.value for n in required.names] if required else list(state.authn_blocks)
     return tuple(state.authenticators[n] for n in names if n in state.authenticators)
@@ -111,8 +141,13 @@ def _body_spec(state: CompileState, flat: FlatRoute) -> InputSpec | None:
     schema = state.compiled_schemas.get(rule.schema.value)
     if schema is None:
         return None
-    return InputSpec(schema.name, rule.max_bytes or DEFAULT_MAX_BODY, schema.validate,
-                     tuple(schema.fields), schema.open_fields)
+    return InputSpec(
+        schema.name,
+        rule.max_bytes or DEFAULT_MAX_BODY,
+        schema.validate,
+        tuple(schema.fields),
+        schema.open_fields,
+    )
 
 
 def _query_spec(state: CompileState, flat: FlatRoute, diags: Diagnostics) -> InputSpec | None:

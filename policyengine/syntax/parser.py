@@ -90,7 +90,12 @@ def _describe_terminal(name: str) -> str:
     return name.lower()
 
 
+_VALUE_STARTS = {"STRING", "NUMBER", "NAME", "LPAR"}
+
+
 def _expected_words(expected: set[str]) -> str:
+    if _VALUE_STARTS <= expected:  # the start of an operand: say so instead of listing tokens
+        return "a value (string, number, list, IP network) or a reference like `claims.tenant`"
     words = sorted({_describe_terminal(n) for n in expected if n not in ("NL", "SEMI")})
     if len(words) > 8:
         return ", ".join(words[:8]) + ", ..."
@@ -102,9 +107,9 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
     if isinstance(err, UnexpectedToken):
         tok = err.token
         offset = tok.start_pos if tok.start_pos is not None else len(source.text)
-        found = "the end of the file" if tok.type == "$END" else f"`{tok.value}`"
+        found = "end of file" if tok.type == "$END" else f"`{tok.value}`"
         if tok.type == "_SEP":
-            found = "the end of the line"
+            found = "end of line"
         expected = _expected_words(set(err.expected))
         message = f"unexpected {found}" + (f", expected {expected}" if expected else "")
         end = offset + max(1, len(str(tok.value)) if tok.type not in ("_SEP", "$END") else 1)

@@ -98,7 +98,9 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
         groups = tuple(i for i in items[1:] if isinstance(i, tuple))
         mapping = next((i for i in items[1:] if isinstance(i, list)), None)
         return ast.Setting(
-            self._name(items[0]), groups, tuple(mapping) if mapping is not None else None,
+            self._name(items[0]),
+            groups,
+            tuple(mapping) if mapping is not None else None,
             self._span(meta),
         )
 
@@ -225,7 +227,8 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
         count = _number(count_tok)
         if not isinstance(count, int) or count <= 0:
             raise self._fail(
-                "syntax/limit-count", "a limit's count must be a whole number above 0",
+                "syntax/limit-count",
+                "a limit's count must be a whole number above 0",
                 self._tok_span(count_tok),
             )
         return ast.LimitDecl(
@@ -239,12 +242,15 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
             seconds = _PERIOD_NAMES[str(tok)]
         else:
             raise self._fail(
-                "syntax/limit-period", f"unknown period `{tok}`", self._tok_span(tok),
+                "syntax/limit-period",
+                f"unknown period `{tok}`",
+                self._tok_span(tok),
                 "use a duration like `10s`, `5m`, `1h`, `1d`, or `second`, `minute`, `hour`, `day`",
             )
         if seconds <= 0:
-            raise self._fail("syntax/limit-period", "a period must be longer than 0",
-                             self._tok_span(tok))
+            raise self._fail(
+                "syntax/limit-period", "a period must be longer than 0", self._tok_span(tok)
+            )
         return float(seconds)
 
     def limit_by(self, meta: Meta, items: list[ast.LimitKey]) -> tuple[ast.LimitKey, ...]:
@@ -254,29 +260,42 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
         simple = {"subject", "client_ip", "api_key", "route"}
         if str(items[0]) not in simple:
             raise self._fail(
-                "syntax/limit-key", f"unknown limit key `{items[0]}`", self._span(meta),
+                "syntax/limit-key",
+                f"unknown limit key `{items[0]}`",
+                self._span(meta),
                 'keys are `subject`, `client_ip`, `api_key`, `route`, `header "H"`, `claims.NAME`',
             )
         return ast.LimitKey(ast.LimitKeyKind(str(items[0])), None, self._span(meta))
 
     def key_header(self, meta: Meta, items: list[Token]) -> ast.LimitKey:
         if str(items[0]) != "header":
-            raise self._fail("syntax/limit-key", f"unknown limit key `{items[0]}`",
-                             self._span(meta), 'did you mean `header "H"`?')
+            raise self._fail(
+                "syntax/limit-key",
+                f"unknown limit key `{items[0]}`",
+                self._span(meta),
+                'did you mean `header "H"`?',
+            )
         return ast.LimitKey(ast.LimitKeyKind.HEADER, unquote(items[1]).lower(), self._span(meta))
 
     def key_claim(self, meta: Meta, items: list[Token]) -> ast.LimitKey:
         if str(items[0]) != "claims":
-            raise self._fail("syntax/limit-key", f"unknown limit key `{items[0]}`",
-                             self._span(meta), "did you mean `claims.NAME`?")
+            raise self._fail(
+                "syntax/limit-key",
+                f"unknown limit key `{items[0]}`",
+                self._span(meta),
+                "did you mean `claims.NAME`?",
+            )
         path = ".".join(str(t) for t in items[1:])
         return ast.LimitKey(ast.LimitKeyKind.CLAIM, path, self._span(meta))
 
     def limit_burst(self, meta: Meta, items: list[Token]) -> int:
         value = _number(items[0])
         if not isinstance(value, int) or value <= 0:
-            raise self._fail("syntax/limit-burst", "burst must be a whole number above 0",
-                             self._tok_span(items[0]))
+            raise self._fail(
+                "syntax/limit-burst",
+                "burst must be a whole number above 0",
+                self._tok_span(items[0]),
+            )
         return value
 
     # -- routes ------------------------------------------------------------------------
@@ -295,7 +314,8 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
             method = ast.Method(str(method_tok))
         except ValueError:
             raise self._fail(
-                "syntax/unknown-method", f"unknown method `{method_tok}`",
+                "syntax/unknown-method",
+                f"unknown method `{method_tok}`",
                 self._tok_span(method_tok),
                 "methods are `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`, `ANY`",
             ) from None
@@ -304,8 +324,8 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
     def name_list(self, meta: Meta, items: list[Token]) -> tuple[ast.Name, ...]:
         return tuple(self._name(t) for t in items)
 
-    def when(self, meta: Meta, items: list[ast.Expr]) -> ast.Expr:
-        return items[0]
+    def when(self, meta: Meta, items: list[Any]) -> ast.Expr:
+        return self._expr(items[0])
 
     def allow_anyone(self, meta: Meta, items: list[Any]) -> ast.AllowAnyone:
         return ast.AllowAnyone(self._span(meta))
@@ -339,11 +359,17 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
         return ast.LimitRule(items[0], self._span(meta))
 
     # -- expressions -------------------------------------------------------------------
-    def or_(self, meta: Meta, items: list[ast.Expr]) -> ast.BoolOp:
-        return ast.BoolOp(ast.BoolOpKind.OR, tuple(items), self._span(meta))
+    def _bool_op(self, kind: ast.BoolOpKind, meta: Meta, items: list[Any]) -> ast.Expr:
+        # an aliased `?` rule is not inlined by Lark: a single operand is just that operand
+        if len(items) == 1:
+            return self._expr(items[0])
+        return ast.BoolOp(kind, tuple(self._expr(i) for i in items), self._span(meta))
 
-    def and_(self, meta: Meta, items: list[ast.Expr]) -> ast.BoolOp:
-        return ast.BoolOp(ast.BoolOpKind.AND, tuple(items), self._span(meta))
+    def or_(self, meta: Meta, items: list[Any]) -> ast.Expr:
+        return self._bool_op(ast.BoolOpKind.OR, meta, items)
+
+    def and_(self, meta: Meta, items: list[Any]) -> ast.Expr:
+        return self._bool_op(ast.BoolOpKind.AND, meta, items)
 
     def not_(self, meta: Meta, items: list[ast.Expr]) -> ast.Not:
         return ast.Not(self._expr(items[0]), self._span(meta))
@@ -413,8 +439,9 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
             try:
                 network = ipaddress.ip_network(text, strict=False)
             except ValueError:
-                raise self._fail("syntax/bad-cidr", f"`{text}` is not an IP address or CIDR",
-                                 span) from None
+                raise self._fail(
+                    "syntax/bad-cidr", f"`{text}` is not an IP address or CIDR", span
+                ) from None
             return ast.Literal(ast.LiteralKind.CIDR, network, span)
         raise self._fail("syntax/unexpected", f"unexpected `{text}`", span)
 

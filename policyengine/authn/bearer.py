@@ -1,0 +1,77 @@
+"""Bearer tokens (RFC 6750) from the Authorization header, and what both token blocks share.
+
+The scheme is matched case-insensitively (RFC 9110 §11.1) and may be followed by
+several spaces; the token must be one token68. Anything else after `Bearer` is a
+presented but malformed credential: 401, never a silent anonymous request. The
+server joins repeated Authorization headers with ", " (RFC 9110 §5.3), and a comma
+is no token68 character, so two Authorization headers are always rejected.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from policyengine.authn.base import AuthnFailure, Authenticator
+from policyengine.context import RequestContext
+from policyengine.decision import Reason
+
+MAX_TOKEN_BYTES = 16 * 1024  # far above real IdP tokens; stops decoding work on junk early
+
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Bearer:
+    """What the Authorization header holds: a token, or the reason it is no token."""
+
+    token: str | None
+    problem: str | None = None
+
+
+def bearer_of(ctx: RequestContext) -> Bearer | None:
+    """None when the request carries no bearer credential at all."""
+    value = ctx.header("authorization")
+    if value is None:
+        return None
+    value = value.strip(" \t")
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() != "bearer":
+        return None if scheme.split("\t")[0].lower() != "bearer" else Bearer(None, "malformed")
+    token = rest.lstrip(" ")
+    if len(token) > MAX_TOKEN_BYTES:
+        return Bearer(None, "too large")
+    if not _TOKEN68.fullmatch(token):
+        return Bearer(None, "malformed")
+    return Bearer(token)
+
+
+def looks_like_jwt(bearer: Bearer) -> bool:
+    """Three base64url parts (JWS compact form); an empty signature is still JWT-shaped,
+    so `alg: none` tokens reach the JWT block and are rejected there."""
+    return bearer.token is None or _JWT_SHAPE.fullmatch(bearer.token) is not None
+
+
+class BearerAuthenticator(Authenticator):
+    """The parts of `jwt` and `introspect` that deal with the header and the challenge."""
+
+    def presented(self, ctx: RequestContext) -> bool:
+        return bearer_of(ctx) is not None
+
+    def token(self, ctx: RequestContext) -> str:
+        bearer = bearer_of(ctx)
+        if bearer is None or bearer.token is None:
+            problem = bearer.problem if bearer is not None else "missing"
+            raise self.failure(Reason.AUTHN_INVALID, f"bearer token {problem}")
+        return bearer.token
+
+    def challenge(self) -> str:
+        return f'Bearer realm="{self.name}"'
+
+    def failure(self, reason: Reason, message: str) -> AuthnFailure:
+        """An RFC 6750 §3 error; `message` is ours, never anything the client sent."""
+        return AuthnFailure(
+            reason, message,
+            f'{self.challenge()}, error="invalid_token", error_description="{message}"',
+        )

@@ -1,0 +1,183 @@
+"""Claims of a verified token (JWT payload or introspection answer): checks and mapping.
+
+Both token blocks validate `iss`, `aud`, `exp`, `nbf`, `iat` and required claims the
+same way, against the request's `now`, and turn claims into an Identity the same way:
+a subject claim, a roles claim (a list, or a space-separated string such as `scope`),
+and an optional map from IdP group names to policy roles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from policyengine.authn.base import AuthnBuildContext
+from policyengine.authn.settings import SettingsReader
+from policyengine.decision import Identity, Reason
+from policyengine.errors import one_of
+
+MAX_LEEWAY = 300.0
+CLAIM_SETTINGS = {"issuer", "audience", "leeway", "required_claims", "subject", "roles"}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why verified claims are still not accepted; the message is shown to the client."""
+
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRules:
+    issuer: str | None
+    audiences: frozenset[str] | None
+    leeway: float
+    required: tuple[str, ...]
+    require_exp: bool
+
+    def check(self, claims: Mapping[str, Any], now: float) -> Rejection | None:
+        return (
+            self._check_times(claims, now)
+            or self._check_issuer(claims)
+            or self._check_audience(claims)
+            or self._check_required(claims)
+        )
+
+    def _check_times(self, claims: Mapping[str, Any], now: float) -> Rejection | None:
+        for name in ("exp", "nbf", "iat"):
+            if name in claims and not _is_number(claims[name]):
+                return Rejection(Reason.AUTHN_INVALID, f"token claim `{name}` is not a number")
+        if "exp" not in claims and self.require_exp:
+            return Rejection(Reason.AUTHN_INVALID, "token has no expiry (`exp`)")
+        if "exp" in claims and now >= claims["exp"] + self.leeway:
+            return Rejection(Reason.AUTHN_EXPIRED, "token expired")
+        if "nbf" in claims and claims["nbf"] > now + self.leeway:
+            return Rejection(Reason.AUTHN_INVALID, "token not valid yet (`nbf`)")
+        if "iat" in claims and claims["iat"] > now + self.leeway:
+            return Rejection(Reason.AUTHN_INVALID, "token issued in the future (`iat`)")
+        return None
+
+    def _check_issuer(self, claims: Mapping[str, Any]) -> Rejection | None:
+        if self.issuer is not None and claims.get("iss") != self.issuer:
+            return Rejection(Reason.AUTHN_INVALID, "token issuer is not accepted")
+        return None
+
+    def _check_audience(self, claims: Mapping[str, Any]) -> Rejection | None:
+        if self.audiences is None:
+            return None
+        aud = claims.get("aud")
+        given = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if not any(isinstance(a, str) and a in self.audiences for a in given):
+            return Rejection(Reason.AUTHN_INVALID, "token audience is not accepted")
+        return None
+
+    def _check_required(self, claims: Mapping[str, Any]) -> Rejection | None:
+        for name in self.required:
+            if claim_at(claims, name) is None:
+                return Rejection(Reason.AUTHN_INVALID, f"token lacks claim `{name}`")
+        return None
+
+    def expiry(self, claims: Mapping[str, Any]) -> float | None:
+        """When checked claims stop being acceptable (for caches); None: no `exp`."""
+        exp = claims.get("exp")
+        return float(exp) if _is_number(exp) else None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimMapping:
+    subject: str
+    roles: str | None
+    role_map: Mapping[str, str] | None
+    known_roles: frozenset[str]
+
+    def identity(self, claims: Mapping[str, Any], block: str) -> Identity | Rejection:
+        subject = claim_at(claims, self.subject)
+        if not isinstance(subject, str) or not subject:
+            return Rejection(Reason.AUTHN_INVALID, f"token has no subject claim `{self.subject}`")
+        names = self._role_names(claims)
+        if names is None:
+            return Rejection(Reason.AUTHN_INVALID,
+                             f"token claim `{self.roles}` is not a list or a string")
+        return Identity(subject, self._policy_roles(names), claims, block)
+
+    def _role_names(self, claims: Mapping[str, Any]) -> list[str] | None:
+        if self.roles is None:
+            return []
+        value = claim_at(claims, self.roles)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return value.split()
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        return None
+
+    def _policy_roles(self, names: list[str]) -> frozenset[str]:
+        """Mapped names when a map is given (only those count); else the declared ones."""
+        if self.role_map is not None:
+            return frozenset(self.role_map[n] for n in names if n in self.role_map)
+        return frozenset(n for n in names if n in self.known_roles)
+
+
+def claim_at(claims: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path; a key that itself holds dots (Auth0's namespaced
+    `https://example.com/roles`) is matched whole first."""
+    if path in claims:
+        return claims[path]
+    start = 0
+    while (dot := path.find(".", start)) > 0:
+        inner = claims.get(path[:dot])
+        if isinstance(inner, Mapping):
+            found = claim_at(inner, path[dot + 1 :])
+            if found is not None:
+                return found
+        start = dot + 1
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# -- reading the settings -------------------------------------------------------------------
+
+
+def read_claim_rules(settings: SettingsReader, *, require_exp: bool) -> ClaimRules:
+    audiences = settings.strings("audience")
+    leeway = settings.duration("leeway") or 0.0
+    if leeway > MAX_LEEWAY:
+        settings.diags.error("compile/bad-setting", "`leeway` is at most 5m",
+                             settings.span("leeway"),
+                             "a long leeway keeps expired tokens working")
+    return ClaimRules(
+        issuer=settings.string("issuer"),
+        audiences=frozenset(audiences) if audiences is not None else None,
+        leeway=leeway,
+        required=tuple(settings.strings("required_claims") or ()),
+        require_exp=require_exp,
+    )
+
+
+def read_claim_mapping(settings: SettingsReader, bc: AuthnBuildContext) -> ClaimMapping:
+    subject = settings.claim_path("subject") if settings.has("subject") else "sub"
+    roles = settings.claim_path("roles")
+    entries = settings.mapping("roles")
+    role_map: dict[str, str] | None = None
+    if entries is not None:
+        if roles is None and settings.has("roles"):
+            settings.diags.error("compile/missing-setting",
+                                 "`roles map` needs `roles claim \"...\"` to read names from",
+                                 settings.span("roles"))
+        role_map = {}
+        for entry in entries:
+            if entry.key in role_map:
+                settings.diags.error("compile/duplicate-setting",
+                                     f"`{entry.key}` is mapped twice", entry.span)
+            if entry.value.value not in bc.known_roles:
+                settings.diags.error("compile/unknown-role",
+                                     f"unknown role `{entry.value.value}`", entry.value.span,
+                                     f"roles are {one_of(bc.known_roles)}")
+            role_map[entry.key] = entry.value.value
+    return ClaimMapping(subject or "sub", roles, role_map, bc.known_roles)

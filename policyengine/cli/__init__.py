@@ -1,0 +1,18 @@
+"""The `policyengine` command line: thin click commands over Engine."""
+
+from __future__ import annotations
+
+import click
+
+from policyengine.cli.core import check, eval_command, test
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="policyengine")
+def main() -> None:
+    """A declarative policy engine for API gateways."""
+
+
+main.add_command(check)
+main.add_command(eval_command)
+main.add_command(test)
