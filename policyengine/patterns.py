@@ -158,8 +158,12 @@ def _check_canonical(raw: str, offset: int, normalize: object) -> None:
     """Static text must equal what request normalization produces, or it could never match."""
     assert callable(normalize)
     if raw in (".", ".."):
-        raise PatternError("dot segments cannot appear in a route path", offset, len(raw),
-                           "requests are normalized before matching, so none would ever match")
+        raise PatternError(
+            "dot segments cannot appear in a route path",
+            offset,
+            len(raw),
+            "requests are normalized before matching, so none would ever match",
+        )
     try:
         canonical = normalize("/" + raw)
     except ValueError as err:

@@ -15,8 +15,14 @@ from click.testing import CliRunner
 from policyengine import Engine
 from policyengine.cli import main
 from policyengine.decision import Decision, InputError, Reason
-from policyengine.testing import Case, CaseFile, FixedClock, compare, load_case_file, \
-    write_policy_dir
+from policyengine.testing import (
+    Case,
+    CaseFile,
+    FixedClock,
+    compare,
+    load_case_file,
+    write_policy_dir,
+)
 
 CORPUS = Path(__file__).parent / "cases"
 FILES = sorted(CORPUS.rglob("*.yaml"))
@@ -52,10 +58,17 @@ def _eval_via_cli(policy_dir: Path, case: Case) -> Decision:
     assert result.exit_code == (0 if json.loads(result.output)["allow"] else 1), result.output
     data = json.loads(result.output)
     return Decision(
-        data["allow"], data["status"], Reason(data["reason"]), data["message"], data["route"],
-        data["rule"], data["subject"], tuple(data["roles"]), data["upstream_headers"],
-        data["response_headers"], tuple(InputError(e["pointer"], e["message"])
-                                        for e in data["errors"]),
+        data["allow"],
+        data["status"],
+        Reason(data["reason"]),
+        data["message"],
+        data["route"],
+        data["rule"],
+        data["subject"],
+        tuple(data["roles"]),
+        data["upstream_headers"],
+        data["response_headers"],
+        tuple(InputError(e["pointer"], e["message"]) for e in data["errors"]),
     )
 
 

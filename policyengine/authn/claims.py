@@ -166,7 +166,7 @@ def read_claim_mapping(settings: SettingsReader, bc: AuthnBuildContext) -> Claim
     entries = settings.mapping("roles")
     role_map: dict[str, str] | None = None
     if entries is not None:
-        if roles is None and settings.has("roles"):
+        if not settings.by_key["roles"].groups:
             settings.diags.error("compile/missing-setting",
                                  "`roles map` needs `roles claim \"...\"` to read names from",
                                  settings.span("roles"))

@@ -66,7 +66,9 @@ def _flatten(file: ast.PolicyFile, items: tuple[object, ...], prefix: str) -> It
         if isinstance(item, ast.Route):
             yield FlatRoute(item, prefix, file)
         elif isinstance(item, ast.Group):
-            yield from _flatten(file, item.items, prefix + item.prefix.rstrip("/"))
+            # a malformed prefix is reported by check_group_prefixes; keep its routes usable
+            group_prefix = "/" + item.prefix.strip("/") if item.prefix.strip("/") else ""
+            yield from _flatten(file, item.items, prefix + group_prefix)
 
 
 def check_group_prefixes(state: CompileState) -> None:

@@ -94,7 +94,7 @@ _VALUE_STARTS = {"STRING", "NUMBER", "NAME", "LPAR"}
 
 
 def _expected_words(expected: set[str]) -> str:
-    if _VALUE_STARTS <= expected:  # the start of an operand: say so instead of listing tokens
+    if expected >= _VALUE_STARTS:  # the start of an operand: say so instead of listing tokens
         return "a value (string, number, list, IP network) or a reference like `claims.tenant`"
     words = sorted({_describe_terminal(n) for n in expected if n not in ("NL", "SEMI")})
     if len(words) > 8:

@@ -14,9 +14,7 @@ from click.testing import CliRunner
 from policyengine.cli import main
 
 CASES = Path(__file__).parent / "cases"
-TARGETS = sorted(
-    [p for p in CASES.glob("*.policy")] + [p for p in CASES.iterdir() if p.is_dir()]
-)
+TARGETS = sorted([p for p in CASES.glob("*.policy")] + [p for p in CASES.iterdir() if p.is_dir()])
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda p: p.stem)

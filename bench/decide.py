@@ -1,0 +1,396 @@
+"""Engine.decide against its peers on one synthetic RBAC workload, side by side.
+
+For each policy size (routes) it builds the workload (bench/workload.py), compiles
+it with policyengine and each peer (bench/peers.py), checks that every contender
+gives the same answer as policyengine on every call it is timed on (and that
+policyengine gives the workload's expected answer on every call), then times them:
+latency per call with perf_counter_ns (p50, p99) and, in a separate loop,
+decisions per second; medians over several repetitions. Peers are timed on a
+prefix of the same calls, sized to a time budget; a peer that cannot do even the
+minimum within the budget is skipped with its estimated time.
+
+    .venv/bin/python bench/decide.py [--sizes 10,100,1000,10000] [--calls 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from peers import PEER_BUILDERS, Contender, build_trie
+from workload import Call, Workload, make_workload, write_policy_dir
+
+from policyengine import Decision, Engine, Identity, Request
+
+TARGET_P50_US = 5.0
+TARGET_FLATNESS = 1.5  # p50 at the largest size over p50 at 100 routes
+PEER_MIN_CALLS = 200
+PEER_MAX_CALLS = 5000
+PROBE_CALLS = 10
+PE = "policyengine"
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    calls: int
+    p50_ns: float
+    p99_ns: float
+    per_second: float
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    size: int
+    name: str
+    timing: Timing | None
+    note: str = ""  # why there is no timing, or what the contender was given
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    size: int
+    load_seconds: float  # Engine.load, median
+    pass_seconds: dict[str, float]  # CompiledPolicy.pass_times, median per pass
+    peer_seconds: dict[str, float]
+
+
+class Disagreement(SystemExit):
+    pass
+
+
+# -- timing ----------------------------------------------------------------------------
+
+
+def measure(call: Callable[[Any], Any], inputs: Sequence[Any], reps: int) -> Timing:
+    p50s, p99s, rates = [], [], []
+    for _ in range(reps):
+        latencies = _latencies(call, inputs)
+        p50s.append(_percentile(latencies, 0.50))
+        p99s.append(_percentile(latencies, 0.99))
+        rates.append(_throughput(call, inputs))
+    return Timing(
+        len(inputs), statistics.median(p50s), statistics.median(p99s), statistics.median(rates)
+    )
+
+
+def _latencies(call: Callable[[Any], Any], inputs: Sequence[Any]) -> list[int]:
+    gc.collect()
+    clock = time.perf_counter_ns
+    latencies: list[int] = []
+    append = latencies.append
+    for item in inputs:
+        started = clock()
+        call(item)
+        append(clock() - started)
+    latencies.sort()
+    return latencies
+
+
+def _throughput(call: Callable[[Any], Any], inputs: Sequence[Any]) -> float:
+    gc.collect()
+    started = time.perf_counter_ns()
+    for item in inputs:
+        call(item)
+    return len(inputs) / ((time.perf_counter_ns() - started) / 1e9)
+
+
+def _percentile(ordered: list[int], q: float) -> int:
+    """Nearest rank: the smallest value with at least q of the samples at or below it."""
+    return ordered[max(0, math.ceil(round(q * len(ordered), 9)) - 1)]
+
+
+def clock_overhead_ns() -> int:
+    clock = time.perf_counter_ns
+    samples = []
+    for _ in range(10000):
+        started = clock()
+        samples.append(clock() - started)
+    samples.sort()
+    return samples[len(samples) // 2]
+
+
+# -- agreement -------------------------------------------------------------------------
+
+
+def check_reference(decisions: Sequence[Decision], calls: Sequence[Call], size: int) -> None:
+    """policyengine must give the answer the workload was built to have."""
+    wrong = [(c, d) for c, d in zip(calls, decisions, strict=True) if d.allow != c.expected_allow]
+    if wrong:
+        lines = [
+            f"  {c.kind.value}: {c.method} {c.path} as {c.subject}: expected "
+            f"allow={c.expected_allow}, got {d.reason} ({d.message})"
+            for c, d in wrong[:5]
+        ]
+        raise Disagreement(
+            f"policyengine is wrong on {len(wrong)} of {len(calls)} calls "
+            f"at {size} routes:\n" + "\n".join(lines)
+        )
+
+
+def check_agreement(
+    contender: Contender,
+    inputs: Sequence[Any],
+    reference: Sequence[Decision],
+    calls: Sequence[Call],
+    size: int,
+) -> None:
+    wrong = [
+        i
+        for i, item in enumerate(inputs)
+        if contender.allowed(contender.call(item)) != reference[i].allow
+    ]
+    if wrong:
+        lines = [
+            f"  {calls[i].kind.value}: {calls[i].method} {calls[i].path} as "
+            f"{calls[i].subject}: policyengine says {reference[i].reason}, "
+            f"{contender.name} says allow={not reference[i].allow}"
+            for i in wrong[:5]
+        ]
+        raise Disagreement(
+            f"{contender.name} disagrees with policyengine on {len(wrong)} of "
+            f"{len(inputs)} calls at {size} routes:\n" + "\n".join(lines)
+        )
+
+
+# -- one size ----------------------------------------------------------------------------
+
+
+def pe_requests(calls: Sequence[Call]) -> list[Request]:
+    return [Request(c.method, c.path, {"X-API-Key": c.key} if c.key else {}) for c in calls]
+
+
+def pe_requests_with_identity(w: Workload) -> list[Request]:
+    identities = {u.subject: Identity(u.subject, frozenset({u.role})) for u in w.users}
+    return [Request(c.method, c.path, identity=identities.get(c.subject)) for c in w.calls]
+
+
+def compile_pe(directory: Path, reps: int) -> tuple[Engine, float, dict[str, float]]:
+    loads: list[float] = []
+    passes: dict[str, list[float]] = {}
+    engine = None
+    for _ in range(reps):
+        started = time.perf_counter()
+        engine = Engine.load(directory)
+        loads.append(time.perf_counter() - started)
+        for name, seconds in engine.policy.pass_times:
+            passes.setdefault(name, []).append(seconds)
+    assert engine is not None
+    medians = {name: statistics.median(times) for name, times in passes.items()}
+    return engine, statistics.median(loads), medians
+
+
+def run_size(
+    size: int, args: argparse.Namespace, peer_names: Sequence[str]
+) -> tuple[list[Row], Compiled, Counter[str]]:
+    w = make_workload(size, args.calls, args.seed)
+    with tempfile.TemporaryDirectory(prefix="bench-decide-") as tmp:
+        write_policy_dir(w, Path(tmp))
+        engine, load_seconds, pass_seconds = compile_pe(Path(tmp), args.compile_reps)
+    requests = pe_requests(w.calls)
+    reference = [engine.decide(r) for r in requests]
+    check_reference(reference, w.calls, size)
+    reasons = Counter(str(d.reason) for d in reference)
+    rows = [Row(size, f"{PE} (API key per call)", measure(engine.decide, requests, args.reps))]
+    given = pe_requests_with_identity(w)
+    given_decisions = [engine.decide(r) for r in given]
+    mismatch = sum(a.allow != b.allow for a, b in zip(given_decisions, reference, strict=True))
+    if mismatch:
+        raise Disagreement(f"identity given and API key disagree on {mismatch} calls at {size}")
+    rows.append(Row(size, f"{PE} (identity given)", measure(engine.decide, given, args.reps)))
+    peer_seconds: dict[str, float] = {}
+    for name, build in [("bare segment trie", build_trie), *PEER_BUILDERS.items()]:
+        if name != "bare segment trie" and name not in peer_names:
+            continue
+        row, seconds = run_peer(name, build, w, reference, size, args)
+        rows.append(row)
+        if seconds is not None:
+            peer_seconds[name] = seconds
+    return rows, Compiled(size, load_seconds, pass_seconds, peer_seconds), reasons
+
+
+def run_peer(
+    name: str,
+    build: Callable[[Workload], Contender],
+    w: Workload,
+    reference: Sequence[Decision],
+    size: int,
+    args: argparse.Namespace,
+) -> tuple[Row, float | None]:
+    try:
+        contender = build(w)
+    except ImportError:
+        return Row(size, name, None, "not installed (make bench installs it)"), None
+    inputs = [contender.prepare(c) for c in w.calls]
+    started = time.perf_counter()
+    check_agreement(contender, inputs[:PROBE_CALLS], reference, w.calls, size)
+    per_call = (time.perf_counter() - started) / PROBE_CALLS
+    passes = 1 + 2 * args.reps  # the agreement check, then latency and throughput per rep
+    if per_call * PEER_MIN_CALLS * passes > args.peer_budget:
+        estimate = per_call * PEER_MIN_CALLS * passes
+        return Row(size, name, None, f"skipped (too slow: est. {estimate:.0f} s)"), None
+    count = min(len(inputs), PEER_MAX_CALLS, int(args.peer_budget / (per_call * passes)))
+    check_agreement(contender, inputs[:count], reference, w.calls, size)
+    timing = measure(contender.call, inputs[:count], args.reps)
+    return Row(size, name, timing), contender.build_seconds
+
+
+# -- report ----------------------------------------------------------------------------
+
+
+def version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown cpu"
+
+
+def print_header(args: argparse.Namespace) -> None:
+    print(
+        f"bench/decide.py: Python {platform.python_version()}, {cpu_model()}, "
+        f"seed {args.seed}, {args.reps} repetitions (medians)"
+    )
+    print(
+        f"versions: policyengine {version('policyengine')}, pycasbin {version('pycasbin')}, "
+        f"cedarpy {version('cedarpy')}, gordon-to-regorus {version('gordon-to-regorus')}"
+    )
+    print(
+        "workload: routes GET/POST /api/svc{i}/items, GET/DELETE /api/svc{i}/items/{id:int}, "
+        "GET /api/svc{i}/items/{id}/sub/{sub};\n  roles g{k}-viewer < g{k}-editor < g{k}-admin "
+        "per group of 10 services; one API key per role (keys file of sha256 hashes)"
+    )
+    print(
+        "given per call: policyengine a Request with an X-API-Key header (normalize, match, "
+        "key lookup, rules, Decision);\n  peers and the trie the subject (or `anonymous`) "
+        "directly: no key lookup, which is generous to them"
+    )
+    print(f"perf_counter_ns overhead, included in every latency: {clock_overhead_ns()} ns\n")
+
+
+def print_mix(size: int, reasons: Counter[str]) -> None:
+    total = sum(reasons.values())
+    parts = ", ".join(f"{reason} {100 * n / total:.0f}%" for reason, n in reasons.most_common())
+    print(f"  {size:>6,} routes, {total:,} calls: {parts}")
+
+
+def print_latency(rows: Sequence[Row]) -> None:
+    print(
+        f"{'routes':>7}  {'engine':<34}{'calls':>7}{'p50 µs':>10}{'p99 µs':>10}"
+        f"{'decisions/s':>13}{'p50 vs PE':>11}"
+    )
+    reference: dict[int, float] = {}
+    for row in rows:
+        if row.timing is None:
+            print(f"{row.size:>7,}  {row.name:<34}{row.note}")
+            continue
+        t = row.timing
+        reference.setdefault(row.size, t.p50_ns)
+        ratio = t.p50_ns / reference[row.size]
+        print(
+            f"{row.size:>7,}  {row.name:<34}{t.calls:>7,}{t.p50_ns / 1000:>10.2f}"
+            f"{t.p99_ns / 1000:>10.2f}{t.per_second:>13,.0f}{ratio:>10.2f}x"
+        )
+
+
+def print_compile(compiled: Sequence[Compiled]) -> None:
+    sizes = "".join(f"{c.size:>12,}" for c in compiled)
+    print(f"{'compile time, ms':<36}{sizes}")
+    print(
+        f"{'policyengine Engine.load':<36}"
+        + "".join(f"{c.load_seconds * 1e3:>12.1f}" for c in compiled)
+    )
+    parse = [c.load_seconds - sum(c.pass_seconds.values()) for c in compiled]
+    print(f"{'  parse (load minus passes)':<36}" + "".join(f"{s * 1e3:>12.1f}" for s in parse))
+    for name in compiled[0].pass_seconds:
+        cells = "".join(f"{c.pass_seconds.get(name, 0.0) * 1e3:>12.2f}" for c in compiled)
+        print(f"{'  pass ' + name:<36}{cells}")
+    peers = dict.fromkeys(name for c in compiled for name in c.peer_seconds)
+    for name in peers:
+        cells = "".join(
+            f"{c.peer_seconds[name] * 1e3:>12.1f}" if name in c.peer_seconds else f"{'-':>12}"
+            for c in compiled
+        )
+        print(f"{name:<36}{cells}")
+
+
+def print_targets(rows: Sequence[Row]) -> None:
+    p50 = {
+        r.size: r.timing.p50_ns / 1000
+        for r in rows
+        if r.timing is not None and r.name.startswith(f"{PE} (API key")
+    }
+    largest = max(p50)
+    met = "met" if p50[largest] <= TARGET_P50_US else "MISSED"
+    print(f"target p50 <= {TARGET_P50_US} µs at {largest:,} routes: {p50[largest]:.2f} µs, {met}")
+    if 100 in p50 and largest > 100:
+        flat = p50[largest] / p50[100]
+        met = "met" if flat <= TARGET_FLATNESS else "MISSED"
+        print(
+            f"target flat within {TARGET_FLATNESS}x from 100 to {largest:,} routes: "
+            f"{flat:.2f}x, {met}"
+        )
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", default="10,100,1000,10000", type=lambda s: [int(n) for n in s.split(",")]
+    )
+    parser.add_argument("--calls", type=int, default=20000, help="calls per size")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (medians reported)")
+    parser.add_argument("--compile-reps", type=int, default=3)
+    parser.add_argument(
+        "--peer-budget",
+        type=float,
+        default=20.0,
+        help="seconds per peer and size (agreement check and timing)",
+    )
+    parser.add_argument(
+        "--peers", default=",".join(PEER_BUILDERS), type=lambda s: [p for p in s.split(",") if p]
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str]) -> None:
+    args = parse_args(argv)
+    print_header(args)
+    rows: list[Row] = []
+    compiled: list[Compiled] = []
+    print("decisions by reason (policyengine; every contender agreed on allow/deny):")
+    for size in args.sizes:
+        size_rows, size_compiled, reasons = run_size(size, args, args.peers)
+        rows += size_rows
+        compiled.append(size_compiled)
+        print_mix(size, reasons)
+    print()
+    print_latency(rows)
+    print()
+    print_compile(compiled)
+    print()
+    print_targets(rows)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

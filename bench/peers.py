@@ -1,0 +1,257 @@
+"""The workload in each peer's own idiom, plus a bare segment trie as the floor.
+
+Each builder returns a Contender: the compiled peer, one native input per call
+(built untimed, like policyengine's Request objects) and the one call that is
+timed. Peers get the call's subject directly: the key lookup policyengine does
+per request is not theirs to do, which is generous to them. Their user -> role
+assignments live in their own policy data, as each peer's docs show.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workload import ANONYMOUS, Call, Workload, param_type
+
+
+@dataclass(frozen=True, slots=True)
+class Contender:
+    name: str
+    build_seconds: float
+    call: Callable[[Any], Any]  # the timed call: one decision
+    allowed: Callable[[Any], bool]  # reads the verdict from what `call` returned
+    prepare: Callable[[Call], Any]  # a workload call as this contender's native input
+
+
+def _timed(build: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    built = build()
+    return built, time.perf_counter() - started
+
+
+# -- pycasbin: the RBAC model with keyMatch2, as in casbin's docs --------------------------
+
+CASBIN_MODEL = """\
+[request_definition]
+r = sub, obj, act
+
+[policy_definition]
+p = sub, obj, act
+
+[role_definition]
+g = _, _
+
+[policy_effect]
+e = some(where (p.eft == allow))
+
+[matchers]
+m = g(r.sub, p.sub) && keyMatch2(r.obj, p.obj) && r.act == p.act
+"""
+
+
+def casbin_policy_lines(w: Workload) -> list[str]:
+    lines = []
+    for route in w.routes:
+        path = "/" + "/".join(_casbin_segment(s) for s in route.segments)
+        lines.append(f"p, {route.role}, {path}, {route.method}")
+    lines += [f"g, {role}, {parent}" for role, parent in w.roles if parent]
+    lines += [f"g, {user.subject}, {user.role}" for user in w.users]
+    return lines
+
+
+def _casbin_segment(segment: str) -> str:
+    return segment if param_type(segment) is None else ":" + segment[1:-1].partition(":")[0]
+
+
+def build_casbin(w: Workload) -> Contender:
+    import casbin
+
+    directory = Path(tempfile.mkdtemp(prefix="bench-casbin-"))
+    (directory / "model.conf").write_text(CASBIN_MODEL, encoding="utf-8")
+    (directory / "policy.csv").write_text("\n".join(casbin_policy_lines(w)) + "\n", "utf-8")
+    enforcer, seconds = _timed(
+        lambda: casbin.Enforcer(str(directory / "model.conf"), str(directory / "policy.csv"))
+    )
+    enforce = enforcer.enforce
+    return Contender(
+        "pycasbin",
+        seconds,
+        lambda args: enforce(*args),
+        bool,
+        lambda c: (c.subject, c.path, c.method),
+    )
+
+
+# -- cedarpy: one permit per route; roles are entities, inheritance is their parents -------
+# Cedar has no path patterns: `like` matches the path with `*` for a parameter, and the
+# caller passes the segment count so that a `*` cannot span segments. Cedar cannot say
+# `int`; the workload's parameters are all integers, so the answers still agree.
+
+
+def cedar_policies(w: Workload) -> str:
+    policies = []
+    for route in w.routes:
+        pattern = "/" + "/".join("*" if param_type(s) is not None else s for s in route.segments)
+        test = "like" if "*" in pattern else "=="
+        policies.append(
+            f'permit (principal in Role::"{route.role}", action == Action::"{route.method}", '
+            f"resource)\n"
+            f'when {{ context.depth == {len(route.segments)} && context.path {test} "{pattern}" }};'
+        )
+    return "\n".join(policies)
+
+
+def cedar_entities(w: Workload) -> list[dict[str, Any]]:
+    def entity(kind: str, name: str, parent: str | None) -> dict[str, Any]:
+        parents = [{"type": "Role", "id": parent}] if parent else []
+        return {"uid": {"type": kind, "id": name}, "attrs": {}, "parents": parents}
+
+    roles = [entity("Role", role, parent) for role, parent in w.roles]
+    return roles + [entity("User", user.subject, user.role) for user in w.users]
+
+
+def build_cedar(w: Workload) -> Contender:
+    import cedarpy
+
+    text, entities_json = cedar_policies(w), json.dumps(cedar_entities(w))
+    (policies, entities), seconds = _timed(
+        lambda: (cedarpy.PolicySet.from_str(text), cedarpy.Entities.from_json_str(entities_json))
+    )
+
+    def decide(request: dict[str, Any]) -> Any:
+        return cedarpy.is_authorized(request, policies, entities)
+
+    def prepare(c: Call) -> dict[str, Any]:
+        return {
+            "principal": {"type": "User", "id": c.subject},
+            "action": {"type": "Action", "id": c.method},
+            "resource": {"type": "Api", "id": "gateway"},
+            "context": {"path": c.path, "depth": c.path.count("/")},
+        }
+
+    return Contender("cedarpy", seconds, decide, lambda r: bool(r.allowed), prepare)
+
+
+# -- regorus: routes and role grants as data, one `allow` rule, as OPA's RBAC example ------
+
+REGO_POLICY = r"""package authz
+
+import rego.v1
+
+default allow := false
+
+parts := split(trim_prefix(input.path, "/"), "/")
+
+roles := graph.reachable(data.role_graph, data.user_roles[input.subject])
+
+allow if {
+	some route in data.routes[input.method]
+	count(route.segments) == count(parts)
+	every i, pattern in route.segments {
+		segment_matches(pattern, parts[i])
+	}
+	route.role in roles
+}
+
+segment_matches(pattern, segment) if pattern == segment
+
+segment_matches(":", segment) if segment != ""
+
+segment_matches(":int", segment) if regex.match(`^-?[0-9]{1,18}$`, segment)
+"""
+
+
+def rego_data(w: Workload) -> dict[str, Any]:
+    routes: dict[str, list[dict[str, Any]]] = {}
+    for route in w.routes:
+        segments = [_rego_segment(s) for s in route.segments]
+        routes.setdefault(route.method, []).append({"segments": segments, "role": route.role})
+    return {
+        "routes": routes,
+        "user_roles": {user.subject: [user.role] for user in w.users},
+        "role_graph": {role: [parent] if parent else [] for role, parent in w.roles},
+    }
+
+
+def _rego_segment(segment: str) -> str:
+    kind = param_type(segment)
+    return segment if kind is None else ":" + kind
+
+
+def build_rego(w: Workload) -> Contender:
+    import regorus
+
+    data_json = json.dumps(rego_data(w))
+
+    def compile_rego() -> Any:
+        engine = regorus.Engine()
+        engine.add_policy("authz.rego", REGO_POLICY)
+        engine.add_data_json(data_json)
+        return engine
+
+    engine, seconds = _timed(compile_rego)
+    set_input, eval_rule = engine.set_input_json, engine.eval_rule
+
+    def decide(input_json: str) -> Any:
+        set_input(input_json)
+        return eval_rule("data.authz.allow")
+
+    def prepare(c: Call) -> str:
+        return json.dumps({"method": c.method, "path": c.path, "subject": c.subject})
+
+    return Contender("regorus", seconds, decide, bool, prepare)
+
+
+# -- the floor: a bare segment trie, no normalization, no authn, no typed segments --------
+
+
+class _TrieNode:
+    __slots__ = ("children", "methods")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _TrieNode] = {}  # "*" is any one segment
+        self.methods: dict[str, str] = {}  # method -> the role it needs
+
+
+def build_trie(w: Workload) -> Contender:
+    def build() -> _TrieNode:
+        root = _TrieNode()
+        for route in w.routes:
+            node = root
+            for segment in route.segments:
+                key = "*" if param_type(segment) is not None else segment
+                node = node.children.setdefault(key, _TrieNode())
+            node.methods[route.method] = route.role
+        return root
+
+    root, seconds = _timed(build)
+
+    def decide(call: tuple[str, str, frozenset[str]]) -> bool:
+        method, path, roles = call
+        node = root
+        for segment in path[1:].split("/"):
+            child = node.children.get(segment) or node.children.get("*")
+            if child is None:
+                return False
+            node = child
+        role = node.methods.get(method)
+        return role is not None and role in roles
+
+    roles = {user.subject: w.inherited[user.role] for user in w.users}
+    roles[ANONYMOUS] = frozenset()
+    return Contender(
+        "bare segment trie", seconds, decide, bool, lambda c: (c.method, c.path, roles[c.subject])
+    )
+
+
+PEER_BUILDERS: dict[str, Callable[[Workload], Contender]] = {
+    "pycasbin": build_casbin,
+    "cedarpy": build_cedar,
+    "regorus": build_rego,
+}
