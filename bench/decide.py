@@ -145,11 +145,11 @@ def check_agreement(
     reference: Sequence[Decision],
     calls: Sequence[Call],
     size: int,
+    indices: range,
 ) -> None:
+    """The contender's verdict on each input at `indices` must be policyengine's."""
     wrong = [
-        i
-        for i, item in enumerate(inputs)
-        if contender.allowed(contender.call(item)) != reference[i].allow
+        i for i in indices if contender.allowed(contender.call(inputs[i])) != reference[i].allow
     ]
     if wrong:
         lines = [
@@ -160,7 +160,7 @@ def check_agreement(
         ]
         raise Disagreement(
             f"{contender.name} disagrees with policyengine on {len(wrong)} of "
-            f"{len(inputs)} calls at {size} routes:\n" + "\n".join(lines)
+            f"{len(indices)} calls at {size} routes:\n" + "\n".join(lines)
         )
 
 
@@ -209,11 +209,13 @@ def run_size(
     if mismatch:
         raise Disagreement(f"identity given and API key disagree on {mismatch} calls at {size}")
     rows.append(Row(size, f"{PE} (identity given)", measure(engine.decide, given, args.reps)))
-    peer_seconds: dict[str, float] = {}
-    for name, build in [("bare segment trie", build_trie), *PEER_BUILDERS.items()]:
-        if name != "bare segment trie" and name not in peer_names:
-            continue
-        row, seconds = run_peer(name, build, w, reference, size, args)
+    trie = build_trie(w)
+    inputs = [trie.prepare(c) for c in w.calls]
+    check_agreement(trie, inputs, reference, w.calls, size, range(len(inputs)))
+    rows.append(Row(size, trie.name, measure(trie.call, inputs, args.reps)))
+    peer_seconds = {trie.name: trie.build_seconds}
+    for name in peer_names:
+        row, seconds = run_peer(name, PEER_BUILDERS[name], w, reference, size, args)
         rows.append(row)
         if seconds is not None:
             peer_seconds[name] = seconds
@@ -228,22 +230,26 @@ def run_peer(
     size: int,
     args: argparse.Namespace,
 ) -> tuple[Row, float | None]:
+    """Check and time a peer on as many calls as its time budget allows."""
     try:
-        contender = build(w)
+        peer = build(w)
     except ImportError:
         return Row(size, name, None, "not installed (make bench installs it)"), None
-    inputs = [contender.prepare(c) for c in w.calls]
+    inputs = [peer.prepare(c) for c in w.calls]
+    check_agreement(peer, inputs, reference, w.calls, size, range(PROBE_CALLS))  # warm-up
     started = time.perf_counter()
-    check_agreement(contender, inputs[:PROBE_CALLS], reference, w.calls, size)
+    check_agreement(peer, inputs, reference, w.calls, size, range(PROBE_CALLS, 2 * PROBE_CALLS))
     per_call = (time.perf_counter() - started) / PROBE_CALLS
-    passes = 1 + 2 * args.reps  # the agreement check, then latency and throughput per rep
-    if per_call * PEER_MIN_CALLS * passes > args.peer_budget:
-        estimate = per_call * PEER_MIN_CALLS * passes
-        return Row(size, name, None, f"skipped (too slow: est. {estimate:.0f} s)"), None
+    passes = 1 + 2 * args.peer_reps  # the agreement check, then latency and throughput
+    estimate = per_call * PEER_MIN_CALLS * passes
+    if estimate > args.peer_budget:
+        return Row(
+            size, name, None, f"skipped (too slow: est. {estimate:.0f} s)"
+        ), peer.build_seconds
     count = min(len(inputs), PEER_MAX_CALLS, int(args.peer_budget / (per_call * passes)))
-    check_agreement(contender, inputs[:count], reference, w.calls, size)
-    timing = measure(contender.call, inputs[:count], args.reps)
-    return Row(size, name, timing), contender.build_seconds
+    check_agreement(peer, inputs, reference, w.calls, size, range(count))
+    timing = measure(peer.call, inputs[:count], args.peer_reps)
+    return Row(size, name, timing), peer.build_seconds
 
 
 # -- report ----------------------------------------------------------------------------
@@ -352,6 +358,16 @@ def print_targets(rows: Sequence[Row]) -> None:
         )
 
 
+def _peer_names(text: str) -> list[str]:
+    names = [name for name in text.split(",") if name]
+    unknown = sorted(set(names) - set(PEER_BUILDERS))
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown peer {', '.join(unknown)} (peers: {', '.join(PEER_BUILDERS)})"
+        )
+    return names
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -359,6 +375,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--calls", type=int, default=20000, help="calls per size")
     parser.add_argument("--reps", type=int, default=5, help="repetitions (medians reported)")
+    parser.add_argument("--peer-reps", type=int, default=3, help="repetitions for peers")
     parser.add_argument("--compile-reps", type=int, default=3)
     parser.add_argument(
         "--peer-budget",
@@ -366,9 +383,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=20.0,
         help="seconds per peer and size (agreement check and timing)",
     )
-    parser.add_argument(
-        "--peers", default=",".join(PEER_BUILDERS), type=lambda s: [p for p in s.split(",") if p]
-    )
+    parser.add_argument("--peers", default=",".join(PEER_BUILDERS), type=_peer_names)
     parser.add_argument("--seed", type=int, default=7)
     return parser.parse_args(argv)
 

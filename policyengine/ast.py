@@ -388,7 +388,8 @@ Rule: TypeAlias = (
 class Route:
     targets: tuple[RouteTarget, ...]
     rules: tuple[Rule, ...]
-    span: Span  # the `route ...` header
+    span: Span  # the whole route, `route` to `}`
+    header: Span  # `route GET /a, GET /b`: where route-level problems are reported
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,13 @@ _UNSET: Any = object()
 
 
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name.lower(): value for name, value in headers.items()}
+    """Names differing only in case are one field: joined with ", " (RFC 9110 §5.3), never
+    one silently dropped (two Authorization headers must not pick a winner)."""
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        lowered[key] = f"{lowered[key]}, {value}" if key in lowered else value
+    return lowered
 
 
 class RequestContext:

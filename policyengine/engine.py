@@ -10,15 +10,18 @@ import logging
 import os
 import time
 import traceback
+from types import MappingProxyType
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from policyengine.authn import AuthnFailure
+from policyengine.authn import Authenticator, AuthnFailure
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import RequestContext
 from policyengine.decision import Decision, Reason, Request
-from policyengine.inputs import check_input
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+from policyengine.inputs import MissingBody, check_input
 from policyengine.loader import load_policy_set, parse_text
 from policyengine.paths import BadPath, normalize_path, split_target
 from policyengine.ratelimit import Limiter, LimitOutcome, default_limiter
@@ -32,6 +35,8 @@ log = logging.getLogger("policyengine")
 class EngineOptions:
     subject_header: str = "X-Auth-Subject"
     roles_header: str = "X-Auth-Roles"
+    # a route with `body` when no body reached the engine (Request.body is None)
+    on_missing_body: MissingBody = MissingBody.DENY
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +93,11 @@ class Engine:
     async def decide_async(self, request: Request) -> Decision:
         """The same decision; rate limits go through the limiter's async path."""
         try:
-            pending = self._authorize(request, None)
+            routed = self._route(request, None)
+            if isinstance(routed, Decision):
+                return routed
+            failure = await self._authenticate_async(routed)
+            pending = failure or self._authorized(routed, None)
             if isinstance(pending, Decision):
                 return pending
             outcome = None
@@ -117,6 +126,14 @@ class Engine:
             return self._internal_error(err)
 
     def _authorize(self, request: Request, trace: Trace | None) -> Decision | _Pending:
+        routed = self._route(request, trace)
+        if isinstance(routed, Decision):
+            return routed
+        failure = self._authenticate(routed, trace)
+        return failure or self._authorized(routed, trace)
+
+    def _route(self, request: Request, trace: Trace | None) -> Decision | RequestContext:
+        """Normalize and match: the context of a matched request, or the deny."""
         try:
             path, raw_query = split_target(request.path)
             segments = normalize_path(path)
@@ -131,43 +148,73 @@ class Engine:
                 trace.add(f"normalize: {ctx.path}")
                 trace.add(f"match: no route for {request.method} {ctx.path}")
             return self._deny(403, Reason.UNMATCHED, f"no route for {request.method} {ctx.path}")
-        route = match.route
+        route, ctx.captures = match
         ctx.route = route
-        ctx.captures = match.captures
         if trace is not None:
             trace.add(f"normalize: {ctx.path}")
             trace.add(f"match: {route.label} ({route.site})")
-        failure = self._authenticate(ctx, route, trace)
-        if failure is not None:
-            return failure
-        verdict = self._check_rules(ctx, route, trace)
-        return verdict if isinstance(verdict, Decision) else _Pending(ctx, route, verdict)
+        return ctx
 
-    def _authenticate(
-        self, ctx: RequestContext, route: CompiledRoute, trace: Trace | None
-    ) -> Decision | None:
+    def _authorized(self, ctx: RequestContext, trace: Trace | None) -> Decision | _Pending:
+        assert ctx.route is not None
+        verdict = self._check_rules(ctx, ctx.route, trace)
+        return verdict if isinstance(verdict, Decision) else _Pending(ctx, ctx.route, verdict)
+
+    def _authenticate(self, ctx: RequestContext, trace: Trace | None) -> Decision | None:
+        authenticator = self._addressee(ctx, trace)
+        if authenticator is None:
+            return None
+        try:
+            ctx.identity = authenticator.authenticate(ctx)
+        except AuthnFailure as failure:
+            return self._authn_denied(ctx, authenticator, failure, trace)
+        if trace is not None:
+            trace.add(f"authn {authenticator.name}: {ctx.identity.subject}")
+        return None
+
+    async def _authenticate_async(self, ctx: RequestContext) -> Decision | None:
+        """The same; blocks that call an IdP do so off the event loop."""
+        authenticator = self._addressee(ctx, None)
+        if authenticator is None:
+            return None
+        try:
+            ctx.identity = await authenticator.authenticate_async(ctx)
+        except AuthnFailure as failure:
+            return self._authn_denied(ctx, authenticator, failure, None)
+        return None
+
+    @staticmethod
+    def _addressee(ctx: RequestContext, trace: Trace | None) -> Authenticator | None:
+        """The authn block the request's credential is for; None when none is presented.
+
+        When several blocks see a credential (a `jwt` and an `introspect` block both see
+        a bearer token), the first that prefers it wins, else the first that sees it.
+        """
         if ctx.identity is not None:
             if trace is not None:
                 trace.add(f"authn: identity given ({ctx.identity.subject})")
             return None
-        for authenticator in route.authenticators:
-            if not authenticator.presented(ctx):
-                continue
-            try:
-                ctx.identity = authenticator.authenticate(ctx)
-            except AuthnFailure as failure:
-                if trace is not None:
-                    trace.add(f"authn {authenticator.name}: {failure.message}")
-                headers = {"WWW-Authenticate": failure.challenge} if failure.challenge else {}
-                return self._deny(
-                    401, failure.reason, failure.message, route, response_headers=headers
-                )
+        assert ctx.route is not None
+        presented = [a for a in ctx.route.authenticators if a.presented(ctx)]
+        if not presented:
             if trace is not None:
-                trace.add(f"authn {authenticator.name}: {ctx.identity.subject}")
+                trace.add("authn: no credentials presented")
             return None
+        if len(presented) == 1:
+            return presented[0]
+        return next((a for a in presented if a.prefers(ctx)), presented[0])
+
+    def _authn_denied(
+        self,
+        ctx: RequestContext,
+        authenticator: Authenticator,
+        failure: AuthnFailure,
+        trace: Trace | None,
+    ) -> Decision:
         if trace is not None:
-            trace.add("authn: no credentials presented")
-        return None
+            trace.add(f"authn {authenticator.name}: {failure.message}")
+        headers = {"WWW-Authenticate": failure.challenge} if failure.challenge else {}
+        return self._deny(401, failure.reason, failure.message, ctx.route, response_headers=headers)
 
     def _check_rules(
         self, ctx: RequestContext, route: CompiledRoute, trace: Trace | None
@@ -214,7 +261,19 @@ class Engine:
         self, pending: _Pending, outcome: LimitOutcome | None, trace: Trace | None
     ) -> Decision:
         ctx, route = pending.ctx, pending.route
-        limit_headers = outcome.headers if outcome is not None else {}
+        limit_headers = outcome.headers if outcome is not None else _NO_HEADERS
+        if outcome is not None and outcome.unavailable:  # fail closed, and say why
+            if trace is not None:
+                trace.add("limits: rate-limit store unavailable")
+            return self._deny(
+                503,
+                Reason.RATE_LIMIT_UNAVAILABLE,
+                "rate-limit store unavailable",
+                route,
+                ctx,
+                rule=pending.rule,
+                response_headers=limit_headers,
+            )
         if outcome is not None and not outcome.allowed:
             if trace is not None:
                 trace.add(f"limit {outcome.exceeded}: exceeded")
@@ -229,7 +288,7 @@ class Engine:
             )
         if trace is not None and outcome is not None:
             trace.add("limits: within quota")
-        problem = check_input(route, ctx)
+        problem = check_input(route, ctx, self.options.on_missing_body)
         if problem is not None:
             status, reason, message, errors = problem
             if trace is not None:
@@ -271,7 +330,7 @@ class Engine:
     def _who(ctx: RequestContext | None) -> tuple[str | None, tuple[str, ...]]:
         if ctx is None or ctx.identity is None:
             return None, ()
-        return ctx.identity.subject, tuple(sorted(ctx.identity.roles))
+        return ctx.identity.subject, ctx.identity.role_list
 
     def _deny(
         self,

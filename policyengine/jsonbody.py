@@ -1,90 +1,110 @@
-"""Strict JSON for request bodies: bounded size and depth, no duplicate keys, no NaN."""
+"""Strict JSON for request bodies (RFC 8259 and I-JSON, RFC 7493).
+
+Rejected, each with a message safe to show the client: invalid UTF-8, a byte order mark,
+an empty body, duplicate keys, NaN/Infinity, numbers longer than MAX_NUMBER_CHARS or out
+of float range, nesting deeper than MAX_DEPTH, and unpaired surrogates. The parser is
+the standard library's C scanner; every check is linear in the body's size.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 MAX_DEPTH = 64
-MAX_NUMBER_DIGITS = 100
+MAX_NUMBER_CHARS = 100
+# an escaped surrogate; paired ones are decoded into one character, unpaired ones are not
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class InvalidJson(ValueError):
     """A body that is not strict JSON; the message is safe to show the client."""
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise InvalidJson(f"duplicate key `{key[:64]}`")
-        result[key] = value
+def parse_json(data: bytes | str) -> Any:
+    """Parse strict JSON or raise InvalidJson with a client-safe message."""
+    text = _text(data)
+    if not text.strip():
+        raise InvalidJson("the body is empty")
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_object,
+            parse_constant=_reject_constant,
+            parse_int=_int,
+            parse_float=_float,
+        )
+    except InvalidJson:
+        raise
+    except RecursionError:  # the C scanner recurses per level; Python's limit stops it
+        raise InvalidJson(f"nesting deeper than {MAX_DEPTH} levels") from None
+    except json.JSONDecodeError as err:
+        raise InvalidJson(
+            f"invalid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        ) from None
+    except ValueError:
+        raise InvalidJson("invalid JSON") from None
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        _check_depth(value)
+    if _SURROGATE_ESCAPE.search(text):
+        _check_surrogates(value)
+    return value
+
+
+def _text(data: bytes | str) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidJson("the body is not valid UTF-8") from None
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidJson(f"duplicate key {json.dumps(key[:64], ensure_ascii=False)}")
+            seen.add(key)
     return result
 
 
 def _reject_constant(name: str) -> Any:
-    raise InvalidJson(f"`{name}` is not valid JSON")
+    raise InvalidJson(f"`{name}` is not a JSON number")
 
 
-def _bounded_int(text: str) -> int:
-    if len(text) > MAX_NUMBER_DIGITS:
-        raise InvalidJson("number too long")
+def _int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise InvalidJson(f"a number is longer than {MAX_NUMBER_CHARS} characters")
     return int(text)
 
 
-def _bounded_float(text: str) -> float:
-    if len(text) > MAX_NUMBER_DIGITS:
-        raise InvalidJson("number too long")
+def _float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise InvalidJson(f"a number is longer than {MAX_NUMBER_CHARS} characters")
     value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise InvalidJson("number out of range")
+    if not math.isfinite(value):
+        raise InvalidJson("a number is out of range")
     return value
 
 
-def _check_depth(data: bytes | str) -> None:
-    """Reject deep nesting before json.loads can recurse (its C parser is bounded only by
-    the recursion limit). Counting brackets outside strings is linear and cheap."""
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return
-    depth = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise InvalidJson(f"nesting deeper than {MAX_DEPTH}")
-        elif ch in "]}":
-            depth -= 1
+def _check_depth(value: Any) -> None:
+    """Iterative, over containers only: cheap next to the parse that built them."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidJson(f"nesting deeper than {MAX_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
 
 
-def parse_json(data: bytes | str) -> Any:
-    """Parse strict JSON or raise InvalidJson with a client-safe message."""
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidJson("body is not valid UTF-8") from None
-    _check_depth(data)
+def _check_surrogates(value: Any) -> None:
     try:
-        return json.loads(
-            data,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_reject_constant,
-            parse_int=_bounded_int,
-            parse_float=_bounded_float,
-        )
-    except InvalidJson:
-        raise
-    except (ValueError, RecursionError) as err:
-        message = err.msg if isinstance(err, json.JSONDecodeError) else "invalid JSON"
-        raise InvalidJson(f"invalid JSON: {message}") from None
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidJson("a string holds an unpaired UTF-16 surrogate") from None

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+))?\}")
-_INT = re.compile(r"-?[0-9]{1,18}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -32,7 +31,10 @@ class ParamType(IntEnum):
     def convert(self, segment: str) -> int | str | None:
         """The typed value of a request segment, or None when it does not fit."""
         if self is ParamType.INT:
-            return int(segment) if _INT.fullmatch(segment) else None
+            digits = segment[1:] if segment[:1] == "-" else segment
+            if 0 < len(digits) <= 18 and digits.isascii() and digits.isdigit():
+                return int(segment)
+            return None
         return segment.lower() if _UUID.fullmatch(segment) else None
 
 

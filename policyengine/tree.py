@@ -112,10 +112,7 @@ class Node:
         self.leaf: Endpoint | None = None  # routes ending exactly here
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    route: CompiledRoute
-    captures: list[Any]
+Match = tuple[CompiledRoute, list[Any]]  # the route and its captured parameter values
 
 
 class DecisionTree:
@@ -132,10 +129,40 @@ class DecisionTree:
         if endpoint is not None:
             route = endpoint.for_method(method)
             if route is not None:  # static at every segment beats anything else
-                return Match(route, [])
+                return route, []
+        greedy = _greedy(self.root, segments, method)
+        if greedy is not None:
+            return greedy
         captures: list[Any] = []
         route = _walk(self.root, segments, 0, method, captures)
-        return Match(route, captures) if route is not None else None
+        return (route, captures) if route is not None else None
+
+
+def _greedy(root: Node, segments: tuple[str, ...], method: str) -> Match | None:
+    """Follow the best child at every level without backtracking: what _walk finds first
+    when no branch dead-ends, at a fraction of its cost. None means "ask _walk"."""
+    node = root
+    captures: list[Any] = []
+    for segment in segments:
+        child = node.static.get(segment)
+        if child is None:
+            for param_type, typed_child in node.typed:
+                value = param_type.convert(segment)
+                if value is not None:
+                    captures.append(value)
+                    child = typed_child
+                    break
+            else:
+                if node.param is not None:
+                    captures.append(segment)
+                    child = node.param
+                elif node.star is not None:
+                    child = node.star
+                else:
+                    return None
+        node = child
+    route = node.leaf.for_method(method) if node.leaf is not None else None
+    return (route, captures) if route is not None else None
 
 
 def _walk(

@@ -127,7 +127,7 @@ def test_internal_errors_fail_closed_without_logging_request_data(
     assert match is not None
     broken = CompiledRoute(
         **{
-            **{f: getattr(match.route, f) for f in match.route.__slots__},
+            **{f: getattr(match[0], f) for f in match[0].__slots__},
             "authenticators": (ExplodingAuthenticator("boom"),),
         }
     )
@@ -147,7 +147,7 @@ def test_an_authn_failure_is_a_401_with_the_challenge(engine: Engine) -> None:
 
     match = engine.policy.tree.match(("open",), "GET")
     assert match is not None
-    fields = {f: getattr(match.route, f) for f in match.route.__slots__}
+    fields = {f: getattr(match[0], f) for f in match[0].__slots__}
     engine.policy.tree.static_paths[("open",)].by_method["GET"] = CompiledRoute(
         **{**fields, "authenticators": (Rejecting("r"),)}
     )

@@ -5,11 +5,11 @@ compiles its settings into an Authenticator, once, at policy compile time.
 """
 
 from policyengine.authn.base import (
+    Authenticator,
     AuthnBuildContext,
     AuthnFailure,
-    Authenticator,
     Builder,
 )
 from policyengine.authn.registry import BUILDERS
 
-__all__ = ["BUILDERS", "AuthnBuildContext", "AuthnFailure", "Authenticator", "Builder"]
+__all__ = ["BUILDERS", "Authenticator", "AuthnBuildContext", "AuthnFailure", "Builder"]

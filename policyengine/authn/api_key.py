@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from policyengine import ast
-from policyengine.authn.base import AuthnBuildContext, AuthnFailure, Authenticator
+from policyengine.authn.base import Authenticator, AuthnBuildContext, AuthnFailure
 from policyengine.authn.settings import SettingsReader
 from policyengine.context import RequestContext
 from policyengine.decision import Identity, Reason
@@ -34,15 +34,19 @@ def key_hash(key: str) -> str:
 
 
 class ApiKeyAuthenticator(Authenticator):
-    """Looks the key's hash up in a dict: no per-key scan, nothing secret to compare.
+    """Looks the key's sha256 up in a dict: no per-key scan and no secret compared.
 
-    Equality on a sha256 digest leaks nothing useful through timing: an attacker
-    cannot steer the digest of their guess towards a stored one.
+    The only comparison is the dict's equality check on a digest that matched by hash
+    bucket (SipHash, keyed per process). An attacker cannot steer the sha256 of a guess
+    towards a stored digest, so its timing says nothing about any key: no constant-time
+    compare is needed, and none could make a scan over keys as cheap as this lookup.
     """
 
-    def __init__(self, name: str, header: str | None, query: str | None,
-                 keys: dict[str, KeyEntry]) -> None:
+    def __init__(
+        self, name: str, header: str | None, query: str | None, keys: dict[str, KeyEntry]
+    ) -> None:
         super().__init__(name)
+        self.header_name = header
         self.header = header.lower() if header else None
         self.query = query
         self.keys = keys
@@ -60,23 +64,40 @@ class ApiKeyAuthenticator(Authenticator):
         key = self._presented_key(ctx)
         entry = self.keys.get(key_hash(key)) if key else None
         if entry is None:
-            raise AuthnFailure(Reason.AUTHN_INVALID, "unknown API key", self.challenge())
+            raise self._failure(Reason.AUTHN_INVALID, "unknown API key")
         if entry.expires is not None and ctx.now >= entry.expires:
-            raise AuthnFailure(Reason.AUTHN_EXPIRED, "API key expired", self.challenge())
+            raise self._failure(Reason.AUTHN_EXPIRED, "API key expired")
         return entry.identity
 
     def challenge(self) -> str:
-        where = f'header="{self.header}"' if self.header else f'query="{self.query}"'
+        where = f'header="{self.header_name}"' if self.header_name else f'query="{self.query}"'
         return f'ApiKey realm="{self.name}", {where}'
+
+    def _failure(self, reason: Reason, message: str) -> AuthnFailure:
+        """Shaped like RFC 6750's Bearer errors, for clients that parse them."""
+        return AuthnFailure(
+            reason,
+            message,
+            f'{self.challenge()}, error="invalid_key", error_description="{message}"',
+        )
 
 
 def build_api_key(block: ast.AuthnBlock, bc: AuthnBuildContext) -> ApiKeyAuthenticator | None:
     settings = SettingsReader(block, {"header", "query", "keys"}, bc.diags)
     header, query = settings.string("header"), settings.string("query")
     if (header is None) == (query is None):
-        bc.diags.error("compile/missing-setting",
-                       "`authn api_key` needs exactly one of `header` or `query`",
-                       block.kind.span)
+        bc.diags.error(
+            "compile/missing-setting",
+            "`authn api_key` needs exactly one of `header` or `query`",
+            block.kind.span,
+        )
+    if query is not None:
+        bc.diags.warning(
+            "compile/api-key-in-query",
+            "API keys in the query string end up in access logs and browser history",
+            settings.span("query"),
+            'prefer `header "X-API-Key"`',
+        )
     settings.require("keys")
     source = settings.sourced("keys", ("file",))
     if source is None:
@@ -87,13 +108,15 @@ def build_api_key(block: ast.AuthnBlock, bc: AuthnBuildContext) -> ApiKeyAuthent
     return ApiKeyAuthenticator(block.label, header, query, keys)
 
 
-def load_keys_file(path: Path, block: str, span: Span, bc: AuthnBuildContext
-                   ) -> dict[str, KeyEntry] | None:
+def load_keys_file(
+    path: Path, block: str, span: Span, bc: AuthnBuildContext
+) -> dict[str, KeyEntry] | None:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
-        bc.diags.error("compile/keys-file", f"cannot read keys file `{path.name}`: "
-                       f"{err.strerror}", span)
+        bc.diags.error(
+            "compile/keys-file", f"cannot read keys file `{path.name}`: {err.strerror}", span
+        )
         return None
     except yaml.YAMLError as err:
         bc.diags.error("compile/keys-file", f"keys file `{path.name}` is not YAML: {err}", span)
@@ -108,14 +131,16 @@ def load_keys_file(path: Path, block: str, span: Span, bc: AuthnBuildContext
         if entry is not None:
             digest, key_entry = entry
             if digest in keys:
-                bc.diags.error("compile/keys-file",
-                               f"{path.name}: keys[{index}] repeats a hash", span)
+                bc.diags.error(
+                    "compile/keys-file", f"{path.name}: keys[{index}] repeats a hash", span
+                )
             keys[digest] = key_entry
     return keys
 
 
-def _key_entry(item: Any, where: str, block: str, span: Span, bc: AuthnBuildContext
-               ) -> tuple[str, KeyEntry] | None:
+def _key_entry(
+    item: Any, where: str, block: str, span: Span, bc: AuthnBuildContext
+) -> tuple[str, KeyEntry] | None:
     def fail(message: str) -> None:
         bc.diags.error("compile/keys-file", f"{where}: {message}", span)
 
@@ -134,9 +159,13 @@ def _key_entry(item: Any, where: str, block: str, span: Span, bc: AuthnBuildCont
         return None
     for role in roles:
         if role not in bc.known_roles:
-            bc.diags.error("compile/unknown-role", f"{where}: unknown role `{role}`", span,
-                           f"roles are {one_of(bc.known_roles)}")
-    expires = _expiry(item.get("expires"))
+            bc.diags.error(
+                "compile/unknown-role",
+                f"{where}: unknown role `{role}`",
+                span,
+                f"roles are {one_of(bc.known_roles)}",
+            )
+    expires = expiry(item.get("expires"))
     if expires is False:
         fail("`expires` must be a date or an ISO 8601 date-time with a time zone")
         return None
@@ -148,18 +177,21 @@ def _key_entry(item: Any, where: str, block: str, span: Span, bc: AuthnBuildCont
     return digest.lower(), KeyEntry(identity, expires)
 
 
-def _expiry(value: Any) -> float | None | bool:
-    """Unix time of `expires`, None when absent, False when malformed."""
+def expiry(value: Any) -> float | bool | None:
+    """Unix time of `expires`, None when absent, False when malformed.
+
+    A date means the start of that day in UTC; a date-time needs a time zone, since
+    a key that expires at a different hour on each server is a bug.
+    """
     if value is None:
         return None
+    if isinstance(value, str):
+        try:
+            value = (dt.date if len(value) == 10 else dt.datetime).fromisoformat(value)
+        except ValueError:
+            return False
     if isinstance(value, dt.datetime):
         return value.timestamp() if value.tzinfo else False
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time(), dt.UTC).timestamp()
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            return False
-        return parsed.timestamp() if parsed.tzinfo else False
     return False

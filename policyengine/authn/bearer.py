@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from policyengine.authn.base import AuthnFailure, Authenticator
+from policyengine.authn.base import Authenticator, AuthnFailure
 from policyengine.context import RequestContext
 from policyengine.decision import Reason
 
@@ -72,6 +72,7 @@ class BearerAuthenticator(Authenticator):
     def failure(self, reason: Reason, message: str) -> AuthnFailure:
         """An RFC 6750 §3 error; `message` is ours, never anything the client sent."""
         return AuthnFailure(
-            reason, message,
+            reason,
+            message,
             f'{self.challenge()}, error="invalid_token", error_description="{message}"',
         )

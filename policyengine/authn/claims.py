@@ -82,7 +82,7 @@ class ClaimRules:
     def expiry(self, claims: Mapping[str, Any]) -> float | None:
         """When checked claims stop being acceptable (for caches); None: no `exp`."""
         exp = claims.get("exp")
-        return float(exp) if _is_number(exp) else None
+        return float(exp) if isinstance(exp, int | float) and _is_number(exp) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +98,9 @@ class ClaimMapping:
             return Rejection(Reason.AUTHN_INVALID, f"token has no subject claim `{self.subject}`")
         names = self._role_names(claims)
         if names is None:
-            return Rejection(Reason.AUTHN_INVALID,
-                             f"token claim `{self.roles}` is not a list or a string")
+            return Rejection(
+                Reason.AUTHN_INVALID, f"token claim `{self.roles}` is not a list or a string"
+            )
         return Identity(subject, self._policy_roles(names), claims, block)
 
     def _role_names(self, claims: Mapping[str, Any]) -> list[str] | None:
@@ -148,9 +149,12 @@ def read_claim_rules(settings: SettingsReader, *, require_exp: bool) -> ClaimRul
     audiences = settings.strings("audience")
     leeway = settings.duration("leeway") or 0.0
     if leeway > MAX_LEEWAY:
-        settings.diags.error("compile/bad-setting", "`leeway` is at most 5m",
-                             settings.span("leeway"),
-                             "a long leeway keeps expired tokens working")
+        settings.diags.error(
+            "compile/bad-setting",
+            "`leeway` is at most 5m",
+            settings.span("leeway"),
+            "a long leeway keeps expired tokens working",
+        )
     return ClaimRules(
         issuer=settings.string("issuer"),
         audiences=frozenset(audiences) if audiences is not None else None,
@@ -167,17 +171,23 @@ def read_claim_mapping(settings: SettingsReader, bc: AuthnBuildContext) -> Claim
     role_map: dict[str, str] | None = None
     if entries is not None:
         if not settings.by_key["roles"].groups:
-            settings.diags.error("compile/missing-setting",
-                                 "`roles map` needs `roles claim \"...\"` to read names from",
-                                 settings.span("roles"))
+            settings.diags.error(
+                "compile/missing-setting",
+                '`roles map` needs `roles claim "..."` to read names from',
+                settings.span("roles"),
+            )
         role_map = {}
         for entry in entries:
             if entry.key in role_map:
-                settings.diags.error("compile/duplicate-setting",
-                                     f"`{entry.key}` is mapped twice", entry.span)
+                settings.diags.error(
+                    "compile/duplicate-setting", f"`{entry.key}` is mapped twice", entry.span
+                )
             if entry.value.value not in bc.known_roles:
-                settings.diags.error("compile/unknown-role",
-                                     f"unknown role `{entry.value.value}`", entry.value.span,
-                                     f"roles are {one_of(bc.known_roles)}")
+                settings.diags.error(
+                    "compile/unknown-role",
+                    f"unknown role `{entry.value.value}`",
+                    entry.value.span,
+                    f"roles are {one_of(bc.known_roles)}",
+                )
             role_map[entry.key] = entry.value.value
     return ClaimMapping(subject or "sub", roles, role_map, bc.known_roles)

@@ -62,11 +62,20 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def fetch_json(url: str, *, timeout: float, max_bytes: int, data: bytes | None = None,
-               headers: dict[str, str] | None = None) -> JsonResponse:
+def fetch_json(
+    url: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> JsonResponse:
     """GET (or POST `data`) and parse a JSON answer; FetchError for anything but 200 JSON."""
-    request = urllib.request.Request(url, data=data, headers={
-        "Accept": "application/json", "User-Agent": "policyengine", **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        headers={"Accept": "application/json", "User-Agent": "policyengine", **(headers or {})},
+    )
     try:
         with _OPENER.open(request, timeout=timeout) as response:
             status = response.status
@@ -75,8 +84,11 @@ def fetch_json(url: str, *, timeout: float, max_bytes: int, data: bytes | None =
     except urllib.error.HTTPError as err:
         raise FetchError(f"HTTP {err.code}") from None
     except (urllib.error.URLError, OSError) as err:
-        raise FetchError(type(err).__name__ if isinstance(err, TimeoutError) else
-                         f"{type(err).__name__}: {getattr(err, 'reason', err)}") from None
+        raise FetchError(
+            type(err).__name__
+            if isinstance(err, TimeoutError)
+            else f"{type(err).__name__}: {getattr(err, 'reason', err)}"
+        ) from None
     if status != 200:
         raise FetchError(f"HTTP {status}")
     if len(body) > max_bytes:

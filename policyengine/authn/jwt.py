@@ -29,18 +29,31 @@ from policyengine.decision import Identity, Reason
 CACHE_SECONDS = 300.0  # bounds how long a key removed from a JWKS keeps working via the cache
 
 _VERIFY_ONLY: dict[str, Any] = {
-    "verify_signature": True, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
-    "verify_aud": False, "verify_iss": False, "verify_sub": False, "verify_jti": False,
-    "require": [], "enforce_minimum_key_length": True,
+    "verify_signature": True,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+    "verify_sub": False,
+    "verify_jti": False,
+    "require": [],
+    "enforce_minimum_key_length": True,
 }
 _DECODER = pyjwt.PyJWT(options=_VERIFY_ONLY)  # type: ignore[arg-type]
 _PEEK = pyjwt.PyJWT(options={"verify_signature": False})
 
 
 class JwtAuthenticator(BearerAuthenticator):
-    def __init__(self, name: str, algorithms: frozenset[str],
-                 static_keys: tuple[VerificationKey, ...], url_keys: JwksUrl | None,
-                 rules: ClaimRules, mapping: ClaimMapping) -> None:
+    def __init__(
+        self,
+        name: str,
+        algorithms: frozenset[str],
+        static_keys: tuple[VerificationKey, ...],
+        url_keys: JwksUrl | None,
+        rules: ClaimRules,
+        mapping: ClaimMapping,
+    ) -> None:
         super().__init__(name)
         self.algorithms = algorithms
         self.static_keys = static_keys
@@ -80,8 +93,12 @@ class JwtAuthenticator(BearerAuthenticator):
     async def authenticate_async(self, ctx: RequestContext) -> Identity:
         """Off the event loop only when a JWKS fetch may be needed (a cache miss)."""
         bearer = bearer_of(ctx)
-        if (self.url_keys is None or bearer is None or bearer.token is None
-                or self.cache.get(token_key(bearer.token), ctx.now) is not None):
+        if (
+            self.url_keys is None
+            or bearer is None
+            or bearer.token is None
+            or self.cache.get(token_key(bearer.token), ctx.now) is not None
+        ):
             return self.authenticate(ctx)
         return await asyncio.to_thread(self.authenticate, ctx)
 
@@ -92,12 +109,14 @@ class JwtAuthenticator(BearerAuthenticator):
             raise self.failure(Reason.AUTHN_INVALID, "token is malformed") from None
         alg, kid = self._checked_header(header)
         candidates = self._keys_for(alg, kid, now)
-        if not candidates and kid is not None and self.url_keys is not None:
-            if self.url_keys.refresh(now):  # maybe a rotated key: at most once per interval
-                candidates = self._keys_for(alg, kid, now)
+        url_keys = self.url_keys
+        if not candidates and kid is not None and url_keys is not None and url_keys.refresh(now):
+            candidates = self._keys_for(alg, kid, now)  # a rotated key; one fetch per interval
         if not candidates:
-            raise self.failure(Reason.AUTHN_INVALID, "token key id is unknown" if kid else
-                               "no key accepts the token's algorithm")
+            raise self.failure(
+                Reason.AUTHN_INVALID,
+                "token key id is unknown" if kid else "no key accepts the token's algorithm",
+            )
         for candidate in candidates:
             try:
                 decoded = _DECODER.decode_complete(token, key=candidate.key, algorithms=[alg])
@@ -121,6 +140,8 @@ class JwtAuthenticator(BearerAuthenticator):
         """Keys that admit `alg`; a `kid` selects among keys that have one (JWKS keys);
         keys without one (a PEM file, a secret) are always candidates."""
         keys = self.static_keys + (self.url_keys.keys(now) if self.url_keys else ())
-        return [k for k in keys
-                if alg in k.algorithms and (kid is None or k.kid is None or k.kid == kid)]
-
+        return [
+            k
+            for k in keys
+            if alg in k.algorithms and (kid is None or k.kid is None or k.kid == kid)
+        ]

@@ -54,41 +54,57 @@ def _algorithms(settings: SettingsReader) -> frozenset[str]:
     names = settings.names("algorithms") or []
     for name in names:
         if name.lower() == "none":
-            settings.diags.error("compile/jwt-alg-none", "algorithm `none` is never accepted",
-                                 settings.span("algorithms"),
-                                 "an unsigned token proves nothing about who sent it")
+            settings.diags.error(
+                "compile/jwt-alg-none",
+                "algorithm `none` is never accepted",
+                settings.span("algorithms"),
+                "an unsigned token proves nothing about who sent it",
+            )
         elif name not in ALGORITHMS:
-            settings.diags.error("compile/bad-setting", f"unknown JWT algorithm `{name}`",
-                                 settings.span("algorithms"),
-                                 f"algorithms are {one_of(ALGORITHMS)}")
+            settings.diags.error(
+                "compile/bad-setting",
+                f"unknown JWT algorithm `{name}`",
+                settings.span("algorithms"),
+                f"algorithms are {one_of(ALGORITHMS)}",
+            )
     return frozenset(n for n in names if n in ALGORITHMS)
 
 
-def _secret_keys(settings: SettingsReader, bc: AuthnBuildContext, algorithms: frozenset[str]
-                 ) -> tuple[VerificationKey, ...]:
+def _secret_keys(
+    settings: SettingsReader, bc: AuthnBuildContext, algorithms: frozenset[str]
+) -> tuple[VerificationKey, ...]:
     hmac = algorithms & HMAC.keys()
     if hmac and not settings.has("secret"):
-        settings.diags.error("compile/jwt-no-key", f"{_listed(hmac)} needs `secret env \"...\"`",
-                             settings.span("algorithms"))
+        settings.diags.error(
+            "compile/jwt-no-key",
+            f'{_listed(hmac)} needs `secret env "..."`',
+            settings.span("algorithms"),
+        )
     secret = settings.env("secret", bc.environ)
     if secret is None:
         return ()
     if not hmac:
-        settings.diags.error("compile/jwt-unused-key",
-                             "`secret` is set but `algorithms` lists no HS256, HS384 or HS512",
-                             settings.span("secret"))
+        settings.diags.error(
+            "compile/jwt-unused-key",
+            "`secret` is set but `algorithms` lists no HS256, HS384 or HS512",
+            settings.span("secret"),
+        )
         return ()
     size = len(secret.encode("utf-8"))
     for alg in sorted(hmac):
         if size < HMAC[alg]:
-            settings.diags.error("compile/jwt-weak-secret",
-                                 f"the secret is {size} bytes; {alg} needs at least {HMAC[alg]}",
-                                 settings.span("secret"), "RFC 7518 §3.2: as long as the hash")
+            settings.diags.error(
+                "compile/jwt-weak-secret",
+                f"the secret is {size} bytes; {alg} needs at least {HMAC[alg]}",
+                settings.span("secret"),
+                "RFC 7518 §3.2: as long as the hash",
+            )
     return (VerificationKey(secret.encode("utf-8"), frozenset(hmac)),)
 
 
-def _pem_keys(settings: SettingsReader, bc: AuthnBuildContext, algorithms: frozenset[str]
-              ) -> tuple[VerificationKey, ...]:
+def _pem_keys(
+    settings: SettingsReader, bc: AuthnBuildContext, algorithms: frozenset[str]
+) -> tuple[VerificationKey, ...]:
     source = settings.sourced("public_key", ("file",))
     if source is None:
         return ()
@@ -99,15 +115,18 @@ def _pem_keys(settings: SettingsReader, bc: AuthnBuildContext, algorithms: froze
         return ()
     usable = algorithms_for(key) & algorithms
     if not usable:
-        settings.diags.error("compile/jwt-unused-key",
-                             f"`{source[1]}` verifies none of the listed algorithms",
-                             settings.span("public_key"),
-                             f"this key verifies {one_of(algorithms_for(key))}")
+        settings.diags.error(
+            "compile/jwt-unused-key",
+            f"`{source[1]}` verifies none of the listed algorithms",
+            settings.span("public_key"),
+            f"this key verifies {one_of(algorithms_for(key))}",
+        )
     return (VerificationKey(key, usable),)
 
 
-def _jwks_file_keys(settings: SettingsReader, bc: AuthnBuildContext, name: str,
-                    algorithms: frozenset[str]) -> tuple[VerificationKey, ...]:
+def _jwks_file_keys(
+    settings: SettingsReader, bc: AuthnBuildContext, name: str, algorithms: frozenset[str]
+) -> tuple[VerificationKey, ...]:
     try:
         data = json.loads(bc.resolve(name).read_text(encoding="utf-8"))
         keys = parse_jwks(data, algorithms)
@@ -128,20 +147,23 @@ def _jwks_file_keys(settings: SettingsReader, bc: AuthnBuildContext, name: str,
 def _jwks_url(settings: SettingsReader, url: str, algorithms: frozenset[str]) -> JwksUrl | None:
     problem = url_problem(url)
     if problem is not None:
-        settings.diags.error("compile/bad-setting", f"`jwks url` {problem}",
-                             settings.span("jwks"))
+        settings.diags.error("compile/bad-setting", f"`jwks url` {problem}", settings.span("jwks"))
         return None
     return JwksUrl(url, algorithms)
 
 
-def _check_every_algorithm_has_a_key(settings: SettingsReader, algorithms: frozenset[str],
-                                     keys: tuple[VerificationKey, ...]) -> None:
+def _check_every_algorithm_has_a_key(
+    settings: SettingsReader, algorithms: frozenset[str], keys: tuple[VerificationKey, ...]
+) -> None:
     covered = frozenset().union(*(k.algorithms for k in keys))
     missing = algorithms - covered - HMAC.keys()  # HS* without a secret is reported already
     if missing:
-        settings.diags.error("compile/jwt-no-key", f"no key verifies {_listed(missing)}",
-                             settings.span("algorithms"),
-                             'add `public_key file "..."` or `jwks file|url "..."`')
+        settings.diags.error(
+            "compile/jwt-no-key",
+            f"no key verifies {_listed(missing)}",
+            settings.span("algorithms"),
+            'add `public_key file "..."` or `jwks file|url "..."`',
+        )
 
 
 def _listed(algorithms: frozenset[str] | set[str]) -> str:

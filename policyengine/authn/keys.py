@@ -27,8 +27,7 @@ MIN_RSA_BITS = 2048
 MAX_JWKS_KEYS = 100
 
 PublicKey = (
-    rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
-    | ed448.Ed448PublicKey
+    rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
 )
 
 

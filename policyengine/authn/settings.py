@@ -12,8 +12,13 @@ from policyengine.source import Span
 class SettingsReader:
     """Typed access to `key value...` settings; reports unknown, repeated and malformed ones."""
 
-    def __init__(self, block: ast.AuthnBlock, allowed: set[str], diags: Diagnostics,
-                 mergeable: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        block: ast.AuthnBlock,
+        allowed: set[str],
+        diags: Diagnostics,
+        mergeable: frozenset[str] = frozenset(),
+    ) -> None:
         """`mergeable` keys may be split over two lines, words on one and a map on the other
         (`roles claim "groups"` then `roles map { ... }`)."""
         self.block = block
@@ -26,25 +31,27 @@ class SettingsReader:
                 diags.error(
                     "compile/unknown-setting",
                     f"unknown setting `{key}` in `authn {block.kind.value}`",
-                    setting.key.span, f"settings are {one_of(allowed)}",
+                    setting.key.span,
+                    f"settings are {one_of(allowed)}",
                 )
             elif earlier is None:
                 self.by_key[key] = setting
             elif key in mergeable and _complementary(earlier, setting):
                 self.by_key[key] = _merged(earlier, setting)
             else:
-                diags.error("compile/duplicate-setting", f"`{key}` is set twice",
-                            setting.key.span)
+                diags.error("compile/duplicate-setting", f"`{key}` is set twice", setting.key.span)
 
     def has(self, key: str) -> bool:
         return key in self.by_key
 
     def _bad(self, setting: ast.Setting, expected: str) -> None:
-        self.diags.error("compile/bad-setting",
-                         f"`{setting.key.value}` expects {expected}", setting.span)
+        self.diags.error(
+            "compile/bad-setting", f"`{setting.key.value}` expects {expected}", setting.span
+        )
 
-    def words(self, key: str, shape: tuple[ast.WordKind, ...], expected: str
-              ) -> tuple[ast.Word, ...] | None:
+    def words(
+        self, key: str, shape: tuple[ast.WordKind, ...], expected: str
+    ) -> tuple[ast.Word, ...] | None:
         """A setting with exactly one group whose words have the given kinds."""
         setting = self.by_key.get(key)
         if setting is None:
@@ -91,8 +98,13 @@ class SettingsReader:
         if setting is None or not setting.groups:
             return None
         words = setting.groups[0]
-        if (len(setting.groups) != 1 or len(words) != 2 or words[0].value != "claim"
-                or words[1].kind is not ast.WordKind.STRING or not words[1].value):
+        if (
+            len(setting.groups) != 1
+            or len(words) != 2
+            or words[0].value != "claim"
+            or words[1].kind is not ast.WordKind.STRING
+            or not words[1].value
+        ):
             self._bad(setting, f'a claim path, like `{key} claim "realm_access.roles"`')
             return None
         return str(words[1].value)
@@ -108,10 +120,12 @@ class SettingsReader:
             return None
         value = environ.get(source[1])
         if not value:
-            self.diags.error("compile/missing-env",
-                             f"environment variable `{source[1]}` is not set or empty",
-                             self.by_key[key].span,
-                             f"`{key}` is read from the environment when the policy loads")
+            self.diags.error(
+                "compile/missing-env",
+                f"environment variable `{source[1]}` is not set or empty",
+                self.by_key[key].span,
+                f"`{key}` is read from the environment when the policy loads",
+            )
             return None
         return value
 
@@ -138,9 +152,11 @@ class SettingsReader:
     def require(self, *keys: str) -> None:
         for key in keys:
             if key not in self.by_key:
-                self.diags.error("compile/missing-setting",
-                                 f"`authn {self.block.kind.value}` needs `{key}`",
-                                 self.block.kind.span)
+                self.diags.error(
+                    "compile/missing-setting",
+                    f"`authn {self.block.kind.value}` needs `{key}`",
+                    self.block.kind.span,
+                )
 
 
 def _complementary(first: ast.Setting, second: ast.Setting) -> bool:
@@ -151,6 +167,9 @@ def _complementary(first: ast.Setting, second: ast.Setting) -> bool:
 
 
 def _merged(first: ast.Setting, second: ast.Setting) -> ast.Setting:
-    return ast.Setting(first.key, first.groups or second.groups,
-                       first.mapping if first.mapping is not None else second.mapping,
-                       first.span)
+    return ast.Setting(
+        first.key,
+        first.groups or second.groups,
+        first.mapping if first.mapping is not None else second.mapping,
+        first.span,
+    )

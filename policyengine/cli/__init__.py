@@ -5,6 +5,9 @@ from __future__ import annotations
 import click
 
 from policyengine.cli.core import check, eval_command, test
+from policyengine.cli.fmt import fmt
+from policyengine.cli.keys import keys
+from policyengine.cli.schema import schema
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,3 +19,6 @@ def main() -> None:
 main.add_command(check)
 main.add_command(eval_command)
 main.add_command(test)
+main.add_command(fmt)
+main.add_command(keys)
+main.add_command(schema)

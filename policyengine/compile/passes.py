@@ -208,7 +208,7 @@ def check_route_rules(state: CompileState) -> None:
             state.diags.warning(
                 "lint/no-allow",
                 "this route allows no one",
-                flat.route.span,
+                flat.route.header,
                 "requests it matches are always denied; add an `allow` rule",
             )
         body = counts.get(ast.BodyRule)

@@ -1,42 +1,59 @@
-"""Rate limiting: the limiter protocol the engine calls at step 5 of a decision."""
+"""Rate limiting: the limiter the engine calls at step 5 of a decision, and its stores.
+
+`MemoryLimiter` (memory.py) keeps counters in the process; `RedisLimiter` (redis.py)
+shares them between processes and replicas. Both run the algorithms of algorithm.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from policyengine.ratelimit.base import Limiter, LimitOutcome
+from policyengine.ratelimit.headers import HeaderMode
+from policyengine.ratelimit.memory import DEFAULT_MAX_BYTES, MemoryLimiter
 
-from policyengine.context import RequestContext
-from policyengine.tree import LimitSpec
+__all__ = [
+    "HeaderMode",
+    "LimitOutcome",
+    "Limiter",
+    "MemoryLimiter",
+    "default_limiter",
+    "limiter_from_url",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class LimitOutcome:
-    allowed: bool
-    exceeded: str | None = None  # name of the limit that refused
-    retry_after: float = 0.0  # seconds
-    headers: Mapping[str, str] = field(default_factory=dict)  # RateLimit, RateLimit-Policy...
-
-
-class Limiter(Protocol):
-    def check(self, limits: tuple[LimitSpec, ...], ctx: RequestContext) -> LimitOutcome: ...
-
-    async def check_async(
-        self, limits: tuple[LimitSpec, ...], ctx: RequestContext
-    ) -> LimitOutcome: ...
-
-
-class UnavailableLimiter:
-    """Until a store is configured, limited routes fail closed instead of going unlimited."""
-
-    def check(self, limits: tuple[LimitSpec, ...], ctx: RequestContext) -> LimitOutcome:
-        raise RuntimeError("no rate-limit store is configured")
-
-    async def check_async(
-        self, limits: tuple[LimitSpec, ...], ctx: RequestContext
-    ) -> LimitOutcome:
-        return self.check(limits, ctx)
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def default_limiter() -> Limiter:
-    return UnavailableLimiter()
+    return MemoryLimiter()
+
+
+def limiter_from_url(
+    url: str | None,
+    *,
+    headers: HeaderMode | str = HeaderMode.IETF,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    prefix: str = "policyengine:rl:",
+    timeout_ms: int = 100,
+    on_store_error: str = "deny",
+    recovery_ms: int = 1000,
+) -> Limiter:
+    """The in-memory limiter for no URL; a Redis limiter for `redis://`, `rediss://`,
+    `unix://` URLs. `max_bytes` bounds the memory store (for Redis: the local fallback)."""
+    mode = HeaderMode(headers)
+    if url is None:
+        return MemoryLimiter(max_bytes=max_bytes, headers=mode)
+    if not url.startswith(REDIS_SCHEMES):
+        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+        raise ValueError(
+            f"unsupported rate-limit store `{scheme}`: use a redis://, rediss:// or unix:// URL"
+        )
+    from policyengine.ratelimit.redis import RedisLimiter  # imports redis-py only when asked
+
+    return RedisLimiter(
+        url,
+        headers=mode,
+        local_max_bytes=max_bytes,
+        prefix=prefix,
+        timeout_ms=timeout_ms,
+        on_store_error=on_store_error,
+        recovery_ms=recovery_ms,
+    )

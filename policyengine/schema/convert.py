@@ -160,6 +160,7 @@ class InlineConverter:
             "of these (the parameter repeated)",
         )
 
+
 def _whole(value: int | float) -> int | float:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 

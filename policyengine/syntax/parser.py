@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
@@ -54,14 +55,19 @@ def _grammar_text() -> str:
     return (Path(__file__).resolve().parents[2] / "grammar" / "policy.lark").read_text("utf-8")
 
 
-_PARSER = Lark(
-    _grammar_text(),
-    parser="lalr",
-    lexer="contextual",
-    postlex=SeparatorFolder(),
-    propagate_positions=True,
-    maybe_placeholders=False,
-)
+def _build_parser(**extra: Any) -> Lark:
+    return Lark(
+        _grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        postlex=SeparatorFolder(),
+        propagate_positions=True,
+        maybe_placeholders=False,
+        **extra,
+    )
+
+
+_PARSER = _build_parser()
 
 _TERMINAL_WORDS = {
     "NAME": "a name",
@@ -138,3 +144,14 @@ def parse_source(source: Source, path: str = "") -> ast.PolicyFile:
             raise PolicyError([err.orig_exc.diagnostic]) from None
         raise
     return ast.PolicyFile(source=source, path=path, statements=tuple(statements))
+
+
+def comment_spans(source: Source) -> list[Span]:
+    """Where the comments of a (valid) file are, for the formatter to keep them."""
+    found: list[Token] = []
+    parser = _build_parser(lexer_callbacks={"COMMENT": found.append})
+    try:
+        parser.parse(source.text)
+    except UnexpectedInput as err:
+        raise PolicyError([_syntax_diagnostic(source, err)]) from None
+    return [Span(source, t.start_pos or 0, t.end_pos or 0) for t in found]

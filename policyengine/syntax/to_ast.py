@@ -305,8 +305,9 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
     def route(self, meta: Meta, items: list[Any]) -> ast.Route:
         targets = tuple(i for i in items if isinstance(i, ast.RouteTarget))
         rules = tuple(i for i in items if not isinstance(i, ast.RouteTarget))
-        header = Span(self.source, targets[0].span.start - len("route "), targets[-1].span.end)
-        return ast.Route(targets, rules, header if header.start >= 0 else self._span(meta))
+        span = self._span(meta)
+        header = Span(self.source, span.start, targets[-1].span.end)
+        return ast.Route(targets, rules, span, header)
 
     def route_target(self, meta: Meta, items: list[Token]) -> ast.RouteTarget:
         method_tok, path_tok = items

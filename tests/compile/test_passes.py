@@ -46,7 +46,7 @@ def test_allow_role_accepts_every_role_that_inherits_it() -> None:
     )
     route = policy.tree.match(("x",), "GET")
     assert route is not None
-    assert route.route.allows[0].roles == {"user", "admin"}
+    assert route[0].allows[0].roles == {"user", "admin"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,67 @@
+"""From the quotas of one check to a LimitOutcome and its response headers.
+
+`Retry-After` (whole seconds, rounded up) is on every refusal. The quota headers are a
+limiter option: the IETF fields (draft-ietf-httpapi-ratelimit-headers), the legacy
+`X-RateLimit-*` trio, or none. IETF lists every limit of the route; `t` is the time until
+one more request is available, so on a refusal it equals `Retry-After`. The legacy trio
+can describe one limit only: the one that refused, else the one with the least left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+from policyengine.ratelimit.algorithm import Quota, Rule, whole_seconds
+from policyengine.ratelimit.base import LimitOutcome
+
+
+class HeaderMode(StrEnum):
+    OFF = "off"
+    IETF = "ietf"
+    LEGACY = "legacy"
+
+
+def outcome(
+    rules: Sequence[Rule], quotas: Sequence[Quota], allowed: bool, mode: HeaderMode
+) -> LimitOutcome:
+    """`quotas` are after the request when it was admitted, before it when refused."""
+    headers = _quota_headers(rules, quotas, mode, allowed)
+    if allowed:
+        return LimitOutcome(True, headers=headers)
+    refused = _longest_wait(rules, quotas)
+    wait_us = quotas[refused].wait_us
+    headers["Retry-After"] = str(max(1, whole_seconds(wait_us)))
+    return LimitOutcome(False, rules[refused].name, wait_us / 1_000_000, headers)
+
+
+def _longest_wait(rules: Sequence[Rule], quotas: Sequence[Quota]) -> int:
+    """The refusing limit that keeps the client waiting longest (the first on a tie)."""
+    refusing = [i for i, q in enumerate(quotas) if q.available < 1]
+    return max(refusing, key=lambda i: (quotas[i].wait_us, -i))
+
+
+def _quota_headers(
+    rules: Sequence[Rule], quotas: Sequence[Quota], mode: HeaderMode, allowed: bool
+) -> dict[str, str]:
+    if mode is HeaderMode.IETF:
+        return {
+            "RateLimit-Policy": ", ".join(
+                f'"{r.name}";q={r.capacity};w={whole_seconds(r.window_us)}' for r in rules
+            ),
+            "RateLimit": ", ".join(
+                f'"{r.name}";r={max(0, q.available)};t={whole_seconds(q.wait_us)}'
+                for r, q in zip(rules, quotas, strict=True)
+            ),
+        }
+    if mode is HeaderMode.LEGACY:
+        if allowed:
+            i = min(range(len(quotas)), key=lambda i: (quotas[i].available, -quotas[i].wait_us))
+        else:
+            i = _longest_wait(rules, quotas)
+        return {
+            "X-RateLimit-Limit": str(rules[i].capacity),
+            "X-RateLimit-Remaining": str(max(0, quotas[i].available)),
+            "X-RateLimit-Reset": str(whole_seconds(quotas[i].wait_us)),
+        }
+    return {}

@@ -1,0 +1,259 @@
+"""The Redis store: one exact count shared by every process and replica.
+
+Each check is one round trip: EVALSHA of limits.lua with the keys of every limit of the
+request (the script is loaded again when Redis answers NOSCRIPT, e.g. after a restart).
+The script reads Redis's own clock by default, so replicas whose clocks disagree still
+share one exact window; `clock="engine"` uses the engine's clock instead (tests, replays).
+
+When Redis cannot answer within `timeout_ms`, `on_store_error` decides: `deny` (the
+default: fail closed, 503 `ratelimit.unavailable`), `allow` (fail open), or `local`
+(count in this process's memory until Redis is back). After a failure Redis is left
+alone for `recovery_ms` so that an outage does not add a timeout to every decision;
+then the next check tries it again, and the first success ends the outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.resources
+import logging
+import math
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError
+from redis.retry import Retry
+
+from policyengine.context import RequestContext
+from policyengine.ratelimit.algorithm import Quota, Rule, micros
+from policyengine.ratelimit.base import LimitOutcome
+from policyengine.ratelimit.headers import HeaderMode, outcome
+from policyengine.ratelimit.keys import limit_key, rules_of
+from policyengine.ratelimit.memory import DEFAULT_MAX_BYTES, MemoryLimiter, MemoryStats
+from policyengine.tree import LimitSpec
+
+log = logging.getLogger("policyengine.ratelimit")
+
+SCRIPT = importlib.resources.files(__package__).joinpath("limits.lua").read_text("utf-8")
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+
+
+class StoreErrorMode(StrEnum):
+    DENY = "deny"
+    ALLOW = "allow"
+    LOCAL = "local"
+
+
+class ClockSource(StrEnum):
+    SERVER = "server"
+    ENGINE = "engine"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisStats:
+    checks: int
+    refused: int  # by a limit (not counting refusals for an unreachable store)
+    store_errors: int  # round trips that failed
+    store_skipped: int  # checks decided without asking Redis, while resting it
+    store_down: bool
+    local: MemoryStats | None  # the fallback store, with on_store_error local
+
+
+class _Health:
+    """The store's failures: counted, logged once per outage, and rested after."""
+
+    def __init__(self, recovery_s: float) -> None:
+        self._lock = threading.Lock()
+        self.recovery_s = recovery_s
+        self._retry_at = 0.0
+        self.down = False
+        self.checks = self.refused = self.errors = self.skipped = 0
+
+    def resting(self) -> bool:
+        if not self.down or time.monotonic() >= self._retry_at:
+            return False
+        with self._lock:
+            self.skipped += 1
+        return True
+
+    def failed(self, err: Exception) -> None:
+        with self._lock:
+            self.errors += 1
+            self._retry_at = time.monotonic() + self.recovery_s
+            was_down, self.down = self.down, True
+        if not was_down:
+            log.warning(
+                "rate-limit store unreachable (%s: %s); asking again in %.1fs",
+                type(err).__name__,
+                err,
+                self.recovery_s,
+            )
+
+    def answered(self, admitted: bool) -> None:
+        with self._lock:
+            self.checks += 1
+            self.refused += not admitted
+            was_down, self.down = self.down, False
+        if was_down:
+            log.warning("rate-limit store reachable again")
+
+
+class RedisLimiter:
+    """Rate limits kept in Redis: for several workers or replicas behind one policy."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "policyengine:rl:",
+        timeout_ms: int = 100,
+        on_store_error: StoreErrorMode | str = StoreErrorMode.DENY,
+        recovery_ms: int = 1000,
+        headers: HeaderMode | str = HeaderMode.IETF,
+        clock: ClockSource | str = ClockSource.SERVER,
+        local_max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        if timeout_ms <= 0 or recovery_ms < 0:
+            raise ValueError("timeout_ms must be above 0 and recovery_ms at least 0")
+        self._url = url  # may hold a password: never logged
+        self._prefix = prefix
+        self._timeout_s = timeout_ms / 1000
+        self._mode = StoreErrorMode(on_store_error)
+        self._headers = HeaderMode(headers)
+        self._clock = ClockSource(clock)
+        self._health = _Health(recovery_ms / 1000)
+        self._local = (
+            MemoryLimiter(max_bytes=local_max_bytes, headers=self._headers)
+            if self._mode is StoreErrorMode.LOCAL
+            else None
+        )
+        # No connection yet: redis-py connects on the first command, and again after errors.
+        # One retry, at once, and only for a broken connection (a pooled one after a Redis
+        # restart): never for a timeout, so a check waits at most about 2 x timeout_ms.
+        self._client = Redis.from_url(
+            url,
+            socket_timeout=self._timeout_s,
+            socket_connect_timeout=self._timeout_s,
+            retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
+        )
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRedis]
+        self._async_clients = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        return f"RedisLimiter(prefix={self._prefix!r}, on_store_error={self._mode.value!r})"
+
+    # -- the Limiter protocol ----------------------------------------------------------
+    def check(self, limits: tuple[LimitSpec, ...], ctx: RequestContext) -> LimitOutcome:
+        rules = rules_of(limits)
+        if self._health.resting():
+            return self._without_store(limits, ctx)
+        keys, args = self._script_input(rules, ctx)
+        try:
+            reply = self._evalsha(keys, args)
+        except (RedisError, OSError) as err:
+            self._health.failed(err)
+            return self._without_store(limits, ctx)
+        return self._answer(rules, reply)
+
+    async def check_async(self, limits: tuple[LimitSpec, ...], ctx: RequestContext) -> LimitOutcome:
+        rules = rules_of(limits)
+        if self._health.resting():
+            return self._without_store(limits, ctx)
+        keys, args = self._script_input(rules, ctx)
+        try:
+            reply = await self._evalsha_async(keys, args)
+        except (RedisError, OSError) as err:
+            self._health.failed(err)
+            return self._without_store(limits, ctx)
+        return self._answer(rules, reply)
+
+    def stats(self) -> RedisStats:
+        health = self._health
+        local = self._local.stats() if self._local is not None else None
+        return RedisStats(
+            health.checks, health.refused, health.errors, health.skipped, health.down, local
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    async def aclose(self) -> None:
+        client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    # -- Redis ---------------------------------------------------------------------------
+    def _script_input(
+        self, rules: tuple[Rule, ...], ctx: RequestContext
+    ) -> tuple[list[str], list[str | int]]:
+        keys = [f"{self._prefix}{rule.name}:{limit_key(rule, ctx).hex()}" for rule in rules]
+        args: list[str | int] = [str(micros(ctx.now)) if self._clock is ClockSource.ENGINE else ""]
+        for rule in rules:
+            args += [rule.kind.value, rule.capacity, rule.unit_us]
+        return keys, args
+
+    def _answer(self, rules: tuple[Rule, ...], reply: Any) -> LimitOutcome:
+        admitted, quotas = _parse(reply, len(rules))
+        self._health.answered(admitted)
+        return outcome(rules, quotas, admitted, self._headers)
+
+    def _evalsha(self, keys: list[str], args: list[str | int]) -> Any:
+        client = self._client
+        try:
+            return client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+        except NoScriptError:
+            client.script_load(SCRIPT)
+            return client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+
+    async def _evalsha_async(self, keys: list[str], args: list[str | int]) -> Any:
+        client = self._async_client()
+        try:
+            return await client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+        except NoScriptError:
+            await client.script_load(SCRIPT)
+            return await client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+
+    def _async_client(self) -> AsyncRedis:
+        """One client per event loop: asyncio connections belong to the loop that made them."""
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = AsyncRedis.from_url(
+                self._url,
+                socket_timeout=self._timeout_s,
+                socket_connect_timeout=self._timeout_s,
+                retry=AsyncRetry(NoBackoff(), 1, (RedisConnectionError,)),
+            )
+            self._async_clients[loop] = client
+        return client
+
+    # -- without Redis -------------------------------------------------------------------
+    def _without_store(self, limits: tuple[LimitSpec, ...], ctx: RequestContext) -> LimitOutcome:
+        if self._mode is StoreErrorMode.ALLOW:
+            return LimitOutcome(True)
+        if self._local is not None:
+            return self._local.check(limits, ctx)
+        wait = max(1, math.ceil(self._health.recovery_s))
+        return LimitOutcome(
+            False, retry_after=wait, headers={"Retry-After": str(wait)}, unavailable=True
+        )
+
+
+def _parse(reply: Any, count: int) -> tuple[bool, list[Quota]]:
+    """The script's reply: admitted, then (available, wait) for each limit."""
+    if not isinstance(reply, list) or len(reply) != 1 + 2 * count:
+        raise ValueError("unexpected reply from the rate-limit script")
+    values: Sequence[int] = [int(value) for value in reply]
+    quotas = [Quota(values[1 + 2 * i], values[2 + 2 * i]) for i in range(count)]
+    return values[0] == 1, quotas

@@ -1,0 +1,59 @@
+"""What `policyengine serve` was asked to do: one frozen value shared by every part."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from policyengine.server.clientip import TrustedProxies
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what one client may cost the server."""
+
+    max_header_bytes: int = 32 * 1024  # request line and headers; JWTs and cookies fit
+    max_headers: int = 100
+    max_body_bytes: int = 1024 * 1024  # /v1/decide and /v1/envoy bodies
+    request_timeout: float = 10.0  # first byte to last byte of one request (slowloris)
+    idle_timeout: float = 300.0  # keep-alive; longer than the gateways' upstream idle timeouts
+    drain_timeout: float = 10.0  # SIGTERM: how long in-flight requests may take to finish
+    max_pipelined: int = 32  # requests queued on one connection before reading pauses
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionLogConfig:
+    target: str  # a file path, or "-" for stdout
+    sample: float = 1.0  # the share of allowed decisions written; denies are always written
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    policy_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8181
+    workers: int = 1
+    redis_url: str | None = None
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    nginx_mode: bool = False
+    subject_header: str = "X-Auth-Subject"
+    roles_header: str = "X-Auth-Roles"
+    decision_log: DecisionLogConfig | None = None
+    reload_interval: float = 1.0  # seconds between polls of the policy files; 0 turns it off
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        for name in (self.subject_header, self.roles_header):
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"`{name}` is not a valid header name")
+        if self.workers < 1:
+            raise ValueError("--workers must be at least 1")
+        if not 0.0 <= (self.decision_log.sample if self.decision_log else 1.0) <= 1.0:
+            raise ValueError("the decision log sample rate must be between 0 and 1")
+
+    @property
+    def identity_headers(self) -> tuple[str, str]:
+        return self.subject_header, self.roles_header

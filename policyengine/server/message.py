@@ -1,0 +1,28 @@
+"""One parsed HTTP request as the connection hands it to the app."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from policyengine.server.clientip import IPAddress
+
+
+class HttpRequest(NamedTuple):
+    method: str
+    target: str  # path and query, as sent
+    headers: dict[str, str]  # names lowercased; repeated fields joined (RFC 9110, 5.3)
+    body: bytes
+    peer: IPAddress | None  # the address of the TCP peer (None for a non-IP socket)
+
+
+def add_header(headers: dict[str, str], name: str, value: str) -> None:
+    """Combine a repeated field into one value, as RFC 9110 (5.3) allows.
+
+    Joining two `Authorization` headers with ", " yields a value no authn block
+    accepts, which is what a request carrying two credentials deserves.
+    """
+    previous = headers.get(name)
+    if previous is None:
+        headers[name] = value
+    else:
+        headers[name] = f"{previous}{'; ' if name == 'cookie' else ', '}{value}"

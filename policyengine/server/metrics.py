@@ -1,0 +1,148 @@
+"""Prometheus metrics, counted in plain dicts on the hot path and formatted on scrape.
+
+prometheus-client's own counters cost about 1.5 µs per request (label lookup,
+lock, histogram); a dict increment costs a tenth of that. So each worker counts
+locally and a custom collector hands the totals to prometheus-client, which
+writes the exposition format. With several workers each one also writes its
+totals to a shared directory once a second, and whichever worker is scraped adds
+up all of them (the other workers' numbers are at most a second old).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+# decision latency buckets, in microseconds (the exposition is in seconds)
+LATENCY_BOUNDS_US = (50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000)
+DecisionKey = tuple[str, str, int, str]  # endpoint, route, status, reason
+
+
+class Metrics:
+    __slots__ = ("decisions", "directory", "http_errors", "latency_buckets", "latency_sum_us",
+                 "reloads")
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory  # shared by the workers of one `serve`, or None
+        self.decisions: dict[DecisionKey, int] = {}
+        self.latency_buckets = [0] * (len(LATENCY_BOUNDS_US) + 1)
+        self.latency_sum_us = 0
+        self.reloads: dict[str, int] = {}
+        self.http_errors: dict[str, int] = {}
+
+    def decision(self, key: DecisionKey, latency_us: int) -> None:
+        decisions = self.decisions
+        decisions[key] = decisions.get(key, 0) + 1
+        self.latency_buckets[bisect.bisect_left(LATENCY_BOUNDS_US, latency_us)] += 1
+        self.latency_sum_us += latency_us
+
+    def reload(self, ok: bool) -> None:
+        result = "ok" if ok else "error"
+        self.reloads[result] = self.reloads.get(result, 0) + 1
+
+    def http_error(self, kind: str) -> None:
+        self.http_errors[kind] = self.http_errors.get(kind, 0) + 1
+
+    # -- sharing between workers -------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "decisions": [[*key, count] for key, count in self.decisions.items()],
+            "latency_buckets": self.latency_buckets,
+            "latency_sum_us": self.latency_sum_us,
+            "reloads": self.reloads,
+            "http_errors": self.http_errors,
+        }
+
+    def publish(self) -> None:
+        """Write this worker's totals where the other workers can read them."""
+        if self.directory is None:
+            return
+        path = self.directory / f"worker-{os.getpid()}.json"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.snapshot()), encoding="utf-8")
+        temporary.replace(path)  # atomic: a reader sees the old file or the new one
+
+    def totals(self) -> Metrics:
+        """This worker's counts plus every other worker's last published ones."""
+        total = Metrics()
+        total.add(self.snapshot())
+        if self.directory is not None:
+            own = f"worker-{os.getpid()}.json"
+            for path in sorted(self.directory.glob("worker-*.json")):
+                if path.name != own:
+                    total.add(_read_snapshot(path))
+        return total
+
+    def add(self, snapshot: dict[str, Any]) -> None:
+        for *key, count in snapshot.get("decisions", []):
+            endpoint, route, status, reason = key
+            decision_key = (str(endpoint), str(route), int(status), str(reason))
+            self.decisions[decision_key] = self.decisions.get(decision_key, 0) + int(count)
+        for index, count in enumerate(snapshot.get("latency_buckets", [])):
+            if index < len(self.latency_buckets):
+                self.latency_buckets[index] += int(count)
+        self.latency_sum_us += int(snapshot.get("latency_sum_us", 0))
+        for table, counts in (("reloads", self.reloads), ("http_errors", self.http_errors)):
+            for name, count in snapshot.get(table, {}).items():
+                counts[name] = counts.get(name, 0) + int(count)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of the totals."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Exposition(self.totals()))
+        return generate_latest(registry)
+
+
+def _read_snapshot(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # a worker that is starting or gone: its numbers come back next second
+    return data if isinstance(data, dict) else {}
+
+
+class _Exposition(Collector):
+    def __init__(self, totals: Metrics) -> None:
+        self.totals = totals
+
+    def collect(self) -> Iterator[Metric]:
+        totals = self.totals
+        decisions = CounterMetricFamily(
+            "policyengine_decisions", "Decisions by endpoint, route, status and reason",
+            labels=("endpoint", "route", "status", "reason"))
+        for (endpoint, route, status, reason), count in sorted(totals.decisions.items()):
+            decisions.add_metric((endpoint, route, str(status), reason), count)
+        yield decisions
+        yield _latency(totals)
+        reloads = CounterMetricFamily("policyengine_reloads", "Policy reloads by result",
+                                      labels=("result",))
+        for result in ("ok", "error"):
+            reloads.add_metric((result,), totals.reloads.get(result, 0))
+        yield reloads
+        errors = CounterMetricFamily(
+            "policyengine_http_errors", "Requests refused before any decision, by kind",
+            labels=("kind",))
+        for kind, count in sorted(totals.http_errors.items()):
+            errors.add_metric((kind,), count)
+        yield errors
+
+
+def _latency(totals: Metrics) -> HistogramMetricFamily:
+    cumulative, running = [], 0
+    for bound, count in zip(LATENCY_BOUNDS_US, totals.latency_buckets, strict=False):
+        running += count
+        cumulative.append((repr(bound / 1e6), running))
+    running += totals.latency_buckets[-1]
+    cumulative.append(("+Inf", running))
+    return HistogramMetricFamily(
+        "policyengine_decision_duration_seconds",
+        "Time from a complete request to its decision's response",
+        buckets=cumulative, sum_value=totals.latency_sum_us / 1e6)
