@@ -59,11 +59,12 @@ def fmt(text: str) -> str:
 def shape(node: Any) -> Any:
     """An AST with spans and sources removed, for comparing structure."""
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        return (type(node).__name__,) + tuple(
+        kept = [
             shape(getattr(node, f.name))
             for f in dataclasses.fields(node)
             if not isinstance(getattr(node, f.name), Span | Source) and f.name != "path"
-        )
+        ]
+        return (type(node).__name__, *kept)
     if isinstance(node, tuple | list):
         return tuple(shape(n) for n in node)
     return node
