@@ -73,16 +73,34 @@ class Disagreement(SystemExit):
 # -- timing ----------------------------------------------------------------------------
 
 
-def measure(call: Callable[[Any], Any], inputs: Sequence[Any], reps: int) -> Timing:
-    p50s, p99s, rates = [], [], []
-    for _ in range(reps):
-        latencies = _latencies(call, inputs)
-        p50s.append(_percentile(latencies, 0.50))
-        p99s.append(_percentile(latencies, 0.99))
-        rates.append(_throughput(call, inputs))
-    return Timing(
-        len(inputs), statistics.median(p50s), statistics.median(p99s), statistics.median(rates)
-    )
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A contender ready to time: its call, its inputs and how many repetitions."""
+
+    name: str
+    call: Callable[[Any], Any]
+    inputs: Sequence[Any]
+    reps: int
+
+
+def measure_side_by_side(entries: Sequence[Entry]) -> dict[str, Timing]:
+    """Round-robin repetitions, so that load from elsewhere falls on every contender alike."""
+    samples: dict[str, tuple[list[int], list[int], list[float]]] = {
+        e.name: ([], [], []) for e in entries
+    }
+    for round_ in range(max(e.reps for e in entries)):
+        for e in entries:
+            if round_ >= e.reps:
+                continue
+            p50s, p99s, rates = samples[e.name]
+            latencies = _latencies(e.call, e.inputs)
+            p50s.append(_percentile(latencies, 0.50))
+            p99s.append(_percentile(latencies, 0.99))
+            rates.append(_throughput(e.call, e.inputs))
+    return {
+        e.name: Timing(len(e.inputs), *(statistics.median(s) for s in samples[e.name]))
+        for e in entries
+    }
 
 
 def _latencies(call: Callable[[Any], Any], inputs: Sequence[Any]) -> list[int]:
@@ -202,35 +220,38 @@ def run_size(
     reference = [engine.decide(r) for r in requests]
     check_reference(reference, w.calls, size)
     reasons = Counter(str(d.reason) for d in reference)
-    rows = [Row(size, f"{PE} (API key per call)", measure(engine.decide, requests, args.reps))]
     given = pe_requests_with_identity(w)
-    given_decisions = [engine.decide(r) for r in given]
-    mismatch = sum(a.allow != b.allow for a, b in zip(given_decisions, reference, strict=True))
+    mismatch = sum(engine.decide(g).allow != d.allow for g, d in zip(given, reference, strict=True))
     if mismatch:
         raise Disagreement(f"identity given and API key disagree on {mismatch} calls at {size}")
-    rows.append(Row(size, f"{PE} (identity given)", measure(engine.decide, given, args.reps)))
     trie = build_trie(w)
-    inputs = [trie.prepare(c) for c in w.calls]
-    check_agreement(trie, inputs, reference, w.calls, size, range(len(inputs)))
-    rows.append(Row(size, trie.name, measure(trie.call, inputs, args.reps)))
+    trie_inputs = [trie.prepare(c) for c in w.calls]
+    check_agreement(trie, trie_inputs, reference, w.calls, size, range(len(trie_inputs)))
+    slots: list[Entry | Row] = [
+        Entry(f"{PE} (API key per call)", engine.decide, requests, args.reps),
+        Entry(f"{PE} (identity given)", engine.decide, given, args.reps),
+        Entry(trie.name, trie.call, trie_inputs, args.reps),
+    ]
     peer_seconds = {trie.name: trie.build_seconds}
     for name in peer_names:
-        row, seconds = run_peer(name, PEER_BUILDERS[name], w, reference, size, args)
-        rows.append(row)
+        slot, seconds = plan_peer(name, PEER_BUILDERS[name], w, reference, size, args)
+        slots.append(slot)
         if seconds is not None:
             peer_seconds[name] = seconds
+    timings = measure_side_by_side([s for s in slots if isinstance(s, Entry)])
+    rows = [s if isinstance(s, Row) else Row(size, s.name, timings[s.name]) for s in slots]
     return rows, Compiled(size, load_seconds, pass_seconds, peer_seconds), reasons
 
 
-def run_peer(
+def plan_peer(
     name: str,
     build: Callable[[Workload], Contender],
     w: Workload,
     reference: Sequence[Decision],
     size: int,
     args: argparse.Namespace,
-) -> tuple[Row, float | None]:
-    """Check and time a peer on as many calls as its time budget allows."""
+) -> tuple[Entry | Row, float | None]:
+    """Build a peer and check it on as many calls as its time budget allows to time."""
     try:
         peer = build(w)
     except ImportError:
@@ -243,13 +264,11 @@ def run_peer(
     passes = 1 + 2 * args.peer_reps  # the agreement check, then latency and throughput
     estimate = per_call * PEER_MIN_CALLS * passes
     if estimate > args.peer_budget:
-        return Row(
-            size, name, None, f"skipped (too slow: est. {estimate:.0f} s)"
-        ), peer.build_seconds
+        skipped = Row(size, name, None, f"skipped (too slow: est. {estimate:.0f} s)")
+        return skipped, peer.build_seconds
     count = min(len(inputs), PEER_MAX_CALLS, int(args.peer_budget / (per_call * passes)))
     check_agreement(peer, inputs, reference, w.calls, size, range(count))
-    timing = measure(peer.call, inputs[:count], args.peer_reps)
-    return Row(size, name, timing), peer.build_seconds
+    return Entry(name, peer.call, inputs[:count], args.peer_reps), peer.build_seconds
 
 
 # -- report ----------------------------------------------------------------------------
@@ -393,7 +412,7 @@ def main(argv: Sequence[str]) -> None:
     print_header(args)
     rows: list[Row] = []
     compiled: list[Compiled] = []
-    print("decisions by reason (policyengine; every contender agreed on allow/deny):")
+    print("decisions by reason (policyengine; every contender is held to its allow/deny):")
     for size in args.sizes:
         size_rows, size_compiled, reasons = run_size(size, args, args.peers)
         rows += size_rows

@@ -102,29 +102,45 @@ def contenders(document: dict[str, Any]) -> dict[str, tuple[Check, Check]]:
             return (err.path, err.message)
 
     return {
-        "jsonschema-rs": (rs.is_valid, lambda v: [(e.instance_path, e.message) for e in rs.iter_errors(v)]),
+        "jsonschema-rs": (
+            rs.is_valid,
+            lambda v: [(e.instance_path, e.message) for e in rs.iter_errors(v)],
+        ),
         "policyengine (jsonschema-rs)": (ours, ours),
         "fastjsonschema": (fast_first_error, fast_first_error),
-        "jsonschema": (py.is_valid, lambda v: [(e.absolute_path, e.message) for e in py.iter_errors(v)]),
+        "jsonschema": (
+            py.is_valid,
+            lambda v: [(e.absolute_path, e.message) for e in py.iter_errors(v)],
+        ),
     }
 
 
-def per_call_us(fn: Check, value: Any, repeats: int, budget_s: float = 0.05) -> float:
+def side_by_side(
+    cases: dict[str, tuple[Check, Any]], repeats: int, budget_s: float = 0.03
+) -> dict[str, float]:
+    """µs per call for each case; repetitions interleave the cases, so a noisy neighbour on
+    a shared machine slows every contender alike, and the median drops the outliers."""
+    loops = {name: _calls_for(fn, value, budget_s) for name, (fn, value) in cases.items()}
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, (fn, value) in cases.items():
+            calls = loops[name]
+            started = time.perf_counter_ns()
+            for _ in range(calls):
+                fn(value)
+            samples[name].append((time.perf_counter_ns() - started) / calls / 1000)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _calls_for(fn: Check, value: Any, budget_s: float) -> int:
     calls = 1
-    while True:  # size the loop to the budget once, then repeat it
+    while True:
         started = time.perf_counter()
         for _ in range(calls):
             fn(value)
-        if time.perf_counter() - started > budget_s / 4 or calls > 1 << 20:
-            break
+        if time.perf_counter() - started > budget_s or calls > 1 << 20:
+            return calls
         calls *= 4
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter_ns()
-        for _ in range(calls):
-            fn(value)
-        samples.append((time.perf_counter_ns() - started) / calls / 1000)
-    return statistics.median(samples)
 
 
 def compile_ms(document: dict[str, Any]) -> dict[str, float]:
@@ -136,7 +152,8 @@ def compile_ms(document: dict[str, Any]) -> dict[str, float]:
         "fastjsonschema": lambda d: fastjsonschema.compile(d, formats={"uuid": UUID}),
         "jsonschema": jsonschema.Draft202012Validator,
     }
-    return {name: per_call_us(build, document, 3, 0.2) / 1000 for name, build in builders.items()}
+    cases = {name: (build, document) for name, build in builders.items()}
+    return {name: us / 1000 for name, us in side_by_side(cases, 3, 0.1).items()}
 
 
 def redos_ms() -> dict[str, str]:
@@ -175,15 +192,19 @@ def engine_rows(repeats: int) -> list[tuple[str, float]]:
 
     validate_order = engine.policy.schemas["Order"].validate
     validate_delivery = engine.policy.schemas["Delivery"].validate
-    return [
-        ("decide, route without `body` (Order bytes)", per_call_us(decide("/plain", order), 0, repeats)),
-        ("decide, `body Order` (valid, 67 B)", per_call_us(decide("/orders", order), 0, repeats)),
-        ("  of which parse_json", per_call_us(parse_json, order, repeats)),
-        ("  of which validate", per_call_us(validate_order, ORDER_OK, repeats)),
-        (f"decide, `body Delivery` (valid, {len(delivery)} B)", per_call_us(decide("/deliveries", delivery), 0, repeats)),
-        ("  of which parse_json", per_call_us(parse_json, delivery, repeats)),
-        ("  of which validate", per_call_us(validate_delivery, DELIVERY_OK, repeats)),
-    ]
+    cases: dict[str, tuple[Check, Any]] = {
+        "decide, route without `body` (Order bytes)": (decide("/plain", order), None),
+        f"decide, `body Order` (valid, {len(order)} B)": (decide("/orders", order), None),
+        "  Order: parse_json alone": (parse_json, order),
+        "  Order: validate alone": (validate_order, ORDER_OK),
+        f"decide, `body Delivery` (valid, {len(delivery)} B)": (
+            decide("/deliveries", delivery),
+            None,
+        ),
+        "  Delivery: parse_json alone": (parse_json, delivery),
+        "  Delivery: validate alone": (validate_delivery, DELIVERY_OK),
+    }
+    return list(side_by_side(cases, repeats).items())
 
 
 def main() -> None:
@@ -203,15 +224,15 @@ def main() -> None:
     table: dict[str, dict[str, str]] = {}
     for schema_name, document in documents.items():
         good, bad = bodies[schema_name]
-        for name, (verdict, violations) in contenders(document).items():
-            table.setdefault(f"{schema_name}: valid body", {})[name] = (
-                f"{per_call_us(verdict, good, args.repeats):,.1f}"
-            )
-            table.setdefault(f"{schema_name}: invalid, violations", {})[name] = (
-                f"{per_call_us(violations, bad, args.repeats):,.1f}"
-            )
-        for name, ms in compile_ms(document).items():
-            table.setdefault(f"{schema_name}: compile (ms)", {})[name] = f"{ms:,.2f}"
+        runs = contenders(document)
+        valid = side_by_side({n: (verdict, good) for n, (verdict, _) in runs.items()}, args.repeats)
+        invalid = side_by_side({n: (report, bad) for n, (_, report) in runs.items()}, args.repeats)
+        compiled = compile_ms(document)
+        table[f"{schema_name}: valid body"] = {n: f"{us:,.1f}" for n, us in valid.items()}
+        table[f"{schema_name}: invalid, violations"] = {
+            n: f"{us:,.1f}" for n, us in invalid.items()
+        }
+        table[f"{schema_name}: compile (ms)"] = {n: f"{ms:,.2f}" for n, ms in compiled.items()}
     table[f"`{REDOS_PATTERN}` on 'a'*{REDOS_N}+'!' (ms)"] = redos_ms()
     table["violations reported"] = dict.fromkeys(names, "all, with paths") | {
         "fastjsonschema": "first only"
@@ -224,7 +245,9 @@ def main() -> None:
         {label: {"µs": f"{us:,.1f}"} for label, us in engine_rows(args.repeats)},
     )
     extra = redos_ms()["policyengine, 100k chars"]
-    print(f"\npolicyengine on `{REDOS_PATTERN}` with 'a'*100000+'!': {extra} ms (linear-time regex)")
+    print(
+        f"\npolicyengine on `{REDOS_PATTERN}` with 'a'*100000+'!': {extra} ms (linear-time regex)"
+    )
 
 
 def _print_table(header: list[str], rows: dict[str, dict[str, str]]) -> None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _UNSET: Any = object()
+MAX_UNCHECKED_BODY = 1024 * 1024  # what `body.x` conditions read on routes without `body`
 
 
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -96,13 +97,19 @@ class RequestContext:
             if body is None:
                 self._body = None
             elif isinstance(body, bytes | str):
+                # conditions run before the size check of step 6: never parse more than it allows
+                too_large = len(body) > self._body_limit()
                 try:
-                    self._body = parse_json(body) if body else None
+                    self._body = parse_json(body) if body and not too_large else None
                 except InvalidJson:
                     self._body = None
             else:
                 self._body = body
         return self._body
+
+    def _body_limit(self) -> int:
+        spec = self.route.body if self.route is not None else None
+        return spec.max_bytes if spec is not None else MAX_UNCHECKED_BODY
 
     @property
     def client_ip(self) -> IPAddress | None:

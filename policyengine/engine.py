@@ -221,6 +221,10 @@ class Engine:
     ) -> Decision | str:
         """A deny decision, or the site of the allow rule that let the request through."""
         identity = ctx.identity
+        if identity is None and route.needs_identity:
+            if trace is not None:
+                trace.add("authn: every allow rule needs an identity")
+            return self._credentials_required(route)
         roles = identity.roles if identity is not None else frozenset()
         for deny in route.denies:
             if deny.roles is not None and (identity is None or deny.roles.isdisjoint(roles)):
@@ -249,13 +253,16 @@ class Engine:
             if trace is not None:
                 trace.add(f"allow {allow.site}: {why_not} ({allow.text})")
         if identity is None:
-            challenge = next((c for a in route.authenticators if (c := a.challenge())), None)
-            headers = {"WWW-Authenticate": challenge} if challenge else {}
-            return self._deny(
-                401, Reason.AUTHN_MISSING, "credentials required", route, response_headers=headers
-            )
+            return self._credentials_required(route)
         who = f"role {', '.join(sorted(roles))}" if roles else f"`{identity.subject}`"
         return self._deny(403, Reason.NO_ALLOW, f"{who} may not {route.label}", route, ctx)
+
+    def _credentials_required(self, route: CompiledRoute) -> Decision:
+        challenge = next((c for a in route.authenticators if (c := a.challenge())), None)
+        headers = {"WWW-Authenticate": challenge} if challenge else {}
+        return self._deny(
+            401, Reason.AUTHN_MISSING, "credentials required", route, response_headers=headers
+        )
 
     def _finish(
         self, pending: _Pending, outcome: LimitOutcome | None, trace: Trace | None

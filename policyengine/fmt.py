@@ -111,8 +111,12 @@ class Formatter:
         )
 
     def _leading_comments(self, offset: int, depth: int) -> None:
-        for comment in self.comments.before(offset):
+        taken = self.comments.before(offset)
+        for index, comment in enumerate(taken):
             self.lines.append(INDENT * depth + self.text[comment.start : comment.end].rstrip())
+            following = taken[index + 1].start if index + 1 < len(taken) else offset
+            if re.search(r"\n[ \t]*\r?\n", self.text[comment.end : following]):
+                self.lines.append("")  # a comment set apart by a blank line stays apart
 
     def _trailing_comment(self, end: int) -> None:
         spans = self.comments.spans

@@ -18,6 +18,7 @@ from policyengine.schema import MAX_ERRORS
 from policyengine.tree import CompiledRoute, InputSpec
 
 _SUFFIXED = r"[a-z0-9][a-z0-9!#$&^_.-]*\+json"  # RFC 6838 structured syntax suffix
+_USUAL_JSON = frozenset({"application/json", "application/json; charset=utf-8"})
 Problem = tuple[int, Reason, str, tuple[InputError, ...]]
 
 
@@ -94,6 +95,8 @@ def _media_type_problem(content_type: str | None, *, required: bool) -> str | No
     come without one."""
     if content_type is None:
         return "Content-Type must be application/json" if required else None
+    if content_type in _USUAL_JSON:
+        return None
     media_type, *params = (part.strip().lower() for part in content_type.split(";"))
     kind, _, subtype = media_type.partition("/")
     if kind != "application" or not (subtype == "json" or re.fullmatch(_SUFFIXED, subtype)):

@@ -29,13 +29,7 @@ def parse_json(data: bytes | str) -> Any:
     if not text.strip():
         raise InvalidJson("the body is empty")
     try:
-        value = json.loads(
-            text,
-            object_pairs_hook=_object,
-            parse_constant=_reject_constant,
-            parse_int=_int,
-            parse_float=_float,
-        )
+        value = _DECODER.decode(text)
     except InvalidJson:
         raise
     except RecursionError:  # the C scanner recurses per level; Python's limit stops it
@@ -101,6 +95,14 @@ def _check_depth(value: Any) -> None:
             raise InvalidJson(f"nesting deeper than {MAX_DEPTH} levels")
         children = item.values() if isinstance(item, dict) else item
         stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+
+
+_DECODER = json.JSONDecoder(  # built once: json.loads with hooks builds one per call
+    object_pairs_hook=_object,
+    parse_constant=_reject_constant,
+    parse_int=_int,
+    parse_float=_float,
+)
 
 
 def _check_surrogates(value: Any) -> None:

@@ -78,6 +78,7 @@ class CompiledRoute:
     body: InputSpec | None
     query: InputSpec | None
     limits: tuple[LimitSpec, ...]
+    needs_identity: bool  # no allow rule can match an anonymous caller (step 3: 401)
 
 
 class Endpoint:

@@ -9,6 +9,7 @@ can describe one limit only: the one that refused, else the one with the least l
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from enum import StrEnum
 
@@ -29,16 +30,21 @@ def outcome(
     headers = _quota_headers(rules, quotas, mode, allowed)
     if allowed:
         return LimitOutcome(True, headers=headers)
-    refused = _longest_wait(rules, quotas)
+    refused = _longest_wait(quotas)
     wait_us = quotas[refused].wait_us
     headers["Retry-After"] = str(max(1, whole_seconds(wait_us)))
     return LimitOutcome(False, rules[refused].name, wait_us / 1_000_000, headers)
 
 
-def _longest_wait(rules: Sequence[Rule], quotas: Sequence[Quota]) -> int:
+def _longest_wait(quotas: Sequence[Quota]) -> int:
     """The refusing limit that keeps the client waiting longest (the first on a tie)."""
     refusing = [i for i, q in enumerate(quotas) if q.available < 1]
     return max(refusing, key=lambda i: (quotas[i].wait_us, -i))
+
+
+@functools.lru_cache(maxsize=1024)
+def _policies(rules: tuple[Rule, ...]) -> str:
+    return ", ".join(f'"{r.name}";q={r.capacity};w={whole_seconds(r.window_us)}' for r in rules)
 
 
 def _quota_headers(
@@ -46,9 +52,7 @@ def _quota_headers(
 ) -> dict[str, str]:
     if mode is HeaderMode.IETF:
         return {
-            "RateLimit-Policy": ", ".join(
-                f'"{r.name}";q={r.capacity};w={whole_seconds(r.window_us)}' for r in rules
-            ),
+            "RateLimit-Policy": _policies(tuple(rules)),
             "RateLimit": ", ".join(
                 f'"{r.name}";r={max(0, q.available)};t={whole_seconds(q.wait_us)}'
                 for r, q in zip(rules, quotas, strict=True)
@@ -58,7 +62,7 @@ def _quota_headers(
         if allowed:
             i = min(range(len(quotas)), key=lambda i: (quotas[i].available, -quotas[i].wait_us))
         else:
-            i = _longest_wait(rules, quotas)
+            i = _longest_wait(quotas)
         return {
             "X-RateLimit-Limit": str(rules[i].capacity),
             "X-RateLimit-Remaining": str(max(0, quotas[i].available)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -25,6 +26,14 @@ def parse_address(text: str) -> IPAddress | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped  # a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d
     return address
+
+
+class Peer(NamedTuple):
+    """The other end of one connection, worked out once per connection."""
+
+    address: IPAddress
+    text: str
+    trusted: bool  # one of the configured proxies: its forwarded headers count
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +50,12 @@ class TrustedProxies:
             except ValueError as err:
                 raise ValueError(f"`{cidr}` is not a CIDR range ({err})") from None
         return cls(tuple(networks))
+
+    def peer(self, host: str) -> Peer | None:
+        address = parse_address(host)
+        if address is None:
+            return None
+        return Peer(address, str(address), self.trusts(address))
 
     def trusts(self, address: IPAddress | None) -> bool:
         return address is not None and any(address in net for net in self.networks)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from policyengine.server.clientip import IPAddress
+from policyengine.server.clientip import Peer
 
 
 class HttpRequest(NamedTuple):
@@ -12,7 +12,7 @@ class HttpRequest(NamedTuple):
     target: str  # path and query, as sent
     headers: dict[str, str]  # names lowercased; repeated fields joined (RFC 9110, 5.3)
     body: bytes
-    peer: IPAddress | None  # the address of the TCP peer (None for a non-IP socket)
+    client: Peer | None  # the TCP peer (None for a socket without an IP address)
 
 
 def add_header(headers: dict[str, str], name: str, value: str) -> None:

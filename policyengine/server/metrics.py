@@ -11,27 +11,62 @@ up all of them (the other workers' numbers are at most a second old).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 # decision latency buckets, in microseconds (the exposition is in seconds)
 LATENCY_BOUNDS_US = (50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000)
 DecisionKey = tuple[str, str, int, str]  # endpoint, route, status, reason
+# what a limiter's stats() may report, and how each is exposed
+_LIMITER_SERIES = (
+    ("checks", "counter", "Rate-limit checks"),
+    ("refused", "counter", "Requests refused by a rate limit"),
+    ("store_errors", "counter", "Rate-limit store round trips that failed"),
+    ("store_down", "gauge", "Workers that currently cannot reach the rate-limit store"),
+    ("evictions", "counter", "In-memory rate-limit counters forgotten early for room"),
+)
+
+
+class _HasStats(Protocol):
+    def stats(self) -> Any: ...
+
+
+def limiter_stats(limiter: object) -> Callable[[], Mapping[str, float]]:
+    """A reader of the limiter's own counters (both stores keep them), for the scrape."""
+    names = {name for name, _, _ in _LIMITER_SERIES}
+
+    def read() -> Mapping[str, float]:
+        stats = limiter.stats() if isinstance(limiter, _HasStats) else None
+        if stats is None or not dataclasses.is_dataclass(stats):
+            return {}
+        fields = dataclasses.asdict(stats)
+        return {name: float(value) for name, value in fields.items() if name in names}
+
+    return read
 
 
 class Metrics:
     __slots__ = ("decisions", "directory", "http_errors", "latency_buckets", "latency_sum_us",
-                 "reloads")
+                 "limiter", "limiter_source", "reloads")
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None,
+                 limiter_source: Callable[[], Mapping[str, float]] | None = None) -> None:
         self.directory = directory  # shared by the workers of one `serve`, or None
+        self.limiter_source = limiter_source
+        self.limiter: dict[str, float] = {}  # summed limiter stats, in totals only
         self.decisions: dict[DecisionKey, int] = {}
         self.latency_buckets = [0] * (len(LATENCY_BOUNDS_US) + 1)
         self.latency_sum_us = 0
@@ -59,6 +94,7 @@ class Metrics:
             "latency_sum_us": self.latency_sum_us,
             "reloads": self.reloads,
             "http_errors": self.http_errors,
+            "limiter": dict(self.limiter_source()) if self.limiter_source else self.limiter,
         }
 
     def publish(self) -> None:
@@ -93,6 +129,8 @@ class Metrics:
         for table, counts in (("reloads", self.reloads), ("http_errors", self.http_errors)):
             for name, count in snapshot.get(table, {}).items():
                 counts[name] = counts.get(name, 0) + int(count)
+        for name, value in snapshot.get("limiter", {}).items():
+            self.limiter[name] = self.limiter.get(name, 0.0) + float(value)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of the totals."""
@@ -133,6 +171,11 @@ class _Exposition(Collector):
         for kind, count in sorted(totals.http_errors.items()):
             errors.add_metric((kind,), count)
         yield errors
+        for name, kind, help_text in _LIMITER_SERIES:
+            if name in totals.limiter:
+                family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+                yield family(f"policyengine_limiter_{name}", help_text,
+                             value=totals.limiter[name])
 
 
 def _latency(totals: Metrics) -> HistogramMetricFamily:

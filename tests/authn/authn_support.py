@@ -160,6 +160,8 @@ def _handler(idp: IdP) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {})
                 return
             idp.hits["jwks"] += 1
+            if idp.delay:
+                time.sleep(idp.delay)
             self._send(idp.jwks_status, idp.jwks, idp.cache_control)
 
         def do_POST(self) -> None:

@@ -1,0 +1,199 @@
+"""Where the time of one Engine.decide goes: each step timed apart, on the decide.py workload.
+
+Reaches into the engine's private steps on purpose (a profile, not an API), so it
+follows the engine's code: when a step is renamed, this script is updated with it.
+Each step runs in a loop over the allowed calls of the workload (every step runs
+for those), inputs prepared untimed; the cost of calling an empty function the
+same way is subtracted; the least of several repetitions is kept. Then the full
+decide in the same loop, and its p50 per decision reason, for comparison.
+
+    .venv/bin/python bench/steps.py [--sizes 100,10000] [--calls 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from decide import pe_requests
+from workload import make_workload, write_policy_dir
+
+from policyengine import Decision, Engine, Reason, Request
+from policyengine.authn.api_key import ApiKeyAuthenticator, key_hash
+from policyengine.context import RequestContext
+from policyengine.engine import _Pending
+from policyengine.paths import normalize_path, split_target
+
+Step = tuple[str, Callable[[Any], Any], Callable[[], list[Any]]]
+
+
+def loop_ns(fn: Callable[[Any], Any], make_inputs: Callable[[], list[Any]], reps: int) -> float:
+    """The least over reps of the mean time per call of `fn`, less an empty call's.
+
+    The least, as timeit advises: load from elsewhere only ever adds time.
+    """
+    results = []
+    for _ in range(reps):
+        inputs = make_inputs()
+        gc.collect()
+        started = time.perf_counter_ns()
+        for item in inputs:
+            fn(item)
+        spent = time.perf_counter_ns() - started
+        started = time.perf_counter_ns()
+        for item in inputs:
+            _empty(item)
+        results.append((spent - (time.perf_counter_ns() - started)) / len(inputs))
+    return min(results)
+
+
+def _empty(item: Any) -> None:
+    return None
+
+
+def steps_for(engine: Engine, requests: list[Request]) -> list[Step]:
+    """The steps of an allowed decision, each with a maker of fresh inputs for it."""
+    tree, clock = engine.policy.tree, engine.clock
+    targets = [split_target(r.path) for r in requests]
+    segments = [normalize_path(path) for path, _ in targets]
+
+    def contexts(with_identity: bool) -> list[RequestContext]:
+        made = [engine._route(request, None) for request in requests]
+        assert all(isinstance(ctx, RequestContext) for ctx in made)
+        if with_identity:
+            for ctx in made:
+                ctx.identity = api_key.authenticate(ctx)
+        return made  # type: ignore[return-value]
+
+    api_key = _api_key_authenticator(contexts(False)[0])
+    keys = [r.headers["X-API-Key"] for r in requests]
+    digests = [key_hash(k) for k in keys]
+    decision_args = [_decision_args(engine, ctx) for ctx in contexts(True)]
+    return [
+        ("normalize (split_target, normalize_path)", _normalize, lambda: list(requests)),
+        (
+            "RequestContext(...) + clock()",
+            lambda a: RequestContext(a[0], a[1], a[2], clock()),
+            lambda: [(r, s, t[1]) for r, s, t in zip(requests, segments, targets, strict=True)],
+        ),
+        (
+            "match (tree.match)",
+            lambda a: tree.match(*a),
+            lambda: [(s, r.method) for s, r in zip(segments, requests, strict=True)],
+        ),
+        ("authn (api_key presented + authenticate)", _authn(api_key), lambda: contexts(False)),
+        ("  of which: header lookup (presented)", api_key.presented, lambda: contexts(False)),
+        ("  of which: sha256 of the key", key_hash, lambda: list(keys)),
+        ("  of which: keys dict lookup", api_key.keys.get, lambda: list(digests)),
+        (
+            "rules (_check_rules)",
+            lambda ctx: engine._check_rules(ctx, ctx.route, None),
+            lambda: contexts(True),
+        ),
+        (
+            "finish (_finish: input check, Decision)",
+            lambda p: engine._finish(p, None, None),
+            lambda: [_Pending(ctx, ctx.route, "site") for ctx in contexts(True)],  # type: ignore[arg-type]
+        ),
+        ("  of which: Decision(...) alone", lambda a: Decision(*a), lambda: list(decision_args)),
+    ]
+
+
+def _authn(api_key: ApiKeyAuthenticator) -> Callable[[RequestContext], Any]:
+    def authenticate(ctx: RequestContext) -> Any:
+        return api_key.presented(ctx) and api_key.authenticate(ctx)
+
+    return authenticate
+
+
+def _normalize(request: Request) -> tuple[str, ...]:
+    path, _ = split_target(request.path)
+    return normalize_path(path)
+
+
+def _api_key_authenticator(ctx: RequestContext) -> ApiKeyAuthenticator:
+    assert ctx.route is not None
+    for authenticator in ctx.route.authenticators:
+        if isinstance(authenticator, ApiKeyAuthenticator):
+            return authenticator
+    raise SystemExit("the workload's routes have no api_key authenticator")
+
+
+def _decision_args(engine: Engine, ctx: RequestContext) -> tuple[Any, ...]:
+    subject, roles = engine._who(ctx)
+    upstream = {"X-Auth-Subject": subject or "", "X-Auth-Roles": ",".join(roles)}
+    assert ctx.route is not None
+    return (
+        True,
+        200,
+        Reason.ALLOW,
+        "allowed",
+        ctx.route.label,
+        "site",
+        subject,
+        roles,
+        upstream,
+        {},
+        (),
+        engine.policy.name,
+    )
+
+
+def decide_by_reason(engine: Engine, requests: list[Request], reps: int) -> dict[str, float]:
+    """Median ns per decide, by the decision's reason (p50 over every call of that reason)."""
+    reasons = [str(engine.decide(r).reason) for r in requests]
+    samples: dict[str, list[int]] = defaultdict(list)
+    clock, decide = time.perf_counter_ns, engine.decide
+    for _ in range(reps):
+        gc.collect()
+        for request, reason in zip(requests, reasons, strict=True):
+            started = clock()
+            decide(request)
+            samples[reason].append(clock() - started)
+    return {reason: statistics.median(times) for reason, times in samples.items()}
+
+
+def main(argv: Sequence[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", default="100,10000", type=lambda s: [int(n) for n in s.split(",")]
+    )
+    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    columns: dict[int, dict[str, float]] = {}
+    for size in args.sizes:
+        w = make_workload(size, args.calls, args.seed)
+        with tempfile.TemporaryDirectory(prefix="bench-steps-") as tmp:
+            write_policy_dir(w, Path(tmp))
+            engine = Engine.load(tmp)
+        requests = pe_requests(w.calls)
+        allowed = [r for r in requests if engine.decide(r).allow]
+        column = {
+            name: loop_ns(fn, make, args.reps) for name, fn, make in steps_for(engine, allowed)
+        }
+        column["full decide, allowed calls (loop)"] = loop_ns(
+            engine.decide, allowed.copy, args.reps
+        )
+        for reason, ns in sorted(decide_by_reason(engine, requests, args.reps).items()):
+            column[f"full decide p50, {reason}"] = ns
+        columns[size] = column
+    names = list(dict.fromkeys(name for column in columns.values() for name in column))
+    print("ns per call (allowed calls unless named; empty-call cost subtracted)")
+    print(f"{'step':<44}" + "".join(f"{f'{size:,} routes':>16}" for size in columns))
+    for name in names:
+        cells = "".join(f"{columns[size].get(name, float('nan')):>16.0f}" for size in columns)
+        print(f"{name:<44}{cells}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

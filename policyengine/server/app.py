@@ -1,0 +1,191 @@
+"""The sidecar's endpoints: a thin adapter from HTTP to `Engine.decide_async` and back.
+
+Every decision endpoint does the same four things: build a Request the way its
+gateway describes the original request (adapters), decide, render the decision
+the way that gateway understands (render), count and log it. Nothing here knows
+any policy logic. Any exception on the way becomes a deny (500, fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import time
+import traceback
+from collections.abc import Callable
+
+from policyengine.decision import Decision, Reason, Request
+from policyengine.server import adapters, render
+from policyengine.server.adapters import Refusal
+from policyengine.server.config import ServerConfig
+from policyengine.server.decisionlog import DecisionLog
+from policyengine.server.eager import Suspended, start_eagerly
+from policyengine.server.message import HttpRequest
+from policyengine.server.metrics import Metrics
+from policyengine.server.reload import EngineHolder
+from policyengine.server.responses import (
+    PROMETHEUS,
+    TEXT,
+    Response,
+    UnsafeHeaderValue,
+    error_response,
+)
+
+log = logging.getLogger("policyengine.server")
+
+Reply = Response | asyncio.Future[Response]
+Renderer = Callable[[Decision, str, tuple[str, ...]], Response]
+_OK = Response(200, TEXT, b"ok\n")
+_NOT_READY = Response(503, TEXT, b"not ready\n")
+_NOT_FOUND = error_response(404, "request.not_found", "no such endpoint")
+_POST_ONLY = error_response(405, "request.method", "use POST")
+_GET_ONLY = error_response(405, "request.method", "use GET")
+
+
+class DecisionIds:
+    """Short ids unique across workers and restarts: a random prefix and a counter."""
+
+    __slots__ = ("_counter", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(4)
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}-{next(self._counter):x}"
+
+
+class App:
+    def __init__(self, config: ServerConfig, holder: EngineHolder, metrics: Metrics,
+                 decision_log: DecisionLog | None, *, eager: bool) -> None:
+        self.holder = holder
+        self.metrics = metrics
+        self.decision_log = decision_log
+        self.draining = False
+        self._eager = eager  # no networked store: decisions may run without a Task
+        self._proxies = config.trusted_proxies
+        self._identity = config.identity_headers
+        self._gateway: Renderer = render.nginx if config.nginx_mode else render.forward_auth
+        self._ids = DecisionIds()
+        self._endpoints: dict[str, Callable[[HttpRequest], Reply]] = {
+            "/v1/forward-auth": self._forward_auth,
+            "/v1/decide": self._decide,
+            "/healthz": self._healthz,
+            "/readyz": self._readyz,
+            "/metrics": self._metrics,
+        }
+
+    def handle(self, http: HttpRequest) -> Reply:
+        path = http.target.partition("?")[0]
+        endpoint = self._endpoints.get(path)
+        if endpoint is not None:
+            return endpoint(http)
+        if path.startswith(adapters.ENVOY_PREFIX):
+            return self._envoy(http)
+        return _NOT_FOUND
+
+    # -- decision endpoints ------------------------------------------------------------
+    def _forward_auth(self, http: HttpRequest) -> Reply:
+        started = time.perf_counter_ns()
+        request = adapters.forward_auth_request(http, self._client_ip(http))
+        return self._decision("forward-auth", http, request, self._gateway, started)
+
+    def _envoy(self, http: HttpRequest) -> Reply:
+        started = time.perf_counter_ns()
+        request = adapters.envoy_request(http, self._client_ip(http))
+        if request is None:
+            return _NOT_FOUND
+        return self._decision("envoy", http, request, render.envoy, started)
+
+    def _decide(self, http: HttpRequest) -> Reply:
+        if http.method != "POST":
+            return _POST_ONLY
+        started = time.perf_counter_ns()
+        request = adapters.decide_request(http)
+        if isinstance(request, Refusal):
+            return error_response(400, Reason.BAD_REQUEST.value, request.message)
+        return self._decision("decide", http, request, _render_decide, started)
+
+    def _client_ip(self, http: HttpRequest) -> str | None:
+        client = http.client
+        if client is None:
+            return None
+        if not client.trusted:
+            return client.text
+        headers = http.headers
+        return self._proxies.client_ip(client.address, headers.get("x-forwarded-for"),
+                                       headers.get("x-real-ip"))
+
+    def _decision(self, endpoint: str, http: HttpRequest, request: Request | Refusal,
+                  renderer: Renderer, started: int) -> Reply:
+        engine = self.holder.engine  # read once: a reload swaps it between requests only
+        if isinstance(request, Refusal):
+            refused = Decision(False, 400, Reason.BAD_REQUEST, request.message,
+                               policy=engine.policy.name)
+            return self._finish(endpoint, http.method, http.target, refused, renderer, started)
+        try:
+            coro = engine.decide_async(request)
+            outcome = start_eagerly(coro) if self._eager else Suspended(coro)
+        except Exception as err:
+            outcome = self._internal(err, engine.policy.name)
+        if isinstance(outcome, Suspended):
+            return asyncio.ensure_future(self._finish_later(
+                outcome, endpoint, request, renderer, started, engine.policy.name))
+        return self._finish(endpoint, request.method, request.path, outcome, renderer, started)
+
+    async def _finish_later(self, suspended: Suspended[Decision], endpoint: str,
+                            request: Request, renderer: Renderer, started: int,
+                            policy: str | None) -> Response:
+        try:
+            decision = await suspended.rest
+        except Exception as err:
+            decision = self._internal(err, policy)
+        return self._finish(endpoint, request.method, request.path, decision, renderer, started)
+
+    def _finish(self, endpoint: str, method: str, target: str, decision: Decision,
+                renderer: Renderer, started: int) -> Response:
+        decision_id = self._ids.next()
+        try:
+            response = renderer(decision, decision_id, self._identity)
+        except UnsafeHeaderValue as err:
+            decision = self._internal(err, decision.policy)
+            response = renderer(decision, decision_id, self._identity)
+        latency_us = (time.perf_counter_ns() - started) // 1000
+        key = (endpoint, decision.route or "", decision.status, decision.reason.value)
+        self.metrics.decision(key, latency_us)
+        if self.decision_log is not None:
+            self.decision_log.record(decision, decision_id, method, target, latency_us)
+        return response
+
+    @staticmethod
+    def _internal(err: BaseException, policy: str | None) -> Decision:
+        # Name the code, never the data: an exception's message may hold request data.
+        frames = "".join(traceback.format_tb(err.__traceback__))
+        log.error("internal error (%s), failing closed:\n%s", type(err).__name__, frames)
+        return Decision(False, 500, Reason.INTERNAL, "internal error", policy=policy)
+
+    # -- operations endpoints ----------------------------------------------------------
+    def _healthz(self, http: HttpRequest) -> Reply:
+        return _OK if http.method in ("GET", "HEAD") else _GET_ONLY
+
+    def _readyz(self, http: HttpRequest) -> Reply:
+        if http.method not in ("GET", "HEAD"):
+            return _GET_ONLY
+        return _NOT_READY if self.draining else _OK
+
+    def _metrics(self, http: HttpRequest) -> Reply:
+        if http.method not in ("GET", "HEAD"):
+            return _GET_ONLY
+        return Response(200, PROMETHEUS, self.metrics.render())
+
+
+def _render_decide(decision: Decision, decision_id: str, _identity: tuple[str, ...]) -> Response:
+    return render.decide(decision, decision_id)
+
+
+def internal_error_response() -> Response:
+    """The last resort when the app itself failed: deny, say nothing more."""
+    return error_response(500, Reason.INTERNAL.value, "internal error")
+
