@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from peers import PEER_BUILDERS, Contender, build_trie
+from peers import BUILD_REPS, PEER_BUILDERS, Contender, build_trie
 from workload import Call, Workload, make_workload, write_policy_dir
 
 from policyengine import Decision, Engine, Identity, Request
@@ -40,6 +40,7 @@ PEER_MIN_CALLS = 200
 PEER_MAX_CALLS = 5000
 PROBE_CALLS = 10
 PE = "policyengine"
+PE_ROW = f"{PE} (API key per call)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ class Row:
     size: int
     name: str
     timing: Timing | None
-    note: str = ""  # why there is no timing, or what the contender was given
+    note: str = ""  # why there is no timing
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,8 @@ class Compiled:
     size: int
     load_seconds: float  # Engine.load, median
     pass_seconds: dict[str, float]  # CompiledPolicy.pass_times, median per pass
-    peer_seconds: dict[str, float]
+    peer_seconds: dict[str, float]  # each peer's build, median
+    peer_steps: dict[str, str]  # what each peer's build does
 
 
 class Disagreement(SystemExit):
@@ -199,6 +201,7 @@ def compile_pe(directory: Path, reps: int) -> tuple[Engine, float, dict[str, flo
     passes: dict[str, list[float]] = {}
     engine = None
     for _ in range(reps):
+        gc.collect()
         started = time.perf_counter()
         engine = Engine.load(directory)
         loads.append(time.perf_counter() - started)
@@ -215,7 +218,7 @@ def run_size(
     w = make_workload(size, args.calls, args.seed)
     with tempfile.TemporaryDirectory(prefix="bench-decide-") as tmp:
         write_policy_dir(w, Path(tmp))
-        engine, load_seconds, pass_seconds = compile_pe(Path(tmp), args.compile_reps)
+        engine, load_seconds, pass_seconds = compile_pe(Path(tmp), BUILD_REPS)
     requests = pe_requests(w.calls)
     reference = [engine.decide(r) for r in requests]
     check_reference(reference, w.calls, size)
@@ -228,19 +231,20 @@ def run_size(
     trie_inputs = [trie.prepare(c) for c in w.calls]
     check_agreement(trie, trie_inputs, reference, w.calls, size, range(len(trie_inputs)))
     slots: list[Entry | Row] = [
-        Entry(f"{PE} (API key per call)", engine.decide, requests, args.reps),
+        Entry(PE_ROW, engine.decide, requests, args.reps),
         Entry(f"{PE} (identity given)", engine.decide, given, args.reps),
         Entry(trie.name, trie.call, trie_inputs, args.reps),
     ]
-    peer_seconds = {trie.name: trie.build_seconds}
+    built = [trie]
     for name in peer_names:
-        slot, seconds = plan_peer(name, PEER_BUILDERS[name], w, reference, size, args)
+        slot, peer = plan_peer(name, PEER_BUILDERS[name], w, reference, size, args)
         slots.append(slot)
-        if seconds is not None:
-            peer_seconds[name] = seconds
+        built += [peer] if peer is not None else []
     timings = measure_side_by_side([s for s in slots if isinstance(s, Entry)])
     rows = [s if isinstance(s, Row) else Row(size, s.name, timings[s.name]) for s in slots]
-    return rows, Compiled(size, load_seconds, pass_seconds, peer_seconds), reasons
+    peer_seconds = {c.name: c.build_seconds for c in built}
+    peer_steps = {c.name: c.build_step for c in built}
+    return rows, Compiled(size, load_seconds, pass_seconds, peer_seconds, peer_steps), reasons
 
 
 def plan_peer(
@@ -250,7 +254,7 @@ def plan_peer(
     reference: Sequence[Decision],
     size: int,
     args: argparse.Namespace,
-) -> tuple[Entry | Row, float | None]:
+) -> tuple[Entry | Row, Contender | None]:
     """Build a peer and check it on as many calls as its time budget allows to time."""
     try:
         peer = build(w)
@@ -264,11 +268,10 @@ def plan_peer(
     passes = 1 + 2 * args.peer_reps  # the agreement check, then latency and throughput
     estimate = per_call * PEER_MIN_CALLS * passes
     if estimate > args.peer_budget:
-        skipped = Row(size, name, None, f"skipped (too slow: est. {estimate:.0f} s)")
-        return skipped, peer.build_seconds
+        return Row(size, name, None, f"skipped (too slow: est. {estimate:.0f} s)"), peer
     count = min(len(inputs), PEER_MAX_CALLS, int(args.peer_budget / (per_call * passes)))
     check_agreement(peer, inputs, reference, w.calls, size, range(count))
-    return Entry(name, peer.call, inputs[:count], args.peer_reps), peer.build_seconds
+    return Entry(name, peer.call, inputs[:count], args.peer_reps), peer
 
 
 # -- report ----------------------------------------------------------------------------
@@ -306,11 +309,21 @@ def print_header(args: argparse.Namespace) -> None:
         "per group of 10 services; one API key per role (keys file of sha256 hashes)"
     )
     print(
+        "peers' idioms: pycasbin RBAC model (keyMatch2, g role links), Enforcer; cedarpy one "
+        "permit per route\n  (`like` on the path, roles as parent entities), parsed handles; "
+        "regorus OPA's RBAC example\n  (user_roles, role_grants, graph.reachable); bare trie: "
+        "dict per segment, no normalization, typing or backtracking"
+    )
+    print(
         "given per call: policyengine a Request with an X-API-Key header (normalize, match, "
         "key lookup, rules, Decision);\n  peers and the trie the subject (or `anonymous`) "
         "directly: no key lookup, which is generous to them"
     )
-    print(f"perf_counter_ns overhead, included in every latency: {clock_overhead_ns()} ns\n")
+    print(
+        "timing: one thread; p50/p99 from perf_counter_ns around each call (its own overhead, "
+        f"{clock_overhead_ns()} ns, included);\n  decisions/s from a separate loop; peers on a "
+        "prefix of the same calls, as many as their time budget allows\n"
+    )
 
 
 def print_mix(size: int, reasons: Counter[str]) -> None:
@@ -324,13 +337,12 @@ def print_latency(rows: Sequence[Row]) -> None:
         f"{'routes':>7}  {'engine':<34}{'calls':>7}{'p50 µs':>10}{'p99 µs':>10}"
         f"{'decisions/s':>13}{'p50 vs PE':>11}"
     )
-    reference: dict[int, float] = {}
+    reference = {r.size: r.timing.p50_ns for r in rows if r.name == PE_ROW and r.timing}
     for row in rows:
         if row.timing is None:
             print(f"{row.size:>7,}  {row.name:<34}{row.note}")
             continue
         t = row.timing
-        reference.setdefault(row.size, t.p50_ns)
         ratio = t.p50_ns / reference[row.size]
         print(
             f"{row.size:>7,}  {row.name:<34}{t.calls:>7,}{t.p50_ns / 1000:>10.2f}"
@@ -340,7 +352,7 @@ def print_latency(rows: Sequence[Row]) -> None:
 
 def print_compile(compiled: Sequence[Compiled]) -> None:
     sizes = "".join(f"{c.size:>12,}" for c in compiled)
-    print(f"{'compile time, ms':<36}{sizes}")
+    print(f"{f'compile time, ms (median of {BUILD_REPS})':<36}{sizes}")
     print(
         f"{'policyengine Engine.load':<36}"
         + "".join(f"{c.load_seconds * 1e3:>12.1f}" for c in compiled)
@@ -350,20 +362,18 @@ def print_compile(compiled: Sequence[Compiled]) -> None:
     for name in compiled[0].pass_seconds:
         cells = "".join(f"{c.pass_seconds.get(name, 0.0) * 1e3:>12.2f}" for c in compiled)
         print(f"{'  pass ' + name:<36}{cells}")
-    peers = dict.fromkeys(name for c in compiled for name in c.peer_seconds)
-    for name in peers:
+    steps = {name: step for c in compiled for name, step in c.peer_steps.items()}
+    for name, step in steps.items():
         cells = "".join(
             f"{c.peer_seconds[name] * 1e3:>12.1f}" if name in c.peer_seconds else f"{'-':>12}"
             for c in compiled
         )
-        print(f"{name:<36}{cells}")
+        print(f"{f'{name}: {step}':<36}{cells}")
 
 
 def print_targets(rows: Sequence[Row]) -> None:
     p50 = {
-        r.size: r.timing.p50_ns / 1000
-        for r in rows
-        if r.timing is not None and r.name.startswith(f"{PE} (API key")
+        r.size: r.timing.p50_ns / 1000 for r in rows if r.timing is not None and r.name == PE_ROW
     }
     largest = max(p50)
     met = "met" if p50[largest] <= TARGET_P50_US else "MISSED"
@@ -395,7 +405,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=20000, help="calls per size")
     parser.add_argument("--reps", type=int, default=5, help="repetitions (medians reported)")
     parser.add_argument("--peer-reps", type=int, default=3, help="repetitions for peers")
-    parser.add_argument("--compile-reps", type=int, default=3)
     parser.add_argument(
         "--peer-budget",
         type=float,
@@ -409,6 +418,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str]) -> None:
     args = parse_args(argv)
+    started = time.perf_counter()
     print_header(args)
     rows: list[Row] = []
     compiled: list[Compiled] = []
@@ -424,6 +434,7 @@ def main(argv: Sequence[str]) -> None:
     print_compile(compiled)
     print()
     print_targets(rows)
+    print(f"bench time: {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -262,4 +261,4 @@ def _print_table(header: list[str], rows: dict[str, dict[str, str]]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

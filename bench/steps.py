@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import re
 import statistics
 import sys
 import tempfile
@@ -30,29 +31,31 @@ from policyengine import Decision, Engine, Reason, Request
 from policyengine.authn.api_key import ApiKeyAuthenticator, key_hash
 from policyengine.context import RequestContext
 from policyengine.engine import _Pending
+from policyengine.inputs import check_input
 from policyengine.paths import normalize_path, split_target
 
 Step = tuple[str, Callable[[Any], Any], Callable[[], list[Any]]]
 
 
 def loop_ns(fn: Callable[[Any], Any], make_inputs: Callable[[], list[Any]], reps: int) -> float:
-    """The least over reps of the mean time per call of `fn`, less an empty call's.
+    """Time per call of `fn` in a loop, less that of an empty function called the same way.
 
-    The least, as timeit advises: load from elsewhere only ever adds time.
+    Each is the least over reps, as timeit advises: load from elsewhere only adds time.
     """
-    results = []
+    spent, empty = [], []
     for _ in range(reps):
         inputs = make_inputs()
         gc.collect()
-        started = time.perf_counter_ns()
-        for item in inputs:
-            fn(item)
-        spent = time.perf_counter_ns() - started
-        started = time.perf_counter_ns()
-        for item in inputs:
-            _empty(item)
-        results.append((spent - (time.perf_counter_ns() - started)) / len(inputs))
-    return min(results)
+        spent.append(_loop(fn, inputs))
+        empty.append(_loop(_empty, inputs))
+    return min(spent) - min(empty)
+
+
+def _loop(fn: Callable[[Any], Any], inputs: list[Any]) -> float:
+    started = time.perf_counter_ns()
+    for item in inputs:
+        fn(item)
+    return (time.perf_counter_ns() - started) / len(inputs)
 
 
 def _empty(item: Any) -> None:
@@ -66,12 +69,11 @@ def steps_for(engine: Engine, requests: list[Request]) -> list[Step]:
     segments = [normalize_path(path) for path, _ in targets]
 
     def contexts(with_identity: bool) -> list[RequestContext]:
-        made = [engine._route(request, None) for request in requests]
-        assert all(isinstance(ctx, RequestContext) for ctx in made)
+        made = [_routed(engine, request) for request in requests]
         if with_identity:
             for ctx in made:
                 ctx.identity = api_key.authenticate(ctx)
-        return made  # type: ignore[return-value]
+        return made
 
     api_key = _api_key_authenticator(contexts(False)[0])
     keys = [r.headers["X-API-Key"] for r in requests]
@@ -103,6 +105,11 @@ def steps_for(engine: Engine, requests: list[Request]) -> list[Step]:
             lambda p: engine._finish(p, None, None),
             lambda: [_Pending(ctx, ctx.route, "site") for ctx in contexts(True)],  # type: ignore[arg-type]
         ),
+        (
+            "  of which: check_input (no query, no body)",
+            lambda ctx: check_input(ctx.route, ctx),
+            lambda: contexts(True),
+        ),
         ("  of which: Decision(...) alone", lambda a: Decision(*a), lambda: list(decision_args)),
     ]
 
@@ -112,6 +119,14 @@ def _authn(api_key: ApiKeyAuthenticator) -> Callable[[RequestContext], Any]:
         return api_key.presented(ctx) and api_key.authenticate(ctx)
 
     return authenticate
+
+
+def _routed(engine: Engine, request: Request) -> RequestContext:
+    """The context of a request after normalize and match, as the engine builds it."""
+    ctx = engine._route(request, None)
+    if not isinstance(ctx, RequestContext):
+        raise SystemExit(f"{request.method} {request.path} does not match a route")
+    return ctx
 
 
 def _normalize(request: Request) -> tuple[str, ...]:
@@ -161,6 +176,39 @@ def decide_by_reason(engine: Engine, requests: list[Request], reps: int) -> dict
     return {reason: statistics.median(times) for reason, times in samples.items()}
 
 
+def match_by_shape(engine: Engine, requests: list[Request], reps: int) -> dict[str, float]:
+    """ns per tree.match, by the shape of the route matched (`svc{i}` for the service)."""
+    tree = engine.policy.tree
+    by_shape: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+    for request in requests:
+        ctx = _routed(engine, request)
+        if ctx.route is not None:
+            shape = re.sub(r"svc[0-9]+", "svc{i}", ctx.route.label)
+            by_shape[shape].append((ctx.segments, request.method))
+    return {
+        f"  match {shape}": loop_ns(lambda a: tree.match(*a), items.copy, reps)
+        for shape, items in sorted(by_shape.items())
+    }
+
+
+def profile_size(size: int, args: argparse.Namespace) -> dict[str, float]:
+    w = make_workload(size, args.calls, args.seed)
+    with tempfile.TemporaryDirectory(prefix="bench-steps-") as tmp:
+        write_policy_dir(w, Path(tmp))
+        engine = Engine.load(tmp)
+    requests = pe_requests(w.calls)
+    allowed = [r for r in requests if engine.decide(r).allow]
+    column = {name: loop_ns(fn, make, args.reps) for name, fn, make in steps_for(engine, allowed)}
+    full = loop_ns(engine.decide, allowed.copy, args.reps)
+    top_level = sum(ns for name, ns in column.items() if not name.startswith(" "))
+    column["engine glue (full decide minus the steps)"] = full - top_level
+    column["full decide, allowed calls"] = full
+    column.update(match_by_shape(engine, allowed, args.reps))
+    for reason, ns in sorted(decide_by_reason(engine, requests, args.reps).items()):
+        column[f"full decide p50, {reason}"] = ns
+    return column
+
+
 def main(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -170,29 +218,13 @@ def main(argv: Sequence[str]) -> None:
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    columns: dict[int, dict[str, float]] = {}
-    for size in args.sizes:
-        w = make_workload(size, args.calls, args.seed)
-        with tempfile.TemporaryDirectory(prefix="bench-steps-") as tmp:
-            write_policy_dir(w, Path(tmp))
-            engine = Engine.load(tmp)
-        requests = pe_requests(w.calls)
-        allowed = [r for r in requests if engine.decide(r).allow]
-        column = {
-            name: loop_ns(fn, make, args.reps) for name, fn, make in steps_for(engine, allowed)
-        }
-        column["full decide, allowed calls (loop)"] = loop_ns(
-            engine.decide, allowed.copy, args.reps
-        )
-        for reason, ns in sorted(decide_by_reason(engine, requests, args.reps).items()):
-            column[f"full decide p50, {reason}"] = ns
-        columns[size] = column
+    columns = {size: profile_size(size, args) for size in args.sizes}
     names = list(dict.fromkeys(name for column in columns.values() for name in column))
-    print("ns per call (allowed calls unless named; empty-call cost subtracted)")
-    print(f"{'step':<44}" + "".join(f"{f'{size:,} routes':>16}" for size in columns))
+    print("ns per call, allowed calls unless named (least of reps; empty-call cost subtracted)")
+    print(f"{'step':<50}" + "".join(f"{f'{size:,} routes':>15}" for size in columns))
     for name in names:
-        cells = "".join(f"{columns[size].get(name, float('nan')):>16.0f}" for size in columns)
-        print(f"{name:<44}{cells}")
+        cells = "".join(f"{columns[size].get(name, float('nan')):>15.0f}" for size in columns)
+        print(f"{name:<50}{cells}")
 
 
 if __name__ == "__main__":

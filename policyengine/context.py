@@ -18,9 +18,16 @@ _UNSET: Any = object()
 MAX_UNCHECKED_BODY = 1024 * 1024  # what `body.x` conditions read on routes without `body`
 
 
+class LowercaseHeaders(dict[str, str]):
+    """Names already lowercased and repeated fields already joined, as the sidecar server
+    builds them: `lower_headers` takes them as they are instead of redoing the work."""
+
+
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Names differing only in case are one field: joined with ", " (RFC 9110 §5.3), never
     one silently dropped (two Authorization headers must not pick a winner)."""
+    if type(headers) is LowercaseHeaders:
+        return headers
     lowered: dict[str, str] = {}
     for name, value in headers.items():
         key = name.lower()

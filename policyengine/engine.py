@@ -10,17 +10,15 @@ import logging
 import os
 import time
 import traceback
-from types import MappingProxyType
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from policyengine.authn import Authenticator, AuthnFailure
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import RequestContext
 from policyengine.decision import Decision, Reason, Request
-
-_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 from policyengine.inputs import MissingBody, check_input
 from policyengine.loader import load_policy_set, parse_text
 from policyengine.paths import BadPath, normalize_path, split_target
@@ -29,6 +27,7 @@ from policyengine.trace import Trace
 from policyengine.tree import AllowKind, CompiledRoute
 
 log = logging.getLogger("policyengine")
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)

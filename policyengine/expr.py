@@ -9,7 +9,6 @@ Equality is type-strict: `true` never equals `1`, `"1"` never equals `1`.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -19,6 +18,7 @@ from policyengine import ast
 from policyengine.context import RequestContext
 from policyengine.errors import Diagnostics, one_of
 from policyengine.patterns import ParamType
+from policyengine.regex import RegexError, compile_regex
 
 Fn = Callable[[RequestContext], Any]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -374,13 +374,11 @@ class ExprCompiler:
         if expr.op is ast.CompareOp.ENDSWITH:
             return lambda c: isinstance(v := lf(c), str) and v.endswith(text)
         try:
-            pattern = re.compile(text)
-        except re.error as err:
-            self.diags.error(
-                "compile/bad-regex", f"invalid regular expression: {err.msg}", expr.right.span
-            )
+            pattern = compile_regex(text)  # linear time on any input: policyengine/regex.py
+        except RegexError as err:
+            self.diags.error("compile/bad-regex", str(err), expr.right.span, err.help)
             return lambda c: False
-        return lambda c: isinstance(v := lf(c), str) and pattern.search(v) is not None
+        return lambda c: isinstance(v := lf(c), str) and pattern.search(v)
 
     def _check_types(self, expr: ast.Compare, left: Type, right: Type) -> None:
         op = expr.op

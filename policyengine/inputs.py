@@ -40,7 +40,7 @@ def check_input(
     if route.body is None:
         return None
     if ctx.request.body is None:
-        if on_missing_body is MissingBody.SKIP:
+        if on_missing_body == MissingBody.SKIP:
             return None
         return _invalid("no request body reached the policy engine", "a JSON body is required")
     return _check_body(route.body, ctx)

@@ -28,6 +28,8 @@ def parse_json(data: bytes | str) -> Any:
     text = _text(data)
     if not text.strip():
         raise InvalidJson("the body is empty")
+    if text.startswith("\ufeff"):
+        raise InvalidJson("the body starts with a byte order mark")
     try:
         value = _DECODER.decode(text)
     except InvalidJson:

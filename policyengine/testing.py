@@ -7,7 +7,6 @@ keys and cases with no expectation are errors, so a typo never passes silently.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,9 +115,7 @@ def _request(where: str, raw: Any, identity_raw: Any) -> Request:
     headers = raw.get("headers") or {}
     if not isinstance(headers, dict):
         raise CaseFileError(f"{where}: headers must be a mapping")
-    body = raw.get("body")
-    if body is not None and not isinstance(body, str):
-        body = json.dumps(body)  # YAML structures are sent as the JSON a client would send
+    body = raw.get("body")  # a YAML structure is a parsed JSON body; a string is sent raw
     identity = None
     if identity_raw is not None:
         ident = _check_keys(f"{where}: identity", identity_raw, IDENTITY_KEYS)

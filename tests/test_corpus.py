@@ -51,7 +51,8 @@ def _eval_via_cli(policy_dir: Path, case: Case) -> Decision:
     for name, value in request.headers.items():
         args += ["-H", f"{name}: {value}"]
     if request.body is not None:
-        args += ["--body", str(request.body)]
+        body = request.body if isinstance(request.body, str) else json.dumps(request.body)
+        args += ["--body", body]
     if request.client_ip:
         args += ["--client-ip", request.client_ip]
     result = CliRunner().invoke(main, args)

@@ -8,8 +8,16 @@ from policyengine.authn.base import (
     Authenticator,
     AuthnBuildContext,
     AuthnFailure,
+    AuthnUnavailable,
     Builder,
 )
 from policyengine.authn.registry import BUILDERS
 
-__all__ = ["BUILDERS", "Authenticator", "AuthnBuildContext", "AuthnFailure", "Builder"]
+__all__ = [
+    "BUILDERS",
+    "Authenticator",
+    "AuthnBuildContext",
+    "AuthnFailure",
+    "AuthnUnavailable",
+    "Builder",
+]

@@ -48,9 +48,14 @@ def bearer_of(ctx: RequestContext) -> Bearer | None:
 
 
 def looks_like_jwt(bearer: Bearer) -> bool:
+    """A malformed bearer counts as JWT-shaped: the JWT block explains what is wrong."""
+    return bearer.token is None or looks_like_jwt_text(bearer.token)
+
+
+def looks_like_jwt_text(token: str) -> bool:
     """Three base64url parts (JWS compact form); an empty signature is still JWT-shaped,
     so `alg: none` tokens reach the JWT block and are rejected there."""
-    return bearer.token is None or _JWT_SHAPE.fullmatch(bearer.token) is not None
+    return _JWT_SHAPE.fullmatch(token) is not None
 
 
 class BearerAuthenticator(Authenticator):

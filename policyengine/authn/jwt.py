@@ -12,13 +12,21 @@ so a repeated token costs a dictionary lookup instead of a signature check.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import jwt as pyjwt
-from jwt.exceptions import DecodeError, InvalidSignatureError, PyJWTError
+from jwt.exceptions import InvalidSignatureError, PyJWTError
 
-from policyengine.authn.bearer import BearerAuthenticator, bearer_of, looks_like_jwt
+from policyengine.authn.bearer import (
+    BearerAuthenticator,
+    bearer_of,
+    looks_like_jwt,
+    looks_like_jwt_text,
+)
 from policyengine.authn.cache import ExpiringCache, token_key
 from policyengine.authn.claims import ClaimMapping, ClaimRules, Rejection
 from policyengine.authn.jwks import JwksUrl
@@ -41,7 +49,6 @@ _VERIFY_ONLY: dict[str, Any] = {
     "enforce_minimum_key_length": True,
 }
 _DECODER = pyjwt.PyJWT(options=_VERIFY_ONLY)  # type: ignore[arg-type]
-_PEEK = pyjwt.PyJWT(options={"verify_signature": False})
 
 
 class JwtAuthenticator(BearerAuthenticator):
@@ -69,11 +76,8 @@ class JwtAuthenticator(BearerAuthenticator):
             return False
         if bearer.token is None or self.rules.issuer is None:
             return True
-        try:
-            issuer = _PEEK.decode(bearer.token).get("iss")
-        except PyJWTError:
-            return True
-        return issuer in (None, self.rules.issuer)
+        payload = unverified_part(bearer.token, 1)
+        return payload is None or payload.get("iss") in (None, self.rules.issuer)
 
     def authenticate(self, ctx: RequestContext) -> Identity:
         token = self.token(ctx)
@@ -103,19 +107,20 @@ class JwtAuthenticator(BearerAuthenticator):
         return await asyncio.to_thread(self.authenticate, ctx)
 
     def _verified_claims(self, token: str, now: float) -> Mapping[str, Any]:
-        try:
-            header = pyjwt.get_unverified_header(token)
-        except DecodeError:
-            raise self.failure(Reason.AUTHN_INVALID, "token is malformed") from None
-        except PyJWTError:  # pyjwt's own header checks: `crit`, `kid` type
-            raise self.failure(Reason.AUTHN_INVALID, "token header is not accepted") from None
+        header = unverified_part(token, 0)
+        if header is None:
+            raise self.failure(Reason.AUTHN_INVALID, "token is malformed")
         alg, kid = self._checked_header(header)
         candidates = self._keys_for(alg, kid, now)
-        named = kid is not None and any(k.kid == kid for k in candidates)
-        if kid is not None and not named and self.url_keys is not None:
-            if self.url_keys.refresh(now):  # maybe a rotated key; one fetch per interval
-                candidates = self._keys_for(alg, kid, now)
-                named = any(k.kid == kid for k in candidates)
+        url_keys = self.url_keys
+        unnamed = kid is not None and all(k.kid != kid for k in candidates)
+        if unnamed and url_keys is not None and url_keys.refresh(now):
+            candidates = self._keys_for(alg, kid, now)  # a rotated key; one fetch per interval
+        if not candidates:
+            raise self.failure(
+                Reason.AUTHN_INVALID,
+                "token key id is unknown" if kid else "no key accepts the token's algorithm",
+            )
         for candidate in candidates:
             try:
                 decoded = _DECODER.decode_complete(token, key=candidate.key, algorithms=[alg])
@@ -125,10 +130,6 @@ class JwtAuthenticator(BearerAuthenticator):
                 raise self.failure(Reason.AUTHN_INVALID, "token is malformed") from None
             payload: Mapping[str, Any] = decoded["payload"]
             return payload
-        if kid is not None and not named:
-            raise self.failure(Reason.AUTHN_INVALID, "token key id is unknown")
-        if not candidates:
-            raise self.failure(Reason.AUTHN_INVALID, "no key accepts the token's algorithm")
         raise self.failure(Reason.AUTHN_INVALID, "token signature is invalid")
 
     def _checked_header(self, header: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -136,6 +137,8 @@ class JwtAuthenticator(BearerAuthenticator):
         if not isinstance(alg, str) or alg not in self.algorithms:
             raise self.failure(Reason.AUTHN_INVALID, "token algorithm is not accepted")
         if "crit" in header or "b64" in header:  # we implement no extension (RFC 7515 §4.1.11)
+            raise self.failure(Reason.AUTHN_INVALID, "token header is not accepted")
+        if kid is not None and not isinstance(kid, str):
             raise self.failure(Reason.AUTHN_INVALID, "token header is not accepted")
         return alg, kid
 
@@ -148,3 +151,17 @@ class JwtAuthenticator(BearerAuthenticator):
             for k in keys
             if alg in k.algorithms and (kid is None or k.kid is None or k.kid == kid)
         ]
+
+
+def unverified_part(token: str, index: int) -> dict[str, Any] | None:
+    """The JSON object in the header (0) or payload (1) of a JWT-shaped token, unverified:
+    only to choose keys and blocks. pyjwt then decodes the token strictly, once (its own
+    unverified-header helper would decode all three parts: a second full pass)."""
+    if not looks_like_jwt_text(token):
+        return None
+    segment = token.split(".", 2)[index]
+    try:
+        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -8,6 +8,7 @@ from policyengine.cli.core import check, eval_command, test
 from policyengine.cli.fmt import fmt
 from policyengine.cli.keys import keys
 from policyengine.cli.schema import schema
+from policyengine.cli.serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,3 +23,4 @@ main.add_command(test)
 main.add_command(fmt)
 main.add_command(keys)
 main.add_command(schema)
+main.add_command(serve)

@@ -116,7 +116,10 @@ def eval_command(
     fmt: str,
 ) -> None:
     """Decide one request. Exit 0 when allowed, 1 when denied, 2 on usage or policy error."""
-    request = Request(method, path, _parse_headers(headers), _read_body(body), client_ip)
+    header_map = _parse_headers(headers)
+    if body is not None and not any(n.lower() == "content-type" for n in header_map):
+        header_map["Content-Type"] = "application/json"  # --body is JSON unless told otherwise
+    request = Request(method, path, header_map, _read_body(body), client_ip)
     engine = _load_engine(directory)
     result: Explanation | Decision = engine.explain(request) if explain else engine.decide(request)
     decision = result.decision if isinstance(result, Explanation) else result

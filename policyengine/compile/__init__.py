@@ -23,6 +23,13 @@ from policyengine.compile.passes import (
     resolve_names,
     resolve_role_hierarchy,
 )
+from policyengine.compile.lints import (
+    lint_public_in_protected,
+    lint_shadowed_routes,
+    lint_spoofable_headers,
+    lint_unsatisfiable_rules,
+    lint_unused_declarations,
+)
 from policyengine.compile.rules import compile_routes
 from policyengine.compile.state import CompileState
 from policyengine.compile.tree import build_tree
@@ -85,6 +92,11 @@ PASSES: tuple[Pass, ...] = (
     Pass("build-schemas", compile_schemas),
     Pass("build-limits", compile_limits),
     Pass("compile-routes", compile_routes),
+    Pass("lint-unused", lint_unused_declarations),
+    Pass("lint-rules", lint_unsatisfiable_rules),
+    Pass("lint-headers", lint_spoofable_headers),
+    Pass("lint-shadowed", lint_shadowed_routes),
+    Pass("lint-public", lint_public_in_protected),
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from enum import StrEnum
+from types import MappingProxyType
 
 from policyengine.ratelimit.algorithm import Quota, Rule, whole_seconds
 from policyengine.ratelimit.base import LimitOutcome
@@ -23,10 +24,15 @@ class HeaderMode(StrEnum):
     LEGACY = "legacy"
 
 
+ALLOWED = LimitOutcome(True, headers=MappingProxyType({}))
+
+
 def outcome(
     rules: Sequence[Rule], quotas: Sequence[Quota], allowed: bool, mode: HeaderMode
 ) -> LimitOutcome:
     """`quotas` are after the request when it was admitted, before it when refused."""
+    if allowed and mode is HeaderMode.OFF:
+        return ALLOWED
     headers = _quota_headers(rules, quotas, mode, allowed)
     if allowed:
         return LimitOutcome(True, headers=headers)

@@ -39,10 +39,10 @@ def rules_of(limits: tuple[LimitSpec, ...]) -> tuple[Rule, ...]:
 
 
 def limit_key(rule: Rule, ctx: RequestContext) -> bytes:
-    parts = [rule.name, rule.kind.value]
-    parts.extend(_VALUES[kind](ctx, arg) for kind, arg in rule.keys)
-    material = "".join(f"{len(part)}:{part}" for part in parts)  # length-prefixed: unambiguous
-    return hashlib.blake2b(material.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    values = tuple([_VALUES[kind](ctx, arg) for kind, arg in rule.keys])
+    # repr of a tuple of strings is unambiguous, and escapes what UTF-8 cannot encode
+    material = repr((rule.name, rule.kind.value, values)).encode()
+    return hashlib.blake2b(material, digest_size=16).digest()
 
 
 def _subject(ctx: RequestContext, _: str | None) -> str:

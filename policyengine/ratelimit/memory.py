@@ -1,13 +1,14 @@
 """The in-memory store: exact within one process, bounded in bytes, thread-safe.
 
-Counters live in a cachetools TLRU cache whose size is counted in bytes: each key is
-charged `KEY_BYTES` (the key, its state object and the cache's own bookkeeping, measured
-on CPython 3.11) plus its log of admission times (8 bytes per admitted request still
-kept, see algorithm.py). A key leaves the cache when its state has run out (its window
-has passed, its bucket is full again: it would admit like a new key), or, once the
-budget is spent, least recently used first. So a client that rotates keys cannot grow
-memory past `max_bytes`; the price is that under such a flood the quietest keys are
-forgotten early, and `stats().evictions` says how often that happened.
+Counters live in a cachetools LRU cache whose size is counted in bytes: each key is
+charged `KEY_BYTES` (the 16-byte key, its state object and the cache's bookkeeping, as
+measured on CPython 3.11) plus its log of admission times (8 bytes per request kept,
+see algorithm.py). Once the budget is spent, the least recently used keys are forgotten
+first, so a client that rotates keys cannot grow memory past `max_bytes`; the price is
+that under such a flood the quietest keys lose their count early, and
+`stats().evictions` says how often that happened. A key whose state has run out (its
+window has passed, its bucket is full again) admits like a new key and is replaced by
+a new state on its next admitted request, which also frees a long log.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from cachetools import TLRUCache
+from cachetools import LRUCache
 
 from policyengine.context import RequestContext
 from policyengine.ratelimit.algorithm import (
@@ -36,7 +37,7 @@ from policyengine.ratelimit.headers import HeaderMode, outcome
 from policyengine.ratelimit.keys import limit_key, rules_of
 from policyengine.tree import LimitSpec
 
-KEY_BYTES = 400  # per tracked key besides its log; see tests/ratelimit (memory bound)
+KEY_BYTES = 380  # per tracked key besides its log; see tests/ratelimit (memory bound)
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
@@ -54,7 +55,7 @@ class MemoryStats:
     evictions: int
 
 
-class _Counters(TLRUCache[bytes, State]):
+class _Counters(LRUCache[bytes, State]):
     """The cache, counting the keys it had to forget before their time."""
 
     evictions = 0
@@ -71,10 +72,6 @@ def _size_of(state: State) -> int:
     return KEY_BYTES
 
 
-def _expiry(_key: bytes, state: State, _now: float) -> float:
-    return state.expires
-
-
 class MemoryLimiter:
     """Rate limits kept in this process: the default, and right for a single sidecar."""
 
@@ -86,15 +83,12 @@ class MemoryLimiter:
         self._headers = HeaderMode(headers)
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._now = 0  # the time of the check in progress: the cache's clock
-        self._counters = _Counters(max_bytes, _expiry, timer=self._clock, getsizeof=_size_of)
+        self._counters = _Counters(max_bytes, getsizeof=_size_of)
         self._checks = 0
         self._refused = 0
 
     def check(self, limits: tuple[LimitSpec, ...], ctx: RequestContext) -> LimitOutcome:
         rules = rules_of(limits)
-        for rule in rules:
-            self._check_size(rule)
         keys = [limit_key(rule, ctx) for rule in rules]
         now = micros(ctx.now)
         with self._lock:
@@ -120,21 +114,24 @@ class MemoryLimiter:
         self, rules: tuple[Rule, ...], keys: list[bytes], now: int
     ) -> tuple[list[Quota], bool]:
         """All or nothing: a request one limit refuses takes nothing from the others."""
-        self._now = now
         self._checks += 1
-        states = [self._state(key, rule) for key, rule in zip(keys, rules, strict=True)]
-        quotas = [quota(state, rule, now) for state, rule in zip(states, rules, strict=True)]
+        states, quotas = [], []
+        for key, rule in zip(keys, rules, strict=True):
+            state = self._state(key, rule, now)
+            states.append(state)
+            quotas.append(quota(state, rule, now))
         if any(q.available < 1 for q in quotas):
             self._refused += 1
             return quotas, False
         for key, rule, state in zip(keys, rules, states, strict=True):
             admit(state, rule, now)
-            self._counters[key] = state  # re-set: the cache re-reads its size and expiry
+            self._counters[key] = state  # (re-)set: the cache re-reads its size
         return [q.admitted(rule) for q, rule in zip(quotas, rules, strict=True)], True
 
-    def _state(self, key: bytes, rule: Rule) -> State:
+    def _state(self, key: bytes, rule: Rule, now: int) -> State:
         state = self._counters.get(key)
-        if state is None or not fits(state, rule):
+        if state is None or state.expires <= now or not fits(state, rule):
+            self._check_size(rule)
             return new_state(rule)  # stored only once it admits a request
         return state
 
@@ -146,6 +143,3 @@ class MemoryLimiter:
                 f"limit `{rule.name}` keeps up to {most} bytes per key, more than the "
                 f"store's max_bytes ({self._max_bytes})"
             )
-
-    def _clock(self) -> int:
-        return self._now

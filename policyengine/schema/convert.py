@@ -7,14 +7,12 @@ validator runs and what `policyengine schema export` prints.
 
 from __future__ import annotations
 
-import re
 from typing import Any
-
-import jsonschema_rs
 
 from policyengine import ast
 from policyengine.errors import Diagnostics, one_of
-from policyengine.schema.validator import PATTERN_OPTIONS
+from policyengine.regex import RegexError, compile_regex
+from policyengine.source import Span
 
 FORMATS = ("date-time", "email", "uri", "uuid")
 DEFS_PREFIX = "#/$defs/"
@@ -90,26 +88,12 @@ class InlineConverter:
             result["format"] = kind.format.value
         return result
 
-    def _check_pattern(self, pattern: str, span: Any) -> None:
+    def _check_pattern(self, pattern: str, span: Span) -> None:
         """The validator's own regex engine decides, so compile time and request time agree."""
         try:
-            jsonschema_rs.validator_for({"pattern": pattern}, pattern_options=PATTERN_OPTIONS)
-            return
-        except (jsonschema_rs.ValidationError, ValueError):
-            pass
-        try:
-            re.compile(pattern)
-        except re.error as err:
-            detail = f"invalid regular expression: {err.msg}"
-        else:
-            detail = "this regular expression uses a feature that is not supported"
-        self.diags.error(
-            "compile/bad-regex",
-            detail,
-            span,
-            "patterns are ECMA-262 regular expressions without look-around or "
-            "backreferences, so matching always takes linear time",
-        )
+            compile_regex(pattern)
+        except RegexError as err:
+            self.diags.error("compile/bad-regex", str(err), span, err.help)
 
     def _bounds(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from policyengine.context import LowercaseHeaders
 from policyengine.decision import Request
 from policyengine.jsonbody import InvalidJson, parse_json
 from policyengine.server.message import HttpRequest, add_header
@@ -37,7 +38,7 @@ def forward_auth_request(http: HttpRequest, client_ip: str | None) -> Request | 
     return Request(method, uri, http.headers, http.body or None, client_ip)
 
 
-def _original(headers: dict[str, str], nginx: str, forwarded: str) -> str | None | Refusal:
+def _original(headers: dict[str, str], nginx: str, forwarded: str) -> str | Refusal | None:
     """The one value both conventions agree on.
 
     Each gateway sets its own header and passes the client's others through, so a
@@ -90,10 +91,10 @@ def decide_request(http: HttpRequest) -> Request | Refusal:
     return Request(method, path, headers, payload.get("body"), client_ip)
 
 
-def _decide_headers(raw: Any) -> dict[str, str] | Refusal:
+def _decide_headers(raw: Any) -> LowercaseHeaders | Refusal:
     if not isinstance(raw, dict):
         return Refusal("`headers` must be an object of strings")
-    headers: dict[str, str] = {}
+    headers = LowercaseHeaders()
     for name, value in raw.items():
         values = value if isinstance(value, list) else [value]
         if not all(isinstance(v, str) for v in values):

@@ -24,6 +24,7 @@ from policyengine.server.decisionlog import DecisionLog
 from policyengine.server.eager import Suspended, start_eagerly
 from policyengine.server.message import HttpRequest
 from policyengine.server.metrics import Metrics
+from policyengine.server.render import Renderer
 from policyengine.server.reload import EngineHolder
 from policyengine.server.responses import (
     PROMETHEUS,
@@ -36,7 +37,6 @@ from policyengine.server.responses import (
 log = logging.getLogger("policyengine.server")
 
 Reply = Response | asyncio.Future[Response]
-Renderer = Callable[[Decision, str, tuple[str, ...]], Response]
 _OK = Response(200, TEXT, b"ok\n")
 _NOT_READY = Response(503, TEXT, b"not ready\n")
 _NOT_FOUND = error_response(404, "request.not_found", "no such endpoint")
@@ -66,7 +66,7 @@ class App:
         self.draining = False
         self._eager = eager  # no networked store: decisions may run without a Task
         self._proxies = config.trusted_proxies
-        self._identity = config.identity_headers
+        self._heads = render.AllowHeads(config.identity_headers)
         self._gateway: Renderer = render.nginx if config.nginx_mode else render.forward_auth
         self._ids = DecisionIds()
         self._endpoints: dict[str, Callable[[HttpRequest], Reply]] = {
@@ -106,7 +106,7 @@ class App:
         request = adapters.decide_request(http)
         if isinstance(request, Refusal):
             return error_response(400, Reason.BAD_REQUEST.value, request.message)
-        return self._decision("decide", http, request, _render_decide, started)
+        return self._decision("decide", http, request, render.decide, started)
 
     def _client_ip(self, http: HttpRequest) -> str | None:
         client = http.client
@@ -146,12 +146,14 @@ class App:
 
     def _finish(self, endpoint: str, method: str, target: str, decision: Decision,
                 renderer: Renderer, started: int) -> Response:
-        decision_id = self._ids.next()
+        # an allow needs no id unless it is logged: the deny's id is in its response
+        decision_id = self._ids.next() if not decision.allow or self.decision_log else ""
         try:
-            response = renderer(decision, decision_id, self._identity)
+            response = renderer(decision, decision_id, self._heads)
         except UnsafeHeaderValue as err:
             decision = self._internal(err, decision.policy)
-            response = renderer(decision, decision_id, self._identity)
+            decision_id = decision_id or self._ids.next()
+            response = renderer(decision, decision_id, self._heads)
         latency_us = (time.perf_counter_ns() - started) // 1000
         key = (endpoint, decision.route or "", decision.status, decision.reason.value)
         self.metrics.decision(key, latency_us)
@@ -179,10 +181,6 @@ class App:
         if http.method not in ("GET", "HEAD"):
             return _GET_ONLY
         return Response(200, PROMETHEUS, self.metrics.render())
-
-
-def _render_decide(decision: Decision, decision_id: str, _identity: tuple[str, ...]) -> Response:
-    return render.decide(decision, decision_id)
 
 
 def internal_error_response() -> Response:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from policyengine.ratelimit import REDIS_SCHEMES
 from policyengine.server.clientip import TrustedProxies
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -49,6 +50,8 @@ class ServerConfig:
         for name in (self.subject_header, self.roles_header):
             if not _TOKEN.fullmatch(name):
                 raise ValueError(f"`{name}` is not a valid header name")
+        if self.redis_url is not None and not self.redis_url.startswith(REDIS_SCHEMES):
+            raise ValueError("--redis takes a redis://, rediss:// or unix:// URL")
         if self.workers < 1:
             raise ValueError("--workers must be at least 1")
         if not 0.0 <= (self.decision_log.sample if self.decision_log else 1.0) <= 1.0:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from policyengine.server.message import HttpRequest, add_header
+from policyengine.server.message import HttpRequest, combine
 from policyengine.server.responses import (
     CONTINUE,
     Response,
@@ -47,9 +47,10 @@ class _Refused(Exception):
 
 class HttpConnection(asyncio.Protocol):
     __slots__ = (
-        "_body", "_body_size", "_closed", "_head_size", "_headers", "_in_request", "_parser",
-        "_peer", "_queue", "_reading_paused", "_served", "_state", "_transport", "_url",
-        "since",
+        "_body", "_body_size", "_chunk", "_closed", "_head_bound", "_head_size", "_headers",
+        "_in_head",
+        "_in_request", "_messages", "_pairs", "_parser", "_peer", "_queue", "_reading_paused",
+        "_served", "_state", "_transport", "_url", "since",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -61,19 +62,22 @@ class HttpConnection(asyncio.Protocol):
         self._closed = False
         self._reading_paused = False
         self._in_request = False
+        self._in_head = False
+        self._messages = 0
         self._served = False
         self.since = state.now
         self._url = b""
+        self._pairs: list[tuple[bytes, bytes]] = []
         self._headers: dict[str, str] = {}
-        self._head_size = 0
+        self._head_size = self._head_bound = 0
+        self._chunk = 0
         self._body: list[bytes] = []
         self._body_size = 0
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        peername = transport.get_extra_info("peername")
+        self._transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
+        peername = self._transport.get_extra_info("peername")
         if isinstance(peername, tuple):
             self._peer = self._state.proxies.peer(peername[0])
         self._state.connections.add(self)
@@ -89,6 +93,8 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
+        head_before, message_before = self._in_head, self._messages
+        self._chunk = len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -102,6 +108,19 @@ class HttpConnection(asyncio.Protocol):
                 self._refuse((500, "internal", "internal error"))
         except httptools.HttpParserError:
             self._refuse(_MALFORMED)
+        else:
+            if self._in_head:
+                self._count_head(len(data), whole=head_before and
+                                 self._messages == message_before)
+
+    def _count_head(self, size: int, whole: bool) -> None:
+        """Bound what httptools buffers of an unfinished head (it holds a header until
+        the header ends). `whole`: every byte of the chunk went to this head."""
+        self._head_bound += size  # at least the head's bytes so far
+        if whole:
+            self._head_size += size
+            if self._head_size > self._state.limits.max_header_bytes:
+                self._refuse(_HEADERS_TOO_LARGE)
 
     def pause_writing(self) -> None:  # the client reads slower than we answer
         self._pause_reading()
@@ -111,34 +130,38 @@ class HttpConnection(asyncio.Protocol):
 
     # -- httptools callbacks -----------------------------------------------------------
     def on_message_begin(self) -> None:
-        self._in_request = True
+        self._in_request = self._in_head = True
+        self._messages += 1
         self.since = self._state.now
         self._url = b""
-        self._headers = {}
-        self._head_size = 0
+        self._pairs = []
+        self._head_size = self._head_bound = 0
         self._body = []
         self._body_size = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value))
-        if len(self._headers) >= self._state.limits.max_headers:
-            raise _Refused(_TOO_MANY_HEADERS)
-        add_header(self._headers, name.decode("latin-1").lower(), value.decode("latin-1"))
-
-    def _count_head(self, size: int) -> None:
-        self._head_size += size
-        if self._head_size > self._state.limits.max_header_bytes:
-            raise _Refused(_HEADERS_TOO_LARGE)
+        self._pairs.append((name, value))  # decoded once, in on_message_complete
 
     def on_headers_complete(self) -> None:
-        length = self._headers.get("content-length")
-        if length is not None and int(length) > self._state.limits.max_body_bytes:
-            raise _Refused(_BODY_TOO_LARGE)  # llhttp has checked that it is a number
-        expect = self._headers.get("expect")
+        self._in_head = False
+        limits = self._state.limits
+        pairs = self._pairs
+        if len(pairs) > limits.max_headers:
+            raise _Refused(_TOO_MANY_HEADERS)
+        if self._head_bound + self._chunk > limits.max_header_bytes and (  # else it cannot be
+                len(self._url) + sum(len(n) + len(v) for n, v in pairs)
+                > limits.max_header_bytes):
+            raise _Refused(_HEADERS_TOO_LARGE)
+        self._headers = headers = combine(pairs)
+        length = headers.get("content-length")
+        if length is None:
+            return
+        if int(length) > limits.max_body_bytes:  # llhttp has checked that it is one number
+            raise _Refused(_BODY_TOO_LARGE)
+        expect = headers.get("expect")
         if expect is not None and expect.lower() == "100-continue" and not self._queue:
             assert self._transport is not None
             self._transport.write(CONTINUE)
@@ -238,6 +261,12 @@ class HttpConnection(asyncio.Protocol):
             self._reading_paused = False
             assert self._transport is not None
             self._transport.resume_reading()
+
+    def abort(self) -> None:
+        """Drop the connection now (a drain that ran out of time)."""
+        if self._transport is not None:
+            self._closed = True
+            self._transport.abort()
 
     # -- the once-a-second sweep -------------------------------------------------------
     def sweep(self, now: float) -> None:

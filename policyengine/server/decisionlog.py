@@ -47,7 +47,7 @@ class DecisionLog:
     def open(cls, target: str, sample: float) -> DecisionLog:
         if target == "-":
             return cls(sys.stdout.buffer, sample)
-        return cls(open(target, "ab"), sample, close=True)  # noqa: SIM115 (closed by close())
+        return cls(open(target, "ab"), sample, close=True)  # closed by close()
 
     def record(self, decision: Decision, decision_id: str, method: str, target: str,
                latency_us: int) -> None:

@@ -45,7 +45,7 @@ async def _resume(coro: Coroutine[Any, Any, T], waiting_on: Any) -> T:
                 await waiting_on
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: S110 (the coroutine reads the outcome when it resumes)
+            except Exception:  # the coroutine reads the outcome itself when it resumes
                 pass
     except BaseException:
         coro.close()

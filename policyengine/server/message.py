@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from policyengine.context import LowercaseHeaders
 from policyengine.server.clientip import Peer
 
 
@@ -26,3 +27,17 @@ def add_header(headers: dict[str, str], name: str, value: str) -> None:
         headers[name] = value
     else:
         headers[name] = f"{previous}{'; ' if name == 'cookie' else ', '}{value}"
+
+
+def combine(pairs: list[tuple[bytes, bytes]]) -> LowercaseHeaders:
+    """Header fields as received -> names lowercased, repeated fields joined.
+
+    Bytes are decoded as Latin-1, which maps every byte to one character and back.
+    """
+    headers = LowercaseHeaders(
+        {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in pairs})
+    if len(headers) < len(pairs):  # a repeated field: the comprehension kept only the last
+        headers = LowercaseHeaders()
+        for name, value in pairs:
+            add_header(headers, name.decode("latin-1").lower(), value.decode("latin-1"))
+    return headers

@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -40,17 +40,14 @@ _LIMITER_SERIES = (
 )
 
 
-class _HasStats(Protocol):
-    def stats(self) -> Any: ...
-
-
 def limiter_stats(limiter: object) -> Callable[[], Mapping[str, float]]:
     """A reader of the limiter's own counters (both stores keep them), for the scrape."""
     names = {name for name, _, _ in _LIMITER_SERIES}
 
     def read() -> Mapping[str, float]:
-        stats = limiter.stats() if isinstance(limiter, _HasStats) else None
-        if stats is None or not dataclasses.is_dataclass(stats):
+        method = getattr(limiter, "stats", None)
+        stats = method() if callable(method) else None
+        if stats is None or not dataclasses.is_dataclass(stats) or isinstance(stats, type):
             return {}
         fields = dataclasses.asdict(stats)
         return {name: float(value) for name, value in fields.items() if name in names}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from policyengine.decision import Decision
 from policyengine.server.responses import Response, header_lines, json_response
@@ -12,45 +12,84 @@ POLICY_STATUS = "X-Policy-Status"
 POLICY_REASON = "X-Policy-Reason"
 ENVOY_REMOVE = "x-envoy-auth-headers-to-remove"
 _NGINX_STATUSES = frozenset({401, 403})
+MAX_CACHED_HEADS = 4096
 
 
-def forward_auth(decision: Decision, decision_id: str, identity: tuple[str, ...]) -> Response:
-    """Allow: 200, no body, the identity headers always present (empty when anonymous).
+class AllowHeads:
+    """The upstream-header lines of an allow, built once per identity.
 
-    Sending them empty rather than leaving them out matters: Caddy's
-    `copy_headers` and Traefik's `authResponseHeaders` then overwrite whatever the
-    client sent under those names.
+    Most allows repeat a few identities; formatting and checking their header lines
+    again on every request would cost more than looking them up.
     """
+
+    __slots__ = ("_cache", "_envoy_cache", "identity")
+
+    def __init__(self, identity: tuple[str, ...]) -> None:
+        self.identity = identity  # the identity header names, sent on every allow
+        self._cache: dict[tuple[tuple[str, str], ...], bytes] = {}
+        self._envoy_cache: dict[tuple[tuple[str, str], ...], bytes] = {}
+
+    def forward_auth(self, upstream: Mapping[str, str]) -> bytes:
+        """Identity headers always present, empty when anonymous: Caddy's `copy_headers`
+        and Traefik's `authResponseHeaders` then overwrite whatever the client sent."""
+        return self._lookup(self._cache, upstream, self._forward_auth_lines)
+
+    def envoy(self, upstream: Mapping[str, str]) -> bytes:
+        """Envoy sets `allowed_upstream_headers` from a 200, then removes the headers named
+        in x-envoy-auth-headers-to-remove: identity headers we do not set are removed, so
+        a client cannot supply its own."""
+        return self._lookup(self._envoy_cache, upstream, self._envoy_lines)
+
+    def _lookup(self, cache: dict[tuple[tuple[str, str], ...], bytes],
+                upstream: Mapping[str, str], build: Callable[[Mapping[str, str]], bytes]
+                ) -> bytes:
+        key = tuple(upstream.items())
+        head = cache.get(key)
+        if head is None:
+            head = build(upstream)
+            if len(cache) >= MAX_CACHED_HEADS:
+                cache.clear()
+            cache[key] = head
+        return head
+
+    def _forward_auth_lines(self, upstream: Mapping[str, str]) -> bytes:
+        absent = [(name, "") for name in self.identity if name not in upstream]
+        return header_lines([*upstream.items(), *absent])
+
+    def _envoy_lines(self, upstream: Mapping[str, str]) -> bytes:
+        absent = [name.lower() for name in self.identity if name not in upstream]
+        extra = [(ENVOY_REMOVE, ", ".join(absent))] if absent else []
+        return header_lines([*upstream.items(), *extra])
+
+
+Renderer = Callable[[Decision, str, AllowHeads], Response]
+
+
+def forward_auth(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
+    """Allow: 200 with the upstream headers and no body. Deny: see `deny`."""
     if not decision.allow:
         return deny(decision, decision_id)
-    upstream = dict(decision.upstream_headers)
-    for name in identity:
-        upstream.setdefault(name, "")
-    return Response(200, header_lines(_items(upstream, decision.response_headers)))
+    return Response(200, heads.forward_auth(decision.upstream_headers)
+                    + _lines(decision.response_headers))
 
 
-def nginx(decision: Decision, decision_id: str, identity: tuple[str, ...]) -> Response:
+def nginx(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
     """nginx `auth_request` honours 2xx, 401 and 403 only: any other status travels in
     X-Policy-Status on a 403, for the documented `error_page` mapping to restore.
     No body either way: nginx discards it and drops the keep-alive connection."""
     if decision.allow:
-        return forward_auth(decision, decision_id, identity)
+        return forward_auth(decision, decision_id, heads)
     status = decision.status if decision.status in _NGINX_STATUSES else 403
     marks = ((POLICY_STATUS, str(decision.status)), (POLICY_REASON, decision.reason.value),
              (DECISION_ID, decision_id))
     return Response(status, header_lines((*marks, *decision.response_headers.items())))
 
 
-def envoy(decision: Decision, decision_id: str, identity: tuple[str, ...]) -> Response:
-    """Envoy sets `allowed_upstream_headers` from a 200 and then removes the headers
-    named in x-envoy-auth-headers-to-remove: identity headers we do not set are
-    removed, so a client cannot supply its own."""
+def envoy(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
     if not decision.allow:
         return deny(decision, decision_id)
-    upstream = decision.upstream_headers
-    absent = [name.lower() for name in identity if name not in upstream]
-    extra = ((ENVOY_REMOVE, ", ".join(absent)),) if absent else ()
-    return Response(200, header_lines((*_items(upstream, decision.response_headers), *extra)))
+    return Response(200, heads.envoy(decision.upstream_headers)
+                    + _lines(decision.response_headers))
 
 
 def deny(decision: Decision, decision_id: str) -> Response:
@@ -65,10 +104,11 @@ def deny(decision: Decision, decision_id: str) -> Response:
     }, head)
 
 
-def decide(decision: Decision, decision_id: str) -> Response:
+def decide(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
     """`/v1/decide`: 200 with the whole decision, whatever it is."""
-    return json_response(200, decision.to_dict(), header_lines(((DECISION_ID, decision_id),)))
+    head = header_lines(((DECISION_ID, decision_id),)) if decision_id else b""
+    return json_response(200, decision.to_dict(), head)
 
 
-def _items(*mappings: Mapping[str, str]) -> list[tuple[str, str]]:
-    return [item for mapping in mappings for item in mapping.items()]
+def _lines(headers: Mapping[str, str]) -> bytes:
+    return header_lines(headers.items()) if headers else b""

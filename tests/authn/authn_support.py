@@ -82,13 +82,19 @@ def claims(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
-def sign(key: SigningKey | str, alg: str, payload: dict[str, Any] | None = None,
-         headers: dict[str, Any] | None = None, kid: bool = True) -> str:
+def sign(
+    key: SigningKey | str,
+    alg: str,
+    payload: dict[str, Any] | None = None,
+    headers: dict[str, Any] | None = None,
+    kid: bool = True,
+) -> str:
     if isinstance(key, str):
         return jwt.encode(payload or claims(), key, algorithm=alg, headers=headers)
     extra = {"kid": key.kid} if kid else {}
-    return jwt.encode(payload or claims(), key.private, algorithm=alg,
-                      headers={**extra, **(headers or {})})
+    return jwt.encode(
+        payload or claims(), key.private, algorithm=alg, headers={**extra, **(headers or {})}
+    )
 
 
 def b64(data: bytes) -> str:
@@ -97,16 +103,18 @@ def b64(data: bytes) -> str:
 
 def forge(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
     """A token assembled by hand, as an attacker would."""
-    return ".".join([b64(json.dumps(header).encode()), b64(json.dumps(payload).encode()),
-                     b64(signature)])
+    return ".".join(
+        [b64(json.dumps(header).encode()), b64(json.dumps(payload).encode()), b64(signature)]
+    )
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def decide(engine: Engine, headers: dict[str, str], path: str = "/orders",
-           method: str = "GET") -> Decision:
+def decide(
+    engine: Engine, headers: dict[str, str], path: str = "/orders", method: str = "GET"
+) -> Decision:
     return engine.decide(Request(method, path, headers))
 
 

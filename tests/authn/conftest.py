@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 # --import-mode=importlib leaves sys.path alone; the shared helpers sit next to this file.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from authn_support import (  # noqa: E402
+from authn_support import (
     IdP,
     SigningKey,
     ec_key,

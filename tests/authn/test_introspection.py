@@ -30,10 +30,15 @@ def clock() -> Clock:
 
 
 def introspect_block(idp: IdP, *lines: str) -> str:
-    body = "\n        ".join([
-        f'endpoint "{idp.base_url}/introspect"', f'client_id "{idp.client_id}"',
-        'client_secret env "INTROSPECT_SECRET"', 'roles claim "scope"', *lines,
-    ])
+    body = "\n        ".join(
+        [
+            f'endpoint "{idp.base_url}/introspect"',
+            f'client_id "{idp.client_id}"',
+            'client_secret env "INTROSPECT_SECRET"',
+            'roles claim "scope"',
+            *lines,
+        ]
+    )
     return f"authn introspect {{\n        {body}\n    }}\n"
 
 
@@ -64,8 +69,15 @@ def ask(engine: Engine, token: str = OPAQUE, path: str = "/orders") -> Decision:
 
 
 def active(**fields: object) -> dict[str, object]:
-    return {"active": True, "sub": "alice", "scope": "openid user", "exp": NOW + 3600,
-            "iss": ISSUER, "aud": AUDIENCE, **fields}
+    return {
+        "active": True,
+        "sub": "alice",
+        "scope": "openid user",
+        "exp": NOW + 3600,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        **fields,
+    }
 
 
 def test_an_active_token_becomes_an_identity(make: Make, idp: IdP) -> None:
@@ -78,7 +90,10 @@ def test_an_active_token_becomes_an_identity(make: Make, idp: IdP) -> None:
 def test_an_inactive_token_is_invalid(make: Make, idp: IdP) -> None:
     decision = ask(make())
     assert (decision.status, decision.reason, decision.message) == (
-        401, Reason.AUTHN_INVALID, "token is not active")
+        401,
+        Reason.AUTHN_INVALID,
+        "token is not active",
+    )
     assert decision.response_headers["WWW-Authenticate"] == (
         'Bearer realm="introspect", error="invalid_token", error_description="token is not active"'
     )
@@ -104,9 +119,7 @@ def test_positive_answers_are_cached_until_the_bound_or_exp(
     assert idp.hits["introspect"] == 4
 
 
-def test_negative_answers_are_cached_briefly(
-    make: Make, idp: IdP, clock: Clock
-) -> None:
+def test_negative_answers_are_cached_briefly(make: Make, idp: IdP, clock: Clock) -> None:
     engine = make()
     assert ask(engine).status == 401
     assert ask(engine).status == 401
@@ -166,14 +179,17 @@ def test_failures_of_the_endpoint_fail_closed_and_are_not_cached(
 
 
 def test_bad_blocks_are_compile_errors(tmp_path: Path, idp: IdP) -> None:
-    text = """
+    text = (
+        """
     authn introspect {
         endpoint "http://idp.example.test/introspect"
         client_id "gw"
         client_secret env "UNSET_FOR_THIS_TEST"
         cache 2h
     }
-    """ + ROUTES
+    """
+        + ROUTES
+    )
     with pytest.raises(PolicyError) as caught:
         Engine.from_text(text, directory=str(tmp_path))
     rendered = caught.value.render()
@@ -208,9 +224,7 @@ def test_jwt_shaped_bearers_go_to_jwt_and_opaque_ones_to_introspect(
     assert idp.seen_tokens == [OPAQUE]
 
 
-def test_decide_async_introspects_off_the_event_loop(
-    make: Make, idp: IdP
-) -> None:
+def test_decide_async_introspects_off_the_event_loop(make: Make, idp: IdP) -> None:
     idp.answers[OPAQUE] = active()
     engine = make()
 

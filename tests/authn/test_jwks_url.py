@@ -75,8 +75,12 @@ def test_fetched_once_then_cached_for_max_age(
     [("max-age=5", 60), ("no-store", 60), ("max-age=999999", 86400), (None, 600)],
 )
 def test_max_age_is_bounded(
-    tmp_path: Path, idp: IdP, clock: Clock, rsa1: SigningKey,
-    cache_control: str | None, fresh_for: int,
+    tmp_path: Path,
+    idp: IdP,
+    clock: Clock,
+    rsa1: SigningKey,
+    cache_control: str | None,
+    fresh_for: int,
 ) -> None:
     idp.jwks, idp.cache_control = {"keys": [rsa1.jwk()]}, cache_control
     engine = make_engine(tmp_path, idp, clock)
@@ -167,8 +171,9 @@ def test_decide_async_fetches_off_the_event_loop(
 
     async def both() -> list[Decision]:
         request = Request("GET", "/orders", bearer(token))
-        return list(await asyncio.gather(engine.decide_async(request),
-                                         engine.decide_async(request)))
+        return list(
+            await asyncio.gather(engine.decide_async(request), engine.decide_async(request))
+        )
 
     assert [d.allow for d in asyncio.run(both())] == [True, True]
     assert idp.hits["jwks"] == 1

@@ -66,8 +66,13 @@ def test_hmac_algorithms_verify_with_the_env_secret(
 @pytest.mark.parametrize(
     ("fixture", "alg"),
     [
-        ("rsa1", "RS256"), ("rsa1", "RS384"), ("rsa1", "RS512"), ("rsa1", "PS256"),
-        ("p256", "ES256"), ("p384", "ES384"), ("ed", "EdDSA"),
+        ("rsa1", "RS256"),
+        ("rsa1", "RS384"),
+        ("rsa1", "RS512"),
+        ("rsa1", "PS256"),
+        ("p256", "ES256"),
+        ("p384", "ES384"),
+        ("ed", "EdDSA"),
     ],
 )
 def test_public_key_algorithms_verify_with_a_pem_file(
@@ -89,8 +94,11 @@ def test_a_certificate_file_serves_as_public_key(tmp_path: Path, rsa1: SigningKe
 
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp")])
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(rsa1.public).serial_number(1)
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(rsa1.public)
+        .serial_number(1)
         .not_valid_before(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
         .not_valid_after(dt.datetime(2040, 1, 1, tzinfo=dt.UTC))
         .sign(rsa1.private, hashes.SHA256())
@@ -119,8 +127,12 @@ def test_secret_and_public_key_together_each_verify_their_own_algorithms(
     tmp_path: Path, secret_env: None, rsa1: SigningKey
 ) -> None:
     write(tmp_path, "idp.pem", rsa1.pem())
-    e = engine(tmp_path, jwt_policy('public_key file "idp.pem"', 'secret env "JWT_SECRET"',
-                                    algorithms="RS256, HS256"))
+    e = engine(
+        tmp_path,
+        jwt_policy(
+            'public_key file "idp.pem"', 'secret env "JWT_SECRET"', algorithms="RS256, HS256"
+        ),
+    )
     assert decide(e, bearer(sign(rsa1, "RS256"))).allow
     assert decide(e, bearer(sign(HS_SECRET, "HS256"))).allow
 
@@ -131,8 +143,9 @@ def test_secret_and_public_key_together_each_verify_their_own_algorithms(
 @pytest.fixture
 def hs(tmp_path: Path, secret_env: None) -> Any:
     def make(*lines: str, now: float = NOW) -> Engine:
-        return engine(tmp_path, jwt_policy('secret env "JWT_SECRET"', *lines, algorithms="HS256"),
-                      now)
+        return engine(
+            tmp_path, jwt_policy('secret env "JWT_SECRET"', *lines, algorithms="HS256"), now
+        )
 
     return make
 
@@ -169,8 +182,9 @@ def test_claims_are_checked_against_the_engine_clock(
 
 
 def test_audience_may_be_a_list_on_either_side(tmp_path: Path, secret_env: None) -> None:
-    text = jwt_policy('secret env "JWT_SECRET"', algorithms="HS256",
-                      audience='"other", "orders-api"')
+    text = jwt_policy(
+        'secret env "JWT_SECRET"', algorithms="HS256", audience='"other", "orders-api"'
+    )
     e = engine(tmp_path, text)
     assert decide(e, token(aud=["x", AUDIENCE])).allow
     assert decide(e, token(aud="other")).allow
@@ -212,8 +226,9 @@ def test_roles_map_turns_idp_groups_into_policy_roles(hs: Any) -> None:
 
 def test_namespaced_claim_names_with_dots_are_matched_whole(hs: Any) -> None:
     e = hs('roles claim "https://example.test/roles"', 'subject claim "https://example.test/uid"')
-    decision = decide(e, token(**{"https://example.test/roles": ["user"],
-                                  "https://example.test/uid": "u-7"}))
+    decision = decide(
+        e, token(**{"https://example.test/roles": ["user"], "https://example.test/uid": "u-7"})
+    )
     assert (decision.subject, decision.roles) == ("u-7", ("user",))
 
 
@@ -239,8 +254,11 @@ def test_cached_token_is_not_verified_again_but_never_outlives_exp(
     tmp_path: Path, secret_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [float(NOW)]
-    e = Engine.from_text(jwt_policy('secret env "JWT_SECRET"', algorithms="HS256"),
-                         directory=str(tmp_path), clock=lambda: now[0])
+    e = Engine.from_text(
+        jwt_policy('secret env "JWT_SECRET"', algorithms="HS256"),
+        directory=str(tmp_path),
+        clock=lambda: now[0],
+    )
     headers = token(exp=NOW + 60)
     assert decide(e, headers).allow
 
@@ -269,40 +287,88 @@ def compile_error(tmp_path: Path, text: str) -> tuple[list[str], str]:
 @pytest.mark.parametrize(
     ("lines", "algorithms", "code", "fragment"),
     [
-        (['secret env "JWT_SECRET"'], "HS256, none", "compile/jwt-alg-none",
-         "algorithm `none` is never accepted"),
+        (
+            ['secret env "JWT_SECRET"'],
+            "HS256, none",
+            "compile/jwt-alg-none",
+            "algorithm `none` is never accepted",
+        ),
         (['secret env "JWT_SECRET"'], "HS256, NONE", "compile/jwt-alg-none", "`none`"),
         (['secret env "JWT_SECRET"'], "HS257", "compile/bad-setting", "unknown JWT algorithm"),
-        (['secret env "NOPE_UNSET"'], "HS256", "compile/missing-env",
-         "environment variable `NOPE_UNSET` is not set"),
-        (['secret env "SHORT_SECRET"'], "HS256", "compile/jwt-weak-secret",
-         "the secret is 8 bytes; HS256 needs at least 32"),
+        (
+            ['secret env "NOPE_UNSET"'],
+            "HS256",
+            "compile/missing-env",
+            "environment variable `NOPE_UNSET` is not set",
+        ),
+        (
+            ['secret env "SHORT_SECRET"'],
+            "HS256",
+            "compile/jwt-weak-secret",
+            "the secret is 8 bytes; HS256 needs at least 32",
+        ),
         (['secret env "JWT_SECRET"'], "RS256", "compile/jwt-unused-key", "lists no HS256"),
         ([], "HS256", "compile/jwt-no-key", '`HS256` needs `secret env "..."`'),
-        (['public_key file "rsa.pem"'], "ES256", "compile/jwt-unused-key",
-         "`rsa.pem` verifies none of the listed algorithms"),
-        (['public_key file "private.pem"'], "RS256", "compile/jwt-key-file",
-         "holds a private key"),
+        (
+            ['public_key file "rsa.pem"'],
+            "ES256",
+            "compile/jwt-unused-key",
+            "`rsa.pem` verifies none of the listed algorithms",
+        ),
+        (['public_key file "private.pem"'], "RS256", "compile/jwt-key-file", "holds a private key"),
         (['public_key file "missing.pem"'], "RS256", "compile/jwt-key-file", "cannot read"),
-        (['public_key file "rsa.pem"'], "RS256, ES256", "compile/jwt-no-key",
-         "no key verifies `ES256`"),
-        (['jwks url "http://idp.example.test/jwks"'], "RS256", "compile/bad-setting",
-         "must be an https URL"),
-        (['public_key file "rsa.pem"', 'roles claim "g" map { "x": admin }'], "RS256",
-         "compile/unknown-role", "unknown role `admin`"),
-        (['public_key file "rsa.pem"', 'roles map { "x": user }'], "RS256",
-         "compile/missing-setting", "`roles map` needs"),
-        (['public_key file "rsa.pem"', "leeway 10m"], "RS256", "compile/bad-setting",
-         "`leeway` is at most 5m"),
-        (['public_key file "rsa.pem"', 'subject "sub"'], "RS256", "compile/bad-setting",
-         'like `subject claim "realm_access.roles"`'),
-        (['public_key file "rsa.pem"', 'jku "https://x"'], "RS256", "compile/unknown-setting",
-         "unknown setting `jku`"),
+        (
+            ['public_key file "rsa.pem"'],
+            "RS256, ES256",
+            "compile/jwt-no-key",
+            "no key verifies `ES256`",
+        ),
+        (
+            ['jwks url "http://idp.example.test/jwks"'],
+            "RS256",
+            "compile/bad-setting",
+            "must be an https URL",
+        ),
+        (
+            ['public_key file "rsa.pem"', 'roles claim "g" map { "x": admin }'],
+            "RS256",
+            "compile/unknown-role",
+            "unknown role `admin`",
+        ),
+        (
+            ['public_key file "rsa.pem"', 'roles map { "x": user }'],
+            "RS256",
+            "compile/missing-setting",
+            "`roles map` needs",
+        ),
+        (
+            ['public_key file "rsa.pem"', "leeway 10m"],
+            "RS256",
+            "compile/bad-setting",
+            "`leeway` is at most 5m",
+        ),
+        (
+            ['public_key file "rsa.pem"', 'subject "sub"'],
+            "RS256",
+            "compile/bad-setting",
+            'like `subject claim "realm_access.roles"`',
+        ),
+        (
+            ['public_key file "rsa.pem"', 'jku "https://x"'],
+            "RS256",
+            "compile/unknown-setting",
+            "unknown setting `jku`",
+        ),
     ],
 )
 def test_bad_jwt_blocks_are_compile_errors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rsa1: SigningKey,
-    lines: list[str], algorithms: str, code: str, fragment: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rsa1: SigningKey,
+    lines: list[str],
+    algorithms: str,
+    code: str,
+    fragment: str,
 ) -> None:
     from cryptography.hazmat.primitives import serialization
 
@@ -310,9 +376,15 @@ def test_bad_jwt_blocks_are_compile_errors(
     monkeypatch.setenv("SHORT_SECRET", "12345678")
     monkeypatch.delenv("NOPE_UNSET", raising=False)
     write(tmp_path, "rsa.pem", rsa1.pem())
-    write(tmp_path, "private.pem", rsa1.private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    write(
+        tmp_path,
+        "private.pem",
+        rsa1.private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
     codes, rendered = compile_error(tmp_path, jwt_policy(*lines, algorithms=algorithms))
     assert code in codes
     assert fragment in rendered

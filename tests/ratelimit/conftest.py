@@ -1,4 +1,5 @@
-"""A real redis-server for the rate-limit tests, started here on a free port.
+"""A real redis-server for the rate-limit tests, started here on a free port: no
+persistence, localhost only; a test may have one of its own to kill, pause and restart.
 
 Under CI=true a missing redis-server is a failure: CI installs it, and a skip there
 would hide the Redis store going untested.
@@ -66,7 +67,7 @@ class RedisServer:
                 break
             except redis.ConnectionError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start on port {self.port}")
+                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
                 time.sleep(0.02)
             finally:
                 client.close()
@@ -113,6 +114,4 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(redis_binary(), tmp_path)
     server.start()
     yield server
-    if server.process is not None and server.process.poll() is None:
-        server.resume()  # a paused server ignores SIGKILL until continued? no: but be tidy
-    server.stop()
+    server.stop()  # SIGKILL ends a paused server too

@@ -1,0 +1,151 @@
+"""One worker: load the policy, listen, answer until SIGTERM, then drain.
+
+The policy is loaded before the socket is bound, so a worker never answers
+without one. With several workers each binds the same port with SO_REUSEPORT and
+the kernel spreads connections over them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import socket
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from policyengine.engine import Engine, EngineOptions
+from policyengine.ratelimit import Limiter, limiter_from_url
+from policyengine.server.app import App
+from policyengine.server.config import ServerConfig
+from policyengine.server.connection import HttpConnection
+from policyengine.server.decisionlog import DecisionLog
+from policyengine.server.metrics import Metrics, limiter_stats
+from policyengine.server.reload import EngineHolder, Reloader
+from policyengine.server.state import ServerState
+
+log = logging.getLogger("policyengine.server")
+BACKLOG = 2048
+
+
+def bind(host: str, port: int, *, reuse_port: bool, listen: bool = True) -> socket.socket:
+    """A non-blocking TCP socket bound to (host, port); raises OSError."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        if listen:
+            sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def build_engine(config: ServerConfig, limiter: Limiter) -> Engine:
+    """The same limiter for every engine a reload builds: counts survive reloads."""
+    options = EngineOptions(subject_header=config.subject_header,
+                            roles_header=config.roles_header)
+    return Engine.load(config.policy_dir, limiter=limiter, options=options)
+
+
+def run_worker(config: ServerConfig, metrics_dir: Path | None = None) -> None:
+    """Serve in this process until SIGTERM or SIGINT; raises PolicyError or OSError."""
+    _run(_serve(config, metrics_dir))
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:  # not on every platform: the standard loop works, slower
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
+async def _serve(config: ServerConfig, metrics_dir: Path | None) -> None:
+    worker = await Worker.start(config, metrics_dir)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, worker.reloader.request, "SIGHUP")
+    try:
+        await stop.wait()
+    finally:
+        await worker.stop()
+
+
+class Worker:
+    """Everything one serving process runs, inside its event loop."""
+
+    def __init__(self, config: ServerConfig, limiter: Limiter, app: App, state: ServerState,
+                 server: asyncio.Server, reloader: Reloader) -> None:
+        self.config = config
+        self.limiter = limiter
+        self.app = app
+        self.state = state
+        self.server = server
+        self.reloader = reloader
+
+    @classmethod
+    async def start(cls, config: ServerConfig, metrics_dir: Path | None = None) -> Worker:
+        """Load the policy, then listen; raises PolicyError or OSError."""
+        loop = asyncio.get_running_loop()
+        limiter = limiter_from_url(config.redis_url)
+        build = functools.partial(build_engine, config, limiter)
+        holder = EngineHolder(await loop.run_in_executor(None, build))
+        metrics = Metrics(metrics_dir, limiter_stats(limiter))
+        decision_log = (DecisionLog.open(config.decision_log.target, config.decision_log.sample)
+                        if config.decision_log else None)
+        # A networked store needs a Task per decision (its client insists on one).
+        app = App(config, holder, metrics, decision_log, eager=config.redis_url is None)
+        state = ServerState(app, config.limits, config.trusted_proxies)
+        sock = bind(config.host, config.port, reuse_port=config.workers > 1)
+        server = await loop.create_server(lambda: HttpConnection(state), sock=sock,
+                                          backlog=BACKLOG)
+        reloader = Reloader(holder, config.policy_dir, build, metrics, config.reload_interval)
+        state.start()
+        reloader.start()
+        worker = cls(config, limiter, app, state, server, reloader)
+        host, port = worker.address
+        log.info("serving policy `%s` on http://%s:%s", holder.engine.policy.name or "-",
+                 host, port)
+        return worker
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.server.sockets[0].getsockname()[:2]
+        return str(host), int(port)
+
+    async def stop(self) -> None:
+        """Stop accepting, let requests in flight finish (up to the drain timeout), close."""
+        app, state = self.app, self.state
+        app.draining = True
+        self.server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.limits.drain_timeout
+        while True:
+            for connection in list(state.connections):
+                connection.sweep(loop.time())  # closes the idle ones (draining)
+            if not state.connections or loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        for connection in list(state.connections):
+            connection.abort()
+        self.reloader.stop()
+        state.stop()
+        if app.decision_log is not None:
+            app.decision_log.close()
+        app.metrics.publish()
+        close = getattr(self.limiter, "aclose", None)
+        if close is not None:
+            await close()
+        log.info("stopped")

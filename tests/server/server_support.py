@@ -1,0 +1,245 @@
+"""Shared by the server tests: a policy with API keys, servers on free ports, raw HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvloop
+
+from policyengine.server.config import ServerConfig
+from policyengine.server.worker import Worker
+
+ROOT = Path(__file__).resolve().parents[2]
+GATEWAY_DOCS = ROOT / "docs" / "gateways"
+
+# The plaintext keys exist only here, as clients send them; keys.yaml holds their sha256.
+KEYS = {"key-alice": ("alice", ["user"]), "key-ops": ("ops", ["admin"])}
+
+POLICY = """\
+policy "gateway-test"
+
+authn api_key {
+    header "X-API-Key"
+    keys file "keys.yaml"
+}
+
+role user
+role admin inherits user
+
+schema Order {
+    productId: string matching "^[A-Z0-9]{8}$"
+    quantity:  int 1..100
+}
+
+limit tight 2 per minute by subject
+
+route GET /api/public {
+    allow anyone
+}
+
+route GET /api/orders/{id:int} {
+    allow role user
+}
+
+route DELETE /api/orders/{id:int} {
+    allow role admin
+}
+
+route POST /api/orders {
+    allow role user
+    body Order max 1KiB
+}
+
+route GET /api/limited {
+    allow role user
+    limit tight
+}
+
+route GET /api/internal {
+    allow anyone
+    deny when not (client_ip in 10.0.0.0/8)
+}
+
+route GET /api/local {
+    allow anyone
+    deny when not (client_ip in 127.0.0.2/32)
+}
+
+route GET /api/search {
+    allow anyone
+    query {
+        q: string len 1..10
+    }
+}
+"""
+
+
+def write_policy(directory: Path, text: str = POLICY) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    entries = [
+        f'  - sha256: "{hashlib.sha256(key.encode()).hexdigest()}"\n'
+        f"    subject: {subject}\n    roles: [{', '.join(roles)}]"
+        for key, (subject, roles) in KEYS.items()
+    ]
+    (directory / "keys.yaml").write_text("keys:\n" + "\n".join(entries) + "\n")
+    (directory / "gateway.policy").write_text(text)
+    return directory
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0,
+                  process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port}")
+
+
+def require_binary(path: str) -> str:
+    """The binary, or a skip; under CI=true a missing server is a failure, never a skip."""
+    if os.access(path, os.X_OK):
+        return path
+    found = shutil.which(Path(path).name)
+    if found:
+        return found
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{path} is not installed (CI must install it: .ci/run)")
+    pytest.skip(f"{path} is not installed")
+
+
+# -- HTTP clients ------------------------------------------------------------------------
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def request(port: int, method: str, path: str, headers: Mapping[str, str] | None = None,
+            body: bytes | None = None, *, source: str | None = None,
+            host: str = "127.0.0.1") -> Reply:
+    """One request on a new connection, from `source` (a loopback address) if given."""
+    conn = http.client.HTTPConnection(host, port, timeout=10,
+                                      source_address=(source, 0) if source else None)
+    try:
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        response = conn.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    finally:
+        conn.close()
+
+
+def exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
+    """Send raw bytes, read until the server closes or `wait` passes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(data)
+        return read_all(sock, wait)
+
+
+def read_all(sock: socket.socket, wait: float) -> bytes:
+    sock.settimeout(wait)
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except TimeoutError:
+        pass
+    return b"".join(chunks)
+
+
+def forward_auth(method: str, uri: str, **headers: str) -> dict[str, str]:
+    """The headers nginx's documented auth location sends."""
+    return {"X-Original-Method": method, "X-Original-URI": uri, **headers}
+
+
+# -- servers -----------------------------------------------------------------------------
+def make_config(policy_dir: Path, **changes: Any) -> ServerConfig:
+    """Port 0 (the kernel picks), SIGHUP-only reloads unless a test polls."""
+    settings: dict[str, Any] = {"port": 0, "reload_interval": 0.0}
+    settings.update(changes)
+    return ServerConfig(policy_dir, **settings)
+
+
+class ServerThread:
+    """A Worker on its own event loop in a thread: the real socket, in this process."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.loop = uvloop.new_event_loop()
+        self.worker: Worker | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        self.worker = self.call(Worker.start(self.config))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.worker is not None
+        self.call(self.worker.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        self.loop.close()
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    @property
+    def port(self) -> int:
+        assert self.worker is not None
+        return self.worker.address[1]
+
+
+@contextmanager
+def serve_process(policy_dir: Path, *args: str, port: int | None = None,
+                  stderr_path: Path | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`policyengine serve` as a user runs it; stopped with SIGTERM afterwards."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "policyengine", "serve", str(policy_dir),
+               "--port", str(port), *args]
+    err = stderr_path.open("wb") if stderr_path else subprocess.DEVNULL
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_for_port(port, process=process)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if stderr_path:
+            err.close()  # type: ignore[union-attr]
