@@ -38,7 +38,8 @@ def bearer_of(ctx: RequestContext) -> Bearer | None:
     value = value.strip(" \t")
     scheme, _, rest = value.partition(" ")
     if scheme.lower() != "bearer":
-        return None if scheme.split("\t")[0].lower() != "bearer" else Bearer(None, "malformed")
+        # `Bearer<TAB>token` is a bearer credential written wrongly, not another scheme
+        return Bearer(None, "malformed") if scheme.lower().startswith("bearer\t") else None
     token = rest.lstrip(" ")
     if len(token) > MAX_TOKEN_BYTES:
         return Bearer(None, "too large")

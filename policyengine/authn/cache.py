@@ -44,6 +44,3 @@ class ExpiringCache(Generic[T]):
             return
         with self._lock:
             self._entries[key] = (value, expires)
-
-    def __len__(self) -> int:
-        return len(self._entries)

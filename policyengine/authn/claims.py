@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from policyengine.authn.base import AuthnBuildContext
 from policyengine.authn.settings import SettingsReader
@@ -82,7 +82,7 @@ class ClaimRules:
     def expiry(self, claims: Mapping[str, Any]) -> float | None:
         """When checked claims stop being acceptable (for caches); None: no `exp`."""
         exp = claims.get("exp")
-        return float(exp) if isinstance(exp, int | float) and _is_number(exp) else None
+        return float(exp) if _is_number(exp) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +138,7 @@ def claim_at(claims: Mapping[str, Any], path: str) -> Any:
     return None
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

@@ -155,15 +155,24 @@ def _handler(idp: IdP) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: Any, cache_control: str | None = None) -> None:
             data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            if cache_control:
-                self.send_header("Cache-Control", cache_control)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if cache_control:
+                    self.send_header("Cache-Control", cache_control)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client timed out and left: what the timeout tests want
 
         def do_GET(self) -> None:
+            if self.path == "/moved":  # a redirect that must not be followed
+                self.send_response(302)
+                self.send_header("Location", f"{idp.base_url}/jwks")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if self.path != "/jwks":
                 self._send(404, {})
                 return
@@ -201,7 +210,7 @@ def running_idp() -> Iterator[IdP]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(idp))
     server.daemon_threads = True
     idp.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield idp

@@ -123,3 +123,21 @@ def test_check_reports_authn_errors_with_their_place(policy_dir: Path) -> None:
     assert result.exit_code == 1
     assert "api.policy:7:" in result.stderr
     assert "error[compile/jwt-alg-none]: algorithm `none` is never accepted" in result.stderr
+
+
+def test_the_readme_examples_compile(
+    tmp_path: Path, rsa1: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Authentication", 1)[1].split("\n## ", 1)[0]
+    blocks = [b for b in section.split("```")[1::2] if b.lstrip().startswith("authn ")]
+    assert len(blocks) == 3
+    monkeypatch.setenv("ORDERS_JWT_SECRET", "o" * 32)
+    monkeypatch.setenv("INTROSPECT_SECRET", "i" * 16)
+    write(tmp_path, "legacy.pem", rsa1.pem())
+    write(tmp_path, "keys.yaml", section.split("```yaml", 1)[1].split("```", 1)[0])
+    roles = "role user\nrole admin inherits user\nroute GET /x { allow role user }\n"
+    for block in blocks:
+        write(tmp_path, "readme.policy", block + roles)
+        result = CliRunner().invoke(main, ["check", str(tmp_path)])
+        assert result.exit_code == 0, block + result.output

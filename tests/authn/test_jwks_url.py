@@ -22,13 +22,13 @@ class Clock:
         return self.now
 
 
-def make_engine(tmp_path: Path, idp: IdP, clock: Clock) -> Engine:
+def make_engine(tmp_path: Path, idp: IdP, clock: Clock, path: str = "/jwks") -> Engine:
     text = f"""
     authn jwt {{
         issuer "{ISSUER}"
         audience "{AUDIENCE}"
         algorithms RS256, ES256
-        jwks url "{idp.base_url}/jwks"
+        jwks url "{idp.base_url}{path}"
         roles claim "roles"
     }}
     role user
@@ -177,3 +177,12 @@ def test_decide_async_fetches_off_the_event_loop(
 
     assert [d.allow for d in asyncio.run(both())] == [True, True]
     assert idp.hits["jwks"] == 1
+
+
+def test_redirects_are_not_followed(
+    tmp_path: Path, idp: IdP, clock: Clock, rsa1: SigningKey
+) -> None:
+    idp.jwks = {"keys": [rsa1.jwk()]}
+    engine = make_engine(tmp_path, idp, clock, path="/moved")
+    assert call(engine, rsa1, clock).status == 500
+    assert idp.hits["jwks"] == 0

@@ -403,3 +403,29 @@ def test_weak_rsa_key_is_refused(tmp_path: Path) -> None:
     write(tmp_path, "weak.pem", rsa_key("weak", bits=1024).pem())
     codes, rendered = compile_error(tmp_path, jwt_policy('public_key file "weak.pem"'))
     assert "compile/jwt-key-file" in codes and "2048 bits" in rendered
+
+
+def test_each_token_goes_to_the_jwt_block_of_its_issuer(
+    tmp_path: Path, secret_env: None, rsa1: SigningKey
+) -> None:
+    write(tmp_path, "partner.pem", rsa1.pem())
+    text = f"""
+    authn jwt staff {{
+        issuer "{ISSUER}"
+        audience "{AUDIENCE}"
+        algorithms HS256
+        secret env "JWT_SECRET"
+    }}
+    authn jwt partners {{
+        issuer "https://partner-idp.test"
+        audience "{AUDIENCE}"
+        algorithms RS256
+        public_key file "partner.pem"
+    }}
+    route GET /orders {{ allow when authn == "partners" }}
+    """
+    e = engine(tmp_path, text)
+    partner = sign(rsa1, "RS256", claims(iss="https://partner-idp.test"))
+    assert decide(e, bearer(partner)).allow
+    staff = decide(e, bearer(sign(HS_SECRET, "HS256")))
+    assert (staff.reason, staff.subject) == (Reason.NO_ALLOW, "alice")  # known, not a partner
