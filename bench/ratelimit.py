@@ -43,7 +43,7 @@ LIMITS = {
 }  # fmt: skip
 POLICY = """
 role user
-limit per_user 1000000 per hour
+limit per_user 100 per 10s
 route GET /plain { allow role user }
 route GET /limited {
     allow role user
@@ -103,10 +103,11 @@ def async_checks(limiter: Limiter, spec: LimitSpec, keys: int) -> Callable[[int]
             ctx.now = time.time()
             await limiter.check_async(limits, ctx)
 
+    async def callers(ops: int) -> None:
+        await asyncio.gather(*(caller(k, ops) for k in range(ASYNC_CONCURRENCY)))
+
     def run(ops: int) -> None:
-        loop.run_until_complete(
-            asyncio.gather(*(caller(k, ops) for k in range(ASYNC_CONCURRENCY)))
-        )
+        loop.run_until_complete(callers(ops))
 
     return run
 
@@ -130,14 +131,17 @@ def store_rows(name: str, limiter: Limiter, ops: int, rounds: int, asynchronous:
 
 
 def decision_rows(name: str, limiter: Limiter | None, ops: int, rounds: int) -> Iterator[Row]:
-    engine = Engine.from_text(POLICY, limiter=limiter) if limiter else Engine.from_text(POLICY)
-    identity = Identity("alice", frozenset({"user"}))
+    """One route without a limit (the baseline) or with one; 1000 callers in turn."""
+    engine = Engine.from_text(POLICY, limiter=limiter)
     path = "/plain" if limiter is None else "/limited"
-    requests = [Request("GET", path, identity=identity)] * 64
+    requests = [
+        Request("GET", path, identity=Identity(f"user-{i}", frozenset({"user"})))
+        for i in range(1000)
+    ]
 
     def run(count: int) -> None:
         for i in range(count):
-            engine.decide(requests[i & 63])
+            engine.decide(requests[i % 1000])
 
     median_us, per_second = median_rate(run, ops, rounds)
     yield Row(name, f"Engine.decide GET {path}", median_us, per_second)
@@ -180,14 +184,28 @@ def redis_server(url: str | None) -> Iterator[str]:
             process.wait()
 
 
+def bytes_per_key(url: str) -> Iterator[tuple[str, int, int]]:
+    """Each limit's state for one caller who used all of its quota: memory store, Redis."""
+    client = redis.Redis.from_url(url)
+    for what, (spec, _) in LIMITS.items():
+        memory = MemoryLimiter()
+        shared = RedisLimiter(url, prefix="bench:size:")
+        fill(memory, spec)
+        fill(shared, spec)
+        [key] = client.keys(f"bench:size:{spec.name}:*")
+        yield what, memory.stats().bytes, int(client.memory_usage(key) or 0)
+        client.delete(key)
+    client.close()
+
+
 def print_table(rows: list[Row], baseline_us: float) -> None:
-    print(f"{'store':<14} {'operation':<40} {'median us/op':>13} {'ops/s':>10} {'added':>9}")
+    print(f"{'store':<16} {'operation':<38} {'median us/op':>13} {'ops/s':>10} {'added':>9}")
     print("-" * 90)
     for row in rows:
         added = ""
         if row.what.startswith("Engine.decide") and "/limited" in row.what:
             added = f"+{row.median_us - baseline_us:.1f} us"
-        print(f"{row.store:<14} {row.what:<40} {row.median_us:>13.1f} {row.per_second:>10,.0f} "
+        print(f"{row.store:<16} {row.what:<38} {row.median_us:>13.1f} {row.per_second:>10,.0f} "
               f"{added:>9}")  # fmt: skip
 
 
@@ -212,10 +230,15 @@ def main() -> None:
             *decision_rows("redis", RedisLimiter(url, prefix="bench:engine:"), args.ops,
                            args.rounds),
         ]  # fmt: skip
+        sizes = list(bytes_per_key(url))
     baseline = next(row.median_us for row in rows if row.store == "none")
     print(f"rate-limit checks and decisions; medians of {args.rounds} rounds; python "
           f"{sys.version.split()[0]}, redis-py {redis.__version__}")  # fmt: skip
     print_table(rows, baseline)
+    print("(async: wall time / checks with 32 callers at once; added: over the route without)")
+    print(f"\n{'bytes per key, quota used up':<40} {'memory store':>13} {'redis':>10}")
+    for what, memory_bytes, redis_bytes in sizes:
+        print(f"{what:<40} {memory_bytes:>13,} {redis_bytes:>10,}")
 
 
 if __name__ == "__main__":

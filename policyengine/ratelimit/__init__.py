@@ -42,7 +42,7 @@ def limiter_from_url(
     if url is None:
         return MemoryLimiter(max_bytes=max_bytes, headers=mode)
     if not url.startswith(REDIS_SCHEMES):
-        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+        scheme = url.split("://", 1)[0] if "://" in url else ""  # the rest may hold a password
         raise ValueError(
             f"unsupported rate-limit store `{scheme}`: use a redis://, rediss:// or unix:// URL"
         )

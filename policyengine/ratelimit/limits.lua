@@ -70,8 +70,11 @@ local function window_admit(limit, clock)
   local time = pack(limit.now)
   if limit.n == 0 then
     redis.call('SET', limit.key, pack(0) .. time)
-  elseif limit.n < limit.capacity then
+  elseif limit.n + 1 < limit.capacity then
     redis.call('APPEND', limit.key, time)
+  elseif limit.n < limit.capacity then
+    -- the log is full from now on: write it anew, as APPEND leaves up to 2x room behind
+    redis.call('SET', limit.key, redis.call('GET', limit.key) .. time)
   else
     redis.call('SETRANGE', limit.key, HEADER + 8 * limit.head, time)
     redis.call('SETRANGE', limit.key, 0, pack((limit.head + 1) % limit.capacity))

@@ -76,7 +76,7 @@ class MemoryLimiter:
     """Rate limits kept in this process: the default, and right for a single sidecar."""
 
     def __init__(
-        self, *, max_bytes: int = DEFAULT_MAX_BYTES, headers: HeaderMode = HeaderMode.IETF
+        self, *, max_bytes: int = DEFAULT_MAX_BYTES, headers: HeaderMode | str = HeaderMode.IETF
     ) -> None:
         if max_bytes < KEY_BYTES:
             raise ValueError(f"max_bytes must be at least {KEY_BYTES}")
@@ -136,9 +136,11 @@ class MemoryLimiter:
         return state
 
     def _check_size(self, rule: Rule) -> None:
+        if rule.kind is not Kind.WINDOW:
+            return
         # a full log, with the array's header and growth slack (1/16 + 7 items)
         most = KEY_BYTES + 64 + 8 * (rule.capacity + rule.capacity // 16 + 7)
-        if rule.kind is Kind.WINDOW and most > self._max_bytes:
+        if most > self._max_bytes:
             raise LimitTooLarge(
                 f"limit `{rule.name}` keeps up to {most} bytes per key, more than the "
                 f"store's max_bytes ({self._max_bytes})"

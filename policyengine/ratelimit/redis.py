@@ -62,8 +62,8 @@ class ClockSource(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RedisStats:
-    checks: int
-    refused: int  # by a limit (not counting refusals for an unreachable store)
+    checks: int  # answered by Redis
+    refused: int  # of those, refused by a limit
     store_errors: int  # round trips that failed
     store_skipped: int  # checks decided without asking Redis, while resting it
     store_down: bool
