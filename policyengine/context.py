@@ -28,7 +28,10 @@ def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
     one silently dropped (two Authorization headers must not pick a winner)."""
     if type(headers) is LowercaseHeaders:
         return headers
-    lowered: dict[str, str] = {}
+    lowered = {name.lower(): value for name, value in headers.items()}
+    if len(lowered) == len(headers):  # no two names differ only in case: the common case
+        return lowered
+    lowered = {}
     for name, value in headers.items():
         key = name.lower()
         lowered[key] = f"{lowered[key]}, {value}" if key in lowered else value

@@ -39,10 +39,12 @@ class Identity:
     authn: str | None = None  # name of the authn block that produced it
     credential_id: str | None = None  # a non-secret id of the credential (api key hash prefix)
     role_list: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    roles_header: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # sorted once per identity, not once per decision (identities are cached)
+        # computed once per identity, not once per decision (identities are cached)
         object.__setattr__(self, "role_list", tuple(sorted(self.roles)))
+        object.__setattr__(self, "roles_header", ",".join(self.role_list))
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,10 +95,14 @@ class Engine:
             routed = self._route(request, None)
             if isinstance(routed, Decision):
                 return routed
+            assert routed.route is not None
             failure = await self._authenticate_async(routed)
-            pending = failure or self._authorized(routed, None)
-            if isinstance(pending, Decision):
-                return pending
+            if failure is not None:
+                return failure
+            verdict = self._check_rules(routed, routed.route, None)
+            if not isinstance(verdict, str):
+                return verdict
+            pending = _Pending(routed, routed.route, verdict)
             outcome = None
             if pending.route.limits:
                 outcome = await self.limiter.check_async(pending.route.limits, pending.ctx)
@@ -115,8 +119,9 @@ class Engine:
     def _guarded(self, request: Request, trace: Trace | None) -> Decision:
         try:
             pending = self._authorize(request, trace)
-            if isinstance(pending, Decision):
+            if type(pending) is Decision:
                 return pending
+            assert isinstance(pending, _Pending)
             outcome = None
             if pending.route.limits:
                 outcome = self.limiter.check(pending.route.limits, pending.ctx)
@@ -125,11 +130,16 @@ class Engine:
             return self._internal_error(err)
 
     def _authorize(self, request: Request, trace: Trace | None) -> Decision | _Pending:
-        routed = self._route(request, trace)
-        if isinstance(routed, Decision):
-            return routed
-        failure = self._authenticate(routed, trace)
-        return failure or self._authorized(routed, trace)
+        """Steps 1-4: normalize, match, authenticate, authorize."""
+        ctx = self._route(request, trace)
+        if type(ctx) is Decision:
+            return ctx
+        assert isinstance(ctx, RequestContext) and ctx.route is not None
+        failure = self._authenticate(ctx, trace)
+        if failure is not None:
+            return failure
+        verdict = self._check_rules(ctx, ctx.route, trace)
+        return _Pending(ctx, ctx.route, verdict) if isinstance(verdict, str) else verdict
 
     def _route(self, request: Request, trace: Trace | None) -> Decision | RequestContext:
         """Normalize and match: the context of a matched request, or the deny."""
@@ -153,11 +163,6 @@ class Engine:
             trace.add(f"normalize: {ctx.path}")
             trace.add(f"match: {route.label} ({route.site})")
         return ctx
-
-    def _authorized(self, ctx: RequestContext, trace: Trace | None) -> Decision | _Pending:
-        assert ctx.route is not None
-        verdict = self._check_rules(ctx, ctx.route, trace)
-        return verdict if isinstance(verdict, Decision) else _Pending(ctx, ctx.route, verdict)
 
     def _authenticate(self, ctx: RequestContext, trace: Trace | None) -> Decision | None:
         authenticator = self._addressee(ctx, trace)
@@ -194,7 +199,15 @@ class Engine:
                 trace.add(f"authn: identity given ({ctx.identity.subject})")
             return None
         assert ctx.route is not None
-        presented = [a for a in ctx.route.authenticators if a.presented(ctx)]
+        authenticators = ctx.route.authenticators
+        if len(authenticators) == 1:  # the common case, without building a list
+            only = authenticators[0]
+            if only.presented(ctx):
+                return only
+            if trace is not None:
+                trace.add("authn: no credentials presented")
+            return None
+        presented = [a for a in authenticators if a.presented(ctx)]
         if not presented:
             if trace is not None:
                 trace.add("authn: no credentials presented")
@@ -244,8 +257,14 @@ class Engine:
             if trace is not None:
                 trace.add(f"deny {deny.site}: condition false ({deny.text})")
         for allow in route.allows:
-            why_not = _allow_mismatch(allow.kind, allow.roles, allow.condition, ctx, roles)
-            if why_not is None:
+            kind = allow.kind
+            if kind is not AllowKind.ANYONE and kind is not AllowKind.WHEN and identity is None:
+                why_not = "needs an identity"
+            elif allow.roles is not None and allow.roles.isdisjoint(roles):
+                why_not = "role does not match"
+            elif allow.condition is not None and not allow.condition(ctx):
+                why_not = "condition false"
+            else:
                 if trace is not None:
                     trace.add(f"allow {allow.site}: matched ({allow.text})")
                 return allow.site
@@ -266,71 +285,59 @@ class Engine:
     def _finish(
         self, pending: _Pending, outcome: LimitOutcome | None, trace: Trace | None
     ) -> Decision:
+        """Steps 5-7: the limiter's verdict, the input checks, then the allow."""
         ctx, route = pending.ctx, pending.route
-        limit_headers = outcome.headers if outcome is not None else _NO_HEADERS
-        if outcome is not None and outcome.unavailable:  # fail closed, and say why
-            if trace is not None:
-                trace.add("limits: rate-limit store unavailable")
-            return self._deny(
-                503,
-                Reason.RATE_LIMIT_UNAVAILABLE,
-                "rate-limit store unavailable",
-                route,
-                ctx,
-                rule=pending.rule,
-                response_headers=limit_headers,
-            )
-        if outcome is not None and not outcome.allowed:
-            if trace is not None:
-                trace.add(f"limit {outcome.exceeded}: exceeded")
-            return self._deny(
-                429,
-                Reason.RATE_LIMITED,
-                f"rate limit `{outcome.exceeded}` exceeded",
-                route,
-                ctx,
-                rule=pending.rule,
-                response_headers=limit_headers,
-            )
-        if trace is not None and outcome is not None:
-            trace.add("limits: within quota")
-        problem = check_input(route, ctx, self.options.on_missing_body)
-        if problem is not None:
-            status, reason, message, errors = problem
-            if trace is not None:
-                trace.add(f"input: {message}")
-            return Decision(
-                False,
-                status,
-                reason,
-                message,
-                route.label,
-                pending.rule,
-                *self._who(ctx),
-                response_headers=dict(limit_headers),
-                errors=errors,
-                policy=self.policy.name,
-            )
+        limit_headers = _NO_HEADERS
+        if outcome is not None:
+            refusal = self._limit_refusal(pending, outcome, trace)
+            if refusal is not None:
+                return refusal
+            limit_headers = outcome.headers
+        if route.body is not None or route.query is not None:
+            problem = check_input(route, ctx, self.options.on_missing_body)
+            if problem is not None:
+                status, reason, message, errors = problem
+                if trace is not None:
+                    trace.add(f"input: {message}")
+                subject, roles = self._who(ctx)
+                return Decision(False, status, reason, message, route.label, pending.rule,
+                                subject, roles, _NO_HEADERS, limit_headers, errors,
+                                self.policy.name)  # fmt: skip
         if trace is not None:
             trace.add("decision: allow")
-        subject, roles = self._who(ctx)
-        upstream = {}
-        if subject is not None:
-            upstream[self.options.subject_header] = subject
-            upstream[self.options.roles_header] = ",".join(roles)
-        return Decision(
-            True,
-            200,
-            Reason.ALLOW,
-            "allowed",
-            route.label,
-            pending.rule,
-            subject,
-            roles,
-            upstream,
-            dict(limit_headers),
-            policy=self.policy.name,
-        )
+        identity = ctx.identity
+        if identity is None:
+            return Decision(True, 200, Reason.ALLOW, "allowed", route.label, pending.rule,
+                            None, (), _NO_HEADERS, limit_headers, (), self.policy.name)  # fmt: skip
+        upstream = {
+            self.options.subject_header: identity.subject,
+            self.options.roles_header: identity.roles_header,
+        }
+        return Decision(True, 200, Reason.ALLOW, "allowed", route.label, pending.rule,
+                        identity.subject, identity.role_list, upstream, limit_headers, (),
+                        self.policy.name)  # fmt: skip
+
+    def _limit_refusal(
+        self, pending: _Pending, outcome: LimitOutcome, trace: Trace | None
+    ) -> Decision | None:
+        """503 when the store failed closed, 429 when a limit refused, else None."""
+        if outcome.unavailable:
+            status, reason, message = (
+                503,
+                Reason.RATE_LIMIT_UNAVAILABLE,
+                ("rate-limit store unavailable"),
+            )
+        elif not outcome.allowed:
+            status, reason = 429, Reason.RATE_LIMITED
+            message = f"rate limit `{outcome.exceeded}` exceeded"
+        else:
+            if trace is not None:
+                trace.add("limits: within quota")
+            return None
+        if trace is not None:
+            trace.add(f"limits: {message}")
+        return self._deny(status, reason, message, pending.route, pending.ctx,
+                          rule=pending.rule, response_headers=outcome.headers)  # fmt: skip
 
     @staticmethod
     def _who(ctx: RequestContext | None) -> tuple[str | None, tuple[str, ...]]:
@@ -370,21 +377,3 @@ class Engine:
         log.error("internal error (%s), failing closed:\n%s", type(err).__name__, frames)
         return Decision(False, 500, Reason.INTERNAL, "internal error", policy=self.policy.name)
 
-
-def _allow_mismatch(
-    kind: AllowKind,
-    allowed_roles: frozenset[str] | None,
-    condition: Callable[[RequestContext], bool] | None,
-    ctx: RequestContext,
-    roles: frozenset[str],
-) -> str | None:
-    """None when the allow rule matches, else a short reason for the trace."""
-    if kind is AllowKind.ANYONE:
-        return None
-    if kind is not AllowKind.WHEN and ctx.identity is None:
-        return "needs an identity"
-    if allowed_roles is not None and allowed_roles.isdisjoint(roles):
-        return "role does not match"
-    if condition is not None and not condition(ctx):
-        return "condition false"
-    return None

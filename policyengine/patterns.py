@@ -7,6 +7,7 @@ matches requests against them). Segment kinds are ordered by match precedence.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -28,16 +29,27 @@ class ParamType(IntEnum):
     INT = 0
     UUID = 1
 
-    def convert(self, segment: str) -> int | str | None:
+    @property
+    def convert(self) -> Callable[[str], int | str | None]:
         """The typed value of a request segment, or None when it does not fit."""
-        if self is ParamType.INT:
-            digits = segment[1:] if segment[:1] == "-" else segment
-            if 0 < len(digits) <= 18 and digits.isascii() and digits.isdigit():
-                return int(segment)
-            return None
-        return segment.lower() if _UUID.fullmatch(segment) else None
+        return _CONVERTERS[self]
 
 
+def _int_value(segment: str) -> int | None:
+    digits = segment[1:] if segment[:1] == "-" else segment
+    if 0 < len(digits) <= 18 and digits.isascii() and digits.isdigit():
+        return int(segment)
+    return None
+
+
+def _uuid_value(segment: str) -> str | None:
+    return segment.lower() if _UUID.fullmatch(segment) else None
+
+
+_CONVERTERS: dict[ParamType, Callable[[str], int | str | None]] = {
+    ParamType.INT: _int_value,
+    ParamType.UUID: _uuid_value,
+}
 PARAM_TYPES = {"int": ParamType.INT, "uuid": ParamType.UUID}
 
 

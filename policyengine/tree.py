@@ -15,9 +15,9 @@ from typing import Any
 from policyengine.authn import Authenticator
 from policyengine.context import RequestContext
 from policyengine.decision import InputError
-from policyengine.patterns import ParamType
 
 Condition = Callable[[RequestContext], bool]
+Converter = Callable[[str], Any]  # a typed segment's value, or None when it does not fit
 
 
 class AllowKind(Enum):
@@ -34,6 +34,10 @@ class AllowRule:
     condition: Condition | None
     site: str  # file:line
     text: str  # the rule as written, for traces
+
+    @property
+    def needs_identity(self) -> bool:
+        return self.kind in (AllowKind.AUTHENTICATED, AllowKind.ROLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +110,7 @@ class Node:
 
     def __init__(self) -> None:
         self.static: dict[str, Node] = {}
-        self.typed: list[tuple[ParamType, Node]] = []
+        self.typed: list[tuple[Converter, Node]] = []  # in ParamType order
         self.param: Node | None = None
         self.star: Node | None = None
         self.glob: Endpoint | None = None  # routes ending in `**` below this node
@@ -147,8 +151,8 @@ def _greedy(root: Node, segments: tuple[str, ...], method: str) -> Match | None:
     for segment in segments:
         child = node.static.get(segment)
         if child is None:
-            for param_type, typed_child in node.typed:
-                value = param_type.convert(segment)
+            for convert, typed_child in node.typed:
+                value = convert(segment)
                 if value is not None:
                     captures.append(value)
                     child = typed_child
@@ -180,8 +184,8 @@ def _walk(
         route = _walk(child, segments, i + 1, method, captures)
         if route is not None:
             return route
-    for param_type, typed_child in node.typed:
-        value = param_type.convert(segment)
+    for convert, typed_child in node.typed:
+        value = convert(segment)
         if value is not None:
             captures.append(value)
             route = _walk(typed_child, segments, i + 1, method, captures)

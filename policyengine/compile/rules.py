@@ -87,7 +87,7 @@ def _compile_target(
             for name in rule.names
             if name.value in state.compiled_limits
         ),
-        needs_identity=all(a.kind in (AllowKind.AUTHENTICATED, AllowKind.ROLE) for a in allows),
+        needs_identity=all(a.needs_identity for a in allows),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policyengine.compile.state import CompileState
-from policyengine.patterns import PathPattern, SegmentKind
+from policyengine.patterns import ParamType, PathPattern, SegmentKind
 from policyengine.tree import CompiledRoute, DecisionTree, Endpoint, Node
 
 
@@ -44,12 +44,14 @@ def _child(node: Node, kind: SegmentKind, text: str, param_type: object) -> Node
     if kind is SegmentKind.STATIC:
         return node.static.setdefault(text, Node())
     if kind is SegmentKind.TYPED:
-        for existing_type, child in node.typed:
-            if existing_type is param_type:
+        assert isinstance(param_type, ParamType)
+        for convert, child in node.typed:
+            if convert is param_type.convert:
                 return child
         child = Node()
-        node.typed.append((param_type, child))  # type: ignore[arg-type]
-        node.typed.sort(key=lambda pair: pair[0])
+        node.typed.append((param_type.convert, child))
+        order = {t.convert: t for t in ParamType}
+        node.typed.sort(key=lambda pair: order[pair[0]])
         return child
     if kind is SegmentKind.PARAM:
         node.param = node.param or Node()
