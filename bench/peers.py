@@ -84,12 +84,11 @@ def _casbin_segment(segment: str) -> str:
 def build_casbin(w: Workload) -> Contender:
     import casbin  # type: ignore[import-untyped]
 
-    directory = Path(tempfile.mkdtemp(prefix="bench-casbin-"))
-    (directory / "model.conf").write_text(CASBIN_MODEL, encoding="utf-8")
-    (directory / "policy.csv").write_text("\n".join(casbin_policy_lines(w)) + "\n", "utf-8")
-    enforcer, seconds = _timed(
-        lambda: casbin.Enforcer(str(directory / "model.conf"), str(directory / "policy.csv"))
-    )
+    with tempfile.TemporaryDirectory(prefix="bench-casbin-") as tmp:
+        model, policy = Path(tmp, "model.conf"), Path(tmp, "policy.csv")
+        model.write_text(CASBIN_MODEL, encoding="utf-8")
+        policy.write_text("\n".join(casbin_policy_lines(w)) + "\n", encoding="utf-8")
+        enforcer, seconds = _timed(lambda: casbin.Enforcer(str(model), str(policy)))
     enforce = enforcer.enforce
     return Contender(
         "pycasbin",
