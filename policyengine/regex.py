@@ -48,7 +48,15 @@ class LinearRegex:
 
     def search(self, text: str) -> bool:
         # a `pattern` schema validates exactly the strings the pattern is found in
-        return self._validator.is_valid(text)
+        try:
+            return self._validator.is_valid(text)
+        except UnicodeEncodeError:  # a lone surrogate (Python API, token claims): not UTF-8
+            return self._validator.is_valid(_replace_surrogates(text))
+
+
+def _replace_surrogates(text: str) -> str:
+    """Lone surrogates become U+FFFD, as any decoder shows undecodable input."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def compile_regex(pattern: str) -> LinearRegex:

@@ -14,6 +14,13 @@ from pathlib import Path
 
 from policyengine import ast
 from policyengine.authn import BUILDERS, AuthnBuildContext
+from policyengine.compile.lints import (
+    lint_public_in_protected,
+    lint_request_data,
+    lint_shadowed_routes,
+    lint_unsatisfiable_rules,
+    lint_unused_declarations,
+)
 from policyengine.compile.passes import (
     check_group_prefixes,
     check_route_rules,
@@ -22,13 +29,6 @@ from policyengine.compile.passes import (
     parse_paths,
     resolve_names,
     resolve_role_hierarchy,
-)
-from policyengine.compile.lints import (
-    lint_public_in_protected,
-    lint_shadowed_routes,
-    lint_spoofable_headers,
-    lint_unsatisfiable_rules,
-    lint_unused_declarations,
 )
 from policyengine.compile.rules import compile_routes
 from policyengine.compile.state import CompileState
@@ -94,7 +94,7 @@ PASSES: tuple[Pass, ...] = (
     Pass("compile-routes", compile_routes),
     Pass("lint-unused", lint_unused_declarations),
     Pass("lint-rules", lint_unsatisfiable_rules),
-    Pass("lint-headers", lint_spoofable_headers),
+    Pass("lint-request-data", lint_request_data),
     Pass("lint-shadowed", lint_shadowed_routes),
     Pass("lint-public", lint_public_in_protected),
 )
