@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from policyengine.decision import Identity, Request
-from policyengine.jsonbody import InvalidJson, parse_json
+from policyengine.decision import Identity, InputRefused, Reason, Request
+from policyengine.jsonbody import read_strict
 
 if TYPE_CHECKING:
     from policyengine.tree import CompiledRoute
@@ -88,7 +88,10 @@ class RequestContext:
         return self._headers
 
     def header(self, lower_name: str) -> str | None:
-        return self.headers.get(lower_name)
+        """The field value without the optional whitespace around it (RFC 9110 §5.5), so
+        every face reads `key  ` as `key`, whatever its HTTP parser strips."""
+        value = self.headers.get(lower_name)
+        return value.strip(" \t") if value is not None else None
 
     @property
     def query(self) -> dict[str, list[str]]:
@@ -97,25 +100,41 @@ class RequestContext:
         return self._query
 
     def query_value(self, name: str) -> str | None:
+        """The parameter's value. Ambiguous input is refused, never guessed: a parameter
+        repeated with different values (backends disagree on which wins: HTTP parameter
+        pollution) or holding control characters (`full%00` is `full` to C backends)."""
         values = self.query.get(name)
-        return values[0] if values else None
+        if not values:
+            return None
+        value = values[0]
+        if len(values) > 1 and any(v != value for v in values):
+            raise InputRefused(
+                400,
+                Reason.INPUT_INVALID,
+                f"query parameter `{name}` is repeated with different values",
+            )
+        if not value.isprintable():
+            raise InputRefused(
+                400, Reason.INPUT_INVALID, f"query parameter `{name}` holds control characters"
+            )
+        return value
 
     def json_body(self) -> Any:
-        """The body as JSON, or None when absent or not valid JSON (schemas report why)."""
+        """The body as JSON for conditions; None when no body arrived.
+
+        A body that is present but cannot be read strictly (too large, not strict JSON)
+        is refused rather than read as null: a lenient backend would still act on it,
+        and a `deny when body.x == ...` must not be bypassed that way.
+        """
         if self._body is _UNSET:
-            body = self.request.body
-            if body is None:
-                self._body = None
-            elif isinstance(body, bytes | str):
-                # conditions run before the size check of step 6: never parse more than it allows
-                too_large = len(body) > self._body_limit()
-                try:
-                    self._body = parse_json(body) if body and not too_large else None
-                except InvalidJson:
-                    self._body = None
-            else:
-                self._body = body
+            self._body = self._read_body()
         return self._body
+
+    def _read_body(self) -> Any:
+        body = self.request.body
+        if not isinstance(body, bytes | str):
+            return body  # None, or a body the caller already parsed
+        return read_strict(body, self._body_limit()) if body else None
 
     def _body_limit(self) -> int:
         spec = self.route.body if self.route is not None else None

@@ -66,6 +66,20 @@ class Request:
     identity: Identity | None = None
 
 
+class InputRefused(Exception):
+    """Input that cannot be read without guessing (a body that is not strict JSON, an
+    ambiguous query parameter): the request is refused with this status, wherever the
+    decision was when it found out."""
+
+    def __init__(self, status: int, reason: Reason, message: str,
+                 errors: tuple[InputError, ...] = ()) -> None:  # fmt: skip
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.errors = errors
+
+
 @dataclass(frozen=True, slots=True)
 class InputError:
     """One input violation: a JSON pointer into the body or query, and a message."""

@@ -18,7 +18,7 @@ from typing import Any
 from policyengine.authn import Authenticator, AuthnFailure
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import RequestContext
-from policyengine.decision import Decision, Reason, Request
+from policyengine.decision import Decision, InputRefused, Reason, Request
 from policyengine.inputs import MissingBody, check_input
 from policyengine.loader import load_policy_set, parse_text
 from policyengine.paths import BadPath, normalize_path, split_target
@@ -107,6 +107,8 @@ class Engine:
             if pending.route.limits:
                 outcome = await self.limiter.check_async(pending.route.limits, pending.ctx)
             return self._finish(pending, outcome, None)
+        except InputRefused as err:
+            return self._unreadable(err, None)
         except Exception as err:
             return self._internal_error(err)
 
@@ -126,6 +128,8 @@ class Engine:
             if pending.route.limits:
                 outcome = self.limiter.check(pending.route.limits, pending.ctx)
             return self._finish(pending, outcome, trace)
+        except InputRefused as err:
+            return self._unreadable(err, trace)
         except Exception as err:
             return self._internal_error(err)
 
@@ -371,9 +375,14 @@ class Engine:
             policy=self.policy.name,
         )
 
+    def _unreadable(self, err: InputRefused, trace: Trace | None) -> Decision:
+        if trace is not None:
+            trace.add(f"input: {err.message}")
+        return Decision(False, err.status, err.reason, err.message, errors=err.errors,
+                        policy=self.policy.name)  # fmt: skip
+
     def _internal_error(self, err: Exception) -> Decision:
         # The traceback names code, not data: the exception's message may hold request data.
         frames = "".join(traceback.format_tb(err.__traceback__))
         log.error("internal error (%s), failing closed:\n%s", type(err).__name__, frames)
         return Decision(False, 500, Reason.INTERNAL, "internal error", policy=self.policy.name)
-

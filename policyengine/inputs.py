@@ -6,14 +6,12 @@ within `max` (413, measured before any parsing), strict JSON (400), the schema (
 
 from __future__ import annotations
 
-import json
 import re
 from enum import StrEnum
-from typing import Any
 
 from policyengine.context import RequestContext
-from policyengine.decision import InputError, Reason
-from policyengine.jsonbody import InvalidJson, parse_json
+from policyengine.decision import InputError, InputRefused, Reason
+from policyengine.jsonbody import read_strict
 from policyengine.schema import MAX_ERRORS
 from policyengine.tree import CompiledRoute, InputSpec
 
@@ -53,17 +51,9 @@ def _check_body(spec: InputSpec, ctx: RequestContext) -> Problem | None:
     if media_problem is not None:
         return 415, Reason.INPUT_UNSUPPORTED, media_problem, ()
     try:
-        raw = _raw_bytes(body)
-        if len(raw) > spec.max_bytes:
-            return (
-                413,
-                Reason.INPUT_TOO_LARGE,
-                f"the body is larger than {spec.max_bytes} bytes",
-                (),
-            )
-        value = parse_json(raw)
-    except InvalidJson as err:
-        return _invalid("the body is not valid JSON", str(err))
+        value = read_strict(body, spec.max_bytes)
+    except InputRefused as refused:
+        return refused.status, refused.reason, refused.message, refused.errors
     errors = spec.validate(value)
     if not errors:
         return None
@@ -74,19 +64,6 @@ def _check_body(spec: InputSpec, ctx: RequestContext) -> Problem | None:
         f"the body does not match schema `{spec.schema}`{shown}",
         errors,
     )
-
-
-def _raw_bytes(body: Any) -> bytes:
-    """The body as bytes, so `max` and strict parsing apply the same way in every face: a
-    value the caller parsed already (the Python API, `/v1/decide`) is serialized first."""
-    if isinstance(body, bytes):
-        return body
-    try:
-        if isinstance(body, str):
-            return body.encode("utf-8")
-        return json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
-        raise InvalidJson("the body is not a JSON value") from None
 
 
 def _media_type_problem(content_type: str | None, *, required: bool) -> str | None:

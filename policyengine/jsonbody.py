@@ -13,6 +13,8 @@ import math
 import re
 from typing import Any
 
+from policyengine.decision import InputError, InputRefused, Reason
+
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 100
 # an escaped surrogate; paired ones are decoded into one character, unpaired ones are not
@@ -112,3 +114,37 @@ def _check_surrogates(value: Any) -> None:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidJson("a string holds an unpaired UTF-16 surrogate") from None
+
+
+def read_strict(body: Any, max_bytes: int) -> Any:
+    """The one way a request body is read: within `max_bytes`, measured before parsing
+    (413), then strict JSON (400). Raises InputRefused with the client-facing reason."""
+    try:
+        raw = _raw_bytes(body)
+    except InvalidJson as err:
+        raise _not_json(err) from None
+    if len(raw) > max_bytes:
+        raise InputRefused(413, Reason.INPUT_TOO_LARGE,
+                           f"the body is larger than {max_bytes} bytes")  # fmt: skip
+    try:
+        return parse_json(raw)
+    except InvalidJson as err:
+        raise _not_json(err) from None
+
+
+def _not_json(err: InvalidJson) -> InputRefused:
+    return InputRefused(400, Reason.INPUT_INVALID, "the body is not valid JSON",
+                        (InputError("", str(err)),))  # fmt: skip
+
+
+def _raw_bytes(body: Any) -> bytes:
+    """The body as bytes, so `max` and strict parsing apply the same way in every face: a
+    value the caller parsed already (the Python API, `/v1/decide`) is serialized first."""
+    if isinstance(body, bytes):
+        return body
+    try:
+        if isinstance(body, str):
+            return body.encode("utf-8")
+        return json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        raise InvalidJson("the body is not a JSON value") from None

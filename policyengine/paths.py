@@ -91,6 +91,10 @@ def _strip_origin(target: str) -> str:
     return rest if rest.startswith("/") else "/" + rest
 
 
+# No API nests this deep; the bound keeps matching (which recurses per segment) finite.
+MAX_SEGMENTS = 128
+
+
 def normalize_path(path: str) -> tuple[str, ...]:
     """Return the normalized, decoded, non-empty segments of a path (no query).
 
@@ -98,8 +102,12 @@ def normalize_path(path: str) -> tuple[str, ...]:
     """
     if _FAST.fullmatch(path):
         inner = path[1:-1] if path.endswith("/") else path[1:]
-        return tuple(inner.split("/")) if inner else ()
-    return _normalize_slow(path)
+        segments = tuple(inner.split("/")) if inner else ()
+    else:
+        segments = _normalize_slow(path)
+    if len(segments) > MAX_SEGMENTS:
+        raise BadPath(f"more than {MAX_SEGMENTS} path segments")
+    return segments
 
 
 def segments_to_path(segments: tuple[str, ...]) -> str:

@@ -51,6 +51,7 @@ _CONVERTERS: dict[ParamType, Callable[[str], int | str | None]] = {
     ParamType.UUID: _uuid_value,
 }
 PARAM_TYPES = {"int": ParamType.INT, "uuid": ParamType.UUID}
+MAX_PATTERN_SEGMENTS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,10 @@ def parse_pattern(text: str, normalize: object) -> PathPattern:
         raise PatternError("a route path must start with `/`", 0, 1)
     segments: list[PatternSegment] = []
     seen: set[str] = set()
+    if text.count("/") > MAX_PATTERN_SEGMENTS:
+        raise PatternError(
+            f"a route path has at most {MAX_PATTERN_SEGMENTS} segments", 0, len(text)
+        )
     offset = 1
     raw_parts = text[1:].split("/") if text != "/" else []
     for index, raw in enumerate(raw_parts):

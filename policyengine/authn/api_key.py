@@ -30,7 +30,11 @@ class KeyEntry:
 
 
 def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    """The sha256 of a key; "" (which no entry has) for a string UTF-8 cannot encode."""
+    try:
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    except UnicodeEncodeError:  # a lone surrogate, only possible through the Python API
+        return ""
 
 
 class ApiKeyAuthenticator(Authenticator):

@@ -138,8 +138,16 @@ def claim_at(claims: Mapping[str, Any], path: str) -> Any:
     return None
 
 
+# Beyond any real NumericDate and still exact as a float: `exp + leeway` cannot overflow.
+_MAX_TIME = 2**53
+
+
 def _is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A usable NumericDate: a finite number of sane size (NaN, infinities, 400-digit
+    integers are refused: a token that never expires is not a token we accept)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return -_MAX_TIME < value < _MAX_TIME  # false for NaN and the infinities too
 
 
 # -- reading the settings -------------------------------------------------------------------

@@ -96,10 +96,11 @@ class JwtAuthenticator(BearerAuthenticator):
 
     async def authenticate_async(self, ctx: RequestContext) -> Identity:
         """Off the event loop only when a JWKS fetch may be needed (a cache miss)."""
+        if self.url_keys is None:  # keys from files: nothing to fetch, no need to look
+            return self.authenticate(ctx)
         bearer = bearer_of(ctx)
         if (
-            self.url_keys is None
-            or bearer is None
+            bearer is None
             or bearer.token is None
             or self.cache.get(token_key(bearer.token), ctx.now) is not None
         ):

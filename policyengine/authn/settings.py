@@ -78,7 +78,12 @@ class SettingsReader:
         if words[0].value not in sources:
             self._bad(self.by_key[key], expected)
             return None
-        return str(words[0].value), str(words[1].value)
+        value = str(words[1].value)
+        if not value.isprintable():  # a NUL or newline in a file or variable name
+            self.diags.error("compile/bad-setting", f"`{key}` names something with control "
+                             "characters", words[1].span)  # fmt: skip
+            return None
+        return str(words[0].value), value
 
     def strings(self, key: str) -> list[str] | None:
         """`key "a"` or `key "a", "b"`."""

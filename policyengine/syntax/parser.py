@@ -135,14 +135,25 @@ def parse_source(source: Source, path: str = "") -> ast.PolicyFile:
     """Parse one file to its AST, or raise PolicyError with the syntax error."""
     try:
         tree: Tree[Token] = _PARSER.parse(source.text)
+        statements = AstBuilder(source).transform(tree)
     except UnexpectedInput as err:
         raise PolicyError([_syntax_diagnostic(source, err)]) from None
-    try:
-        statements = AstBuilder(source).transform(tree)
     except VisitError as err:
         if isinstance(err.orig_exc, AstBuildError):
             raise PolicyError([err.orig_exc.diagnostic]) from None
         raise
+    except RecursionError:  # Lark's tree walks recurse once per level of nesting
+        span = Span(source, 0, min(1, len(source.text)))
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "syntax/too-deep",
+                    "the policy nests too deeply",
+                    span,
+                    "split long conditions and nested groups",
+                )
+            ]
+        ) from None
     return ast.PolicyFile(source=source, path=path, statements=tuple(statements))
 
 

@@ -51,7 +51,12 @@ def size_bytes(text: str) -> int:
     return int(number) * _SIZE_UNITS[unit]
 
 
+MAX_NUMBER_LENGTH = 40
+
+
 def _number(text: str) -> int | float:
+    if len(text) > MAX_NUMBER_LENGTH:  # Python refuses huge int conversions; so do we, clearly
+        raise ValueError(f"number longer than {MAX_NUMBER_LENGTH} characters")
     return float(text) if any(c in text for c in ".eE") else int(text)
 
 
@@ -75,6 +80,12 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
 
     def _name(self, tok: Token) -> ast.Name:
         return ast.Name(str(tok), self._tok_span(tok))
+
+    def _num(self, tok: Token) -> int | float:
+        try:
+            return _number(str(tok))
+        except ValueError as err:
+            raise self._fail("syntax/bad-number", str(err), self._tok_span(tok)) from None
 
     def _fail(self, code: str, message: str, span: Span, help: str | None = None) -> AstBuildError:
         return AstBuildError(Diagnostic(code, message, span, help))
@@ -113,7 +124,7 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
         if tok.type == "STRING":
             return ast.Word(ast.WordKind.STRING, unquote(text), unquote(text), span)
         if tok.type == "NUMBER":
-            return ast.Word(ast.WordKind.NUMBER, text, _number(text), span)
+            return ast.Word(ast.WordKind.NUMBER, text, self._num(tok), span)
         if tok.type == "DURATION":
             return ast.Word(ast.WordKind.DURATION, text, duration_seconds(text), span)
         if tok.type == "SIZE":
@@ -209,9 +220,9 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
             if tok.type == "RANGE_DOTS":
                 seen_dots = True
             elif seen_dots:
-                high = _number(tok)
+                high = self._num(tok)
             else:
-                low = _number(tok)
+                low = self._num(tok)
         return ast.Range(low, high, self._span(meta))
 
     # -- limits ------------------------------------------------------------------------
@@ -224,7 +235,7 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
                 by = extra
             else:
                 burst = extra
-        count = _number(count_tok)
+        count = self._num(count_tok)
         if not isinstance(count, int) or count <= 0:
             raise self._fail(
                 "syntax/limit-count",
@@ -289,7 +300,7 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
         return ast.LimitKey(ast.LimitKeyKind.CLAIM, path, self._span(meta))
 
     def limit_burst(self, meta: Meta, items: list[Token]) -> int:
-        value = _number(items[0])
+        value = self._num(items[0])
         if not isinstance(value, int) or value <= 0:
             raise self._fail(
                 "syntax/limit-burst",
@@ -429,7 +440,7 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
         if item.type == "STRING":
             return ast.Literal(ast.LiteralKind.STRING, unquote(text), span)
         if item.type == "NUMBER":
-            value = _number(text)
+            value = self._num(item)
             kind = ast.LiteralKind.INT if isinstance(value, int) else ast.LiteralKind.NUMBER
             return ast.Literal(kind, value, span)
         if item.type == "DURATION":
