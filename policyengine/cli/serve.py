@@ -17,55 +17,134 @@ EXIT_USAGE = 2
 @click.argument("directory", type=click.Path(exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8181, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256),
-              help="Processes sharing the port (SO_REUSEPORT).")
-@click.option("--redis", "redis_url", metavar="URL",
-              help="Rate-limit store shared by workers and replicas (redis://, rediss://, "
-                   "unix://). Without it counts are kept per process.")
-@click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="CIDR",
-              help="A gateway address whose X-Forwarded-For / X-Real-IP is believed. "
-                   "Repeatable.")
-@click.option("--nginx-mode", is_flag=True,
-              help="Deny with 401/403 only, the real status in X-Policy-Status "
-                   "(nginx auth_request honours no other).")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Processes sharing the port (SO_REUSEPORT).",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    help="Rate-limit store shared by workers and replicas (redis://, rediss://, "
+    "unix://). Without it counts are kept per process.",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="CIDR",
+    help="A gateway address whose X-Forwarded-For / X-Real-IP is believed. Repeatable.",
+)
+@click.option(
+    "--nginx-mode",
+    is_flag=True,
+    help="Deny with 401/403 only, the real status in X-Policy-Status "
+    "(nginx auth_request honours no other).",
+)
 @click.option("--decision-log", metavar="FILE|-", help="Write one JSON line per decision.")
-@click.option("--decision-log-sample", default=1.0, show_default=True,
-              type=click.FloatRange(0.0, 1.0),
-              help="Share of allowed decisions logged; denies are always logged.")
+@click.option(
+    "--decision-log-sample",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Share of allowed decisions logged; denies are always logged.",
+)
 @click.option("--subject-header", default="X-Auth-Subject", show_default=True)
 @click.option("--roles-header", default="X-Auth-Roles", show_default=True)
-@click.option("--max-body", default=1024 * 1024, show_default=True, type=click.IntRange(0),
-              help="Largest request body accepted, in bytes (/v1/decide, /v1/envoy).")
-@click.option("--request-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),
-              help="Seconds a client may take to send one request.")
-@click.option("--idle-timeout", default=300.0, show_default=True, type=click.FloatRange(0.1),
-              help="Seconds an idle keep-alive connection is kept.")
-@click.option("--reload-interval", default=1.0, show_default=True, type=click.FloatRange(0.0),
-              help="Seconds between checks of the policy files for changes; 0: SIGHUP only.")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(directory: Path, host: str, port: int, workers: int, redis_url: str | None,
-          trusted_proxies: tuple[str, ...], nginx_mode: bool, decision_log: str | None,
-          decision_log_sample: float, subject_header: str, roles_header: str, max_body: int,
-          request_timeout: float, idle_timeout: float, reload_interval: float,
-          log_level: str) -> None:
+@click.option(
+    "--max-body",
+    default=1024 * 1024,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Largest request body accepted, in bytes (/v1/decide, /v1/envoy).",
+)
+@click.option(
+    "--request-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds a client may take to send one request.",
+)
+@click.option(
+    "--idle-timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds an idle keep-alive connection is kept.",
+)
+@click.option(
+    "--reload-interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.0),
+    help="Seconds between checks of the policy files for changes; 0: SIGHUP only.",
+)
+@click.option(
+    "--on-missing-body",
+    type=click.Choice(["deny", "skip"]),
+    default="deny",
+    show_default=True,
+    help="A route with `body` when the gateway forwarded no body: deny (400), or skip the "
+    "body check (authorization still applies). nginx, Caddy and Traefik send no body.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def serve(
+    directory: Path,
+    host: str,
+    port: int,
+    workers: int,
+    redis_url: str | None,
+    trusted_proxies: tuple[str, ...],
+    nginx_mode: bool,
+    decision_log: str | None,
+    decision_log_sample: float,
+    subject_header: str,
+    roles_header: str,
+    max_body: int,
+    request_timeout: float,
+    idle_timeout: float,
+    reload_interval: float,
+    on_missing_body: str,
+    log_level: str,
+) -> None:
     """Serve decisions over HTTP for gateways (nginx, Caddy, Traefik, Envoy)."""
+    from policyengine.inputs import MissingBody
     from policyengine.server import DecisionLogConfig, Limits, ServerConfig
     from policyengine.server import serve as run
     from policyengine.server.clientip import TrustedProxies
 
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="policyengine[%(process)d] %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(),
+        stream=sys.stderr,
+        format="policyengine[%(process)d] %(levelname)s %(message)s",
+    )
     try:
         config = ServerConfig(
-            policy_dir=directory, host=host, port=port, workers=workers, redis_url=redis_url,
-            trusted_proxies=TrustedProxies.parse(trusted_proxies), nginx_mode=nginx_mode,
-            subject_header=subject_header, roles_header=roles_header,
-            decision_log=(DecisionLogConfig(decision_log, decision_log_sample)
-                          if decision_log else None),
+            policy_dir=directory,
+            host=host,
+            port=port,
+            workers=workers,
+            redis_url=redis_url,
+            trusted_proxies=TrustedProxies.parse(trusted_proxies),
+            nginx_mode=nginx_mode,
+            subject_header=subject_header,
+            roles_header=roles_header,
+            on_missing_body=MissingBody(on_missing_body),
+            decision_log=(
+                DecisionLogConfig(decision_log, decision_log_sample) if decision_log else None
+            ),
             reload_interval=reload_interval,
-            limits=Limits(max_body_bytes=max_body, request_timeout=request_timeout,
-                          idle_timeout=idle_timeout),
+            limits=Limits(
+                max_body_bytes=max_body, request_timeout=request_timeout, idle_timeout=idle_timeout
+            ),
         )
     except ValueError as err:
         raise click.UsageError(str(err)) from None
@@ -75,5 +154,6 @@ def serve(directory: Path, host: str, port: int, workers: int, redis_url: str | 
         click.echo(err.render(), err=True)
         sys.exit(EXIT_USAGE)
     except OSError as err:
-        click.echo(f"error: cannot serve on {host}:{port}: {err.strerror or err}", err=True)
+        where = err.filename or f"{host}:{port}"
+        click.echo(f"error: cannot serve on {where}: {err.strerror or err}", err=True)
         sys.exit(1)

@@ -33,8 +33,10 @@ def forward_auth_request(http: HttpRequest, client_ip: str | None) -> Request | 
     if isinstance(uri, Refusal):
         return uri
     if method is None or uri is None:
-        return Refusal("forward-auth needs the original method and URI: X-Original-Method and "
-                       "X-Original-URI (nginx) or X-Forwarded-Method and X-Forwarded-Uri")
+        return Refusal(
+            "forward-auth needs the original method and URI: X-Original-Method and "
+            "X-Original-URI (nginx) or X-Forwarded-Method and X-Forwarded-Uri"
+        )
     return Request(method, uri, http.headers, http.body or None, client_ip)
 
 
@@ -59,7 +61,7 @@ def envoy_request(http: HttpRequest, client_ip: str | None) -> Request | None:
     the original Host, the headers its `allowed_headers` lets through, and the body
     when `with_request_body` is set (Content-Length then counts it).
     """
-    rest = http.target[len(ENVOY_PREFIX):]
+    rest = http.target[len(ENVOY_PREFIX) :]
     if not rest.startswith("/"):
         return None
     return Request(http.method, rest, http.headers, http.body or None, client_ip)
@@ -75,8 +77,9 @@ def decide_request(http: HttpRequest) -> Request | Refusal:
         return Refusal("the request body must be a JSON object")
     unknown = sorted(set(payload) - _DECIDE_FIELDS)
     if unknown:
-        return Refusal(f"unknown field `{unknown[0]}`; fields are method, path, headers, "
-                       "body, client_ip")
+        return Refusal(
+            f"unknown field `{unknown[0]}`; fields are method, path, headers, body, client_ip"
+        )
     method, path = payload.get("method"), payload.get("path")
     if not isinstance(method, str) or not method:
         return Refusal("`method` must be a non-empty string")

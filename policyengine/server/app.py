@@ -19,13 +19,14 @@ from collections.abc import Callable
 from policyengine.decision import Decision, Reason, Request
 from policyengine.server import adapters, render
 from policyengine.server.adapters import Refusal
+from policyengine.server.clientip import ClientAddresses
 from policyengine.server.config import ServerConfig
 from policyengine.server.decisionlog import DecisionLog
 from policyengine.server.eager import Suspended, start_eagerly
 from policyengine.server.message import HttpRequest
 from policyengine.server.metrics import Metrics
-from policyengine.server.render import Renderer
 from policyengine.server.reload import EngineHolder
+from policyengine.server.render import Renderer
 from policyengine.server.responses import (
     PROMETHEUS,
     TEXT,
@@ -44,6 +45,12 @@ _POST_ONLY = error_response(405, "request.method", "use POST")
 _GET_ONLY = error_response(405, "request.method", "use GET")
 
 
+def log_internal_error(err: BaseException) -> None:
+    """Name the code, never the data: an exception's message may hold request data."""
+    frames = "".join(traceback.format_tb(err.__traceback__))
+    log.error("internal error (%s), failing closed:\n%s", type(err).__name__, frames)
+
+
 class DecisionIds:
     """Short ids unique across workers and restarts: a random prefix and a counter."""
 
@@ -58,14 +65,21 @@ class DecisionIds:
 
 
 class App:
-    def __init__(self, config: ServerConfig, holder: EngineHolder, metrics: Metrics,
-                 decision_log: DecisionLog | None, *, eager: bool) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        holder: EngineHolder,
+        metrics: Metrics,
+        decision_log: DecisionLog | None,
+        *,
+        eager: bool,
+    ) -> None:
         self.holder = holder
         self.metrics = metrics
         self.decision_log = decision_log
         self.draining = False
         self._eager = eager  # no networked store: decisions may run without a Task
-        self._proxies = config.trusted_proxies
+        self._addresses = ClientAddresses(config.trusted_proxies)
         self._heads = render.AllowHeads(config.identity_headers)
         self._gateway: Renderer = render.nginx if config.nginx_mode else render.forward_auth
         self._ids = DecisionIds()
@@ -105,6 +119,7 @@ class App:
         started = time.perf_counter_ns()
         request = adapters.decide_request(http)
         if isinstance(request, Refusal):
+            self.metrics.http_error(Reason.BAD_REQUEST.value)
             return error_response(400, Reason.BAD_REQUEST.value, request.message)
         return self._decision("decide", http, request, render.decide, started)
 
@@ -115,15 +130,23 @@ class App:
         if not client.trusted:
             return client.text
         headers = http.headers
-        return self._proxies.client_ip(client.address, headers.get("x-forwarded-for"),
-                                       headers.get("x-real-ip"))
+        return self._addresses.client_ip(
+            client, headers.get("x-forwarded-for"), headers.get("x-real-ip")
+        )
 
-    def _decision(self, endpoint: str, http: HttpRequest, request: Request | Refusal,
-                  renderer: Renderer, started: int) -> Reply:
+    def _decision(
+        self,
+        endpoint: str,
+        http: HttpRequest,
+        request: Request | Refusal,
+        renderer: Renderer,
+        started: int,
+    ) -> Reply:
         engine = self.holder.engine  # read once: a reload swaps it between requests only
         if isinstance(request, Refusal):
-            refused = Decision(False, 400, Reason.BAD_REQUEST, request.message,
-                               policy=engine.policy.name)
+            refused = Decision(
+                False, 400, Reason.BAD_REQUEST, request.message, policy=engine.policy.name
+            )
             return self._finish(endpoint, http.method, http.target, refused, renderer, started)
         try:
             coro = engine.decide_async(request)
@@ -131,21 +154,37 @@ class App:
         except Exception as err:
             outcome = self._internal(err, engine.policy.name)
         if isinstance(outcome, Suspended):
-            return asyncio.ensure_future(self._finish_later(
-                outcome, endpoint, request, renderer, started, engine.policy.name))
+            return asyncio.ensure_future(
+                self._finish_later(
+                    outcome, endpoint, request, renderer, started, engine.policy.name
+                )
+            )
         return self._finish(endpoint, request.method, request.path, outcome, renderer, started)
 
-    async def _finish_later(self, suspended: Suspended[Decision], endpoint: str,
-                            request: Request, renderer: Renderer, started: int,
-                            policy: str | None) -> Response:
+    async def _finish_later(
+        self,
+        suspended: Suspended[Decision],
+        endpoint: str,
+        request: Request,
+        renderer: Renderer,
+        started: int,
+        policy: str | None,
+    ) -> Response:
         try:
             decision = await suspended.rest
         except Exception as err:
             decision = self._internal(err, policy)
         return self._finish(endpoint, request.method, request.path, decision, renderer, started)
 
-    def _finish(self, endpoint: str, method: str, target: str, decision: Decision,
-                renderer: Renderer, started: int) -> Response:
+    def _finish(
+        self,
+        endpoint: str,
+        method: str,
+        target: str,
+        decision: Decision,
+        renderer: Renderer,
+        started: int,
+    ) -> Response:
         # an allow needs no id unless it is logged: the deny's id is in its response
         decision_id = self._ids.next() if not decision.allow or self.decision_log else ""
         try:
@@ -163,9 +202,7 @@ class App:
 
     @staticmethod
     def _internal(err: BaseException, policy: str | None) -> Decision:
-        # Name the code, never the data: an exception's message may hold request data.
-        frames = "".join(traceback.format_tb(err.__traceback__))
-        log.error("internal error (%s), failing closed:\n%s", type(err).__name__, frames)
+        log_internal_error(err)
         return Decision(False, 500, Reason.INTERNAL, "internal error", policy=policy)
 
     # -- operations endpoints ----------------------------------------------------------
@@ -181,9 +218,3 @@ class App:
         if http.method not in ("GET", "HEAD"):
             return _GET_ONLY
         return Response(200, PROMETHEUS, self.metrics.render())
-
-
-def internal_error_response() -> Response:
-    """The last resort when the app itself failed: deny, say nothing more."""
-    return error_response(500, Reason.INTERNAL.value, "internal error")
-

@@ -60,8 +60,9 @@ class TrustedProxies:
     def trusts(self, address: IPAddress | None) -> bool:
         return address is not None and any(address in net for net in self.networks)
 
-    def client_ip(self, peer: IPAddress, forwarded_for: str | None, real_ip: str | None
-                  ) -> str | None:
+    def client_ip(
+        self, peer: IPAddress, forwarded_for: str | None, real_ip: str | None
+    ) -> str | None:
         """The client's address for a request from `peer`; None when the chain is broken.
 
         A malformed hop gives None rather than a nearby proxy's address: a policy
@@ -82,3 +83,33 @@ class TrustedProxies:
             address = parse_address(real_ip)
             return str(address) if address is not None else None
         return str(peer)
+
+
+class ClientAddresses:
+    """`TrustedProxies.client_ip` for trusted peers, remembered.
+
+    A gateway repeats the same few forwarded chains, and parsing one costs more than
+    a whole route match; only short chains are kept, so memory stays bounded.
+    """
+
+    MAX_ENTRIES = 4096
+    MAX_KEY_CHARS = 256
+
+    def __init__(self, proxies: TrustedProxies) -> None:
+        self.proxies = proxies
+        self._known: dict[tuple[str, str | None, str | None], str | None] = {}
+
+    def client_ip(self, peer: Peer, forwarded_for: str | None, real_ip: str | None) -> str | None:
+        if not peer.trusted:
+            return peer.text
+        key = (peer.text, forwarded_for, real_ip)
+        try:
+            return self._known[key]
+        except KeyError:
+            pass
+        found = self.proxies.client_ip(peer.address, forwarded_for, real_ip)
+        if len(forwarded_for or "") + len(real_ip or "") <= self.MAX_KEY_CHARS:
+            if len(self._known) >= self.MAX_ENTRIES:
+                self._known.clear()
+            self._known[key] = found
+        return found

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from policyengine.inputs import MissingBody
 from policyengine.ratelimit import REDIS_SCHEMES
 from policyengine.server.clientip import TrustedProxies
 
@@ -42,6 +43,8 @@ class ServerConfig:
     nginx_mode: bool = False
     subject_header: str = "X-Auth-Subject"
     roles_header: str = "X-Auth-Roles"
+    # a route with `body` when the gateway forwarded none (nginx, Caddy, Traefik's default)
+    on_missing_body: MissingBody = MissingBody.DENY
     decision_log: DecisionLogConfig | None = None
     reload_interval: float = 1.0  # seconds between polls of the policy files; 0 turns it off
     limits: Limits = field(default_factory=Limits)

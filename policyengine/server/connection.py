@@ -13,12 +13,12 @@ all connections rather than by a timer per request.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
 import httptools
 
+from policyengine.server.app import log_internal_error
 from policyengine.server.message import HttpRequest, combine
 from policyengine.server.responses import (
     CONTINUE,
@@ -30,8 +30,6 @@ from policyengine.server.responses import (
 if TYPE_CHECKING:
     from policyengine.server.clientip import Peer
     from policyengine.server.state import ServerState
-
-log = logging.getLogger("policyengine.server")
 
 _TOO_MANY_HEADERS = (431, "request.headers_too_large", "too many header fields")
 _HEADERS_TOO_LARGE = (431, "request.headers_too_large", "request headers are too large")
@@ -47,10 +45,26 @@ class _Refused(Exception):
 
 class HttpConnection(asyncio.Protocol):
     __slots__ = (
-        "_body", "_body_size", "_chunk", "_closed", "_head_bound", "_head_size", "_headers",
+        "_body",
+        "_body_size",
+        "_chunk",
+        "_closed",
+        "_head_bound",
+        "_head_size",
+        "_headers",
         "_in_head",
-        "_in_request", "_messages", "_pairs", "_parser", "_peer", "_queue", "_reading_paused",
-        "_served", "_state", "_transport", "_url", "since",
+        "_in_request",
+        "_messages",
+        "_pairs",
+        "_parser",
+        "_peer",
+        "_queue",
+        "_reading_paused",
+        "_served",
+        "_state",
+        "_transport",
+        "_url",
+        "since",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -81,6 +95,7 @@ class HttpConnection(asyncio.Protocol):
         if isinstance(peername, tuple):
             self._peer = self._state.proxies.peer(peername[0])
         self._state.connections.add(self)
+        self._state.metrics.connections += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -104,14 +119,13 @@ class HttpConnection(asyncio.Protocol):
             if isinstance(context, _Refused):
                 self._refuse(context.problem)
             else:
-                log.error("internal error in the HTTP layer (%s)", type(context).__name__)
+                log_internal_error(context or err)
                 self._refuse((500, "internal", "internal error"))
         except httptools.HttpParserError:
             self._refuse(_MALFORMED)
         else:
             if self._in_head:
-                self._count_head(len(data), whole=head_before and
-                                 self._messages == message_before)
+                self._count_head(len(data), whole=head_before and self._messages == message_before)
 
     def _count_head(self, size: int, whole: bool) -> None:
         """Bound what httptools buffers of an unfinished head (it holds a header until
@@ -143,7 +157,7 @@ class HttpConnection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._pairs.append((name, value))  # decoded once, in on_message_complete
+        self._pairs.append((name, value))  # decoded all at once, in on_headers_complete
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -152,8 +166,8 @@ class HttpConnection(asyncio.Protocol):
         if len(pairs) > limits.max_headers:
             raise _Refused(_TOO_MANY_HEADERS)
         if self._head_bound + self._chunk > limits.max_header_bytes and (  # else it cannot be
-                len(self._url) + sum(len(n) + len(v) for n, v in pairs)
-                > limits.max_header_bytes):
+            len(self._url) + sum(len(n) + len(v) for n, v in pairs) > limits.max_header_bytes
+        ):
             raise _Refused(_HEADERS_TOO_LARGE)
         self._headers = headers = combine(pairs)
         length = headers.get("content-length")
@@ -179,12 +193,11 @@ class HttpConnection(asyncio.Protocol):
         parser = self._parser
         method = parser.get_method().decode("ascii")
         body = b"".join(self._body) if self._body else b""
-        request = HttpRequest(method, self._url.decode("latin-1"), self._headers, body,
-                              self._peer)
+        request = HttpRequest(method, self._url.decode("latin-1"), self._headers, body, self._peer)
         try:
             reply = self._state.app.handle(request)
         except Exception as err:
-            log.error("internal error answering a request (%s)", type(err).__name__)
+            log_internal_error(err)
             reply = error_response(500, "internal", "internal error")
         keep_alive = parser.should_keep_alive()
         head_only = method == "HEAD"
@@ -248,6 +261,7 @@ class HttpConnection(asyncio.Protocol):
     def _close(self) -> None:
         if not self._closed:
             self._closed = True
+            self.since = self._state.now
             assert self._transport is not None
             self._transport.close()  # writes what is buffered first
 
@@ -263,23 +277,29 @@ class HttpConnection(asyncio.Protocol):
             self._transport.resume_reading()
 
     def abort(self) -> None:
-        """Drop the connection now (a drain that ran out of time)."""
+        """Drop the connection now: a drain ran out of time, or the client stopped reading."""
         if self._transport is not None:
             self._closed = True
             self._transport.abort()
 
     # -- the once-a-second sweep -------------------------------------------------------
     def sweep(self, now: float) -> None:
-        """Time out slow requests (408) and idle connections; close idle ones when draining."""
-        if self._closed or self._queue:
-            return  # a decision is in flight: it has its own timeouts
+        """Time out slow requests (408) and idle connections; close idle ones when draining;
+        drop closed ones whose client will not read the rest of what we wrote."""
         limits = self._state.limits
         waited = now - self.since
+        if self._closed:
+            if waited > limits.request_timeout:
+                self.abort()
+            return
+        if self._queue:
+            return  # a decision is in flight: it has its own timeouts
         if self._in_request:
             if waited > limits.request_timeout:
                 self._refuse(_TIMEOUT)
         elif self._state.draining or waited > (
-                limits.idle_timeout if self._served else limits.request_timeout):
+            limits.idle_timeout if self._served else limits.request_timeout
+        ):
             self._close()
 
 
@@ -288,6 +308,6 @@ def _result(future: asyncio.Future[Response]) -> Response:
         return error_response(503, "internal", "shutting down")
     error = future.exception()
     if error is not None:
-        log.error("internal error answering a request (%s)", type(error).__name__)
+        log_internal_error(error)
         return error_response(500, "internal", "internal error")
     return future.result()

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import random
+import select
 import sys
 import time
+from collections.abc import Iterator
 from typing import IO
 
 from policyengine.decision import Decision
@@ -38,7 +40,7 @@ class DecisionLog:
         self._stream = stream
         self._sample = sample
         self._close = close
-        self._buffer: list[bytes] = []
+        self._buffer: list[bytes] = []  # whole lines
         self._size = 0
         self._stamp_second = -1
         self._stamp = ""
@@ -49,22 +51,30 @@ class DecisionLog:
             return cls(sys.stdout.buffer, sample)
         return cls(open(target, "ab"), sample, close=True)  # closed by close()
 
-    def record(self, decision: Decision, decision_id: str, method: str, target: str,
-               latency_us: int) -> None:
+    def record(
+        self, decision: Decision, decision_id: str, method: str, target: str, latency_us: int
+    ) -> None:
         if decision.allow and self._sample < 1.0 and random.random() >= self._sample:
             return
-        line = json.dumps({
-            "time": self._time(),
-            "decision_id": decision_id,
-            "policy": decision.policy,
-            "route": decision.route,
-            "method": method,
-            "path": path_without_query_values(target),
-            "subject": decision.subject,
-            "status": decision.status,
-            "reason": decision.reason.value,
-            "latency_us": latency_us,
-        }, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+        line = (
+            json.dumps(
+                {
+                    "time": self._time(),
+                    "decision_id": decision_id,
+                    "policy": decision.policy,
+                    "route": decision.route,
+                    "method": method,
+                    "path": path_without_query_values(target),
+                    "subject": decision.subject,
+                    "status": decision.status,
+                    "reason": decision.reason.value,
+                    "latency_us": latency_us,
+                },
+                separators=(",", ":"),
+                ensure_ascii=False,
+            ).encode("utf-8")
+            + b"\n"
+        )
         self._buffer.append(line)
         self._size += len(line)
         if self._size >= FLUSH_BYTES:
@@ -82,11 +92,12 @@ class DecisionLog:
     def flush(self) -> None:
         if not self._buffer:
             return
-        data = b"".join(self._buffer)
-        self._buffer.clear()
+        lines = self._buffer
+        self._buffer = []
         self._size = 0
         try:
-            self._stream.write(data)
+            for chunk in _pipe_sized(lines):
+                self._stream.write(chunk)
             self._stream.flush()
         except OSError as err:  # a full disk must not take the decisions down with it
             log.error("decision log write failed: %s", err)
@@ -95,3 +106,18 @@ class DecisionLog:
         self.flush()
         if self._close:
             self._stream.close()
+
+
+def _pipe_sized(lines: list[bytes]) -> Iterator[bytes]:
+    """Whole lines in writes of at most PIPE_BUF bytes: the kernel writes each one at
+    once, so the lines of several workers sharing stdout never interleave."""
+    chunk: list[bytes] = []
+    size = 0
+    for line in lines:
+        if chunk and size + len(line) > select.PIPE_BUF:
+            yield b"".join(chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line)
+    if chunk:
+        yield b"".join(chunk)

@@ -3,9 +3,9 @@
 A decision without I/O (in-memory limits, cached tokens) finishes in its first
 step; wrapping each one in an asyncio Task would cost more than the decision.
 When the coroutine does wait (a JWKS fetch in a thread), the rest runs in a Task
-as usual. Code that insists on running inside a Task (`asyncio.timeout`, which the
-Redis client uses) must not be stepped this way: the server steps eagerly only
-when no networked store is configured.
+that steps it on exactly as asyncio's own Task would. Code that insists on running
+inside a Task (`asyncio.timeout`, which the Redis client uses) must not be stepped
+this way: the server steps eagerly only when no networked store is configured.
 """
 
 from __future__ import annotations
@@ -36,18 +36,21 @@ def start_eagerly(coro: Coroutine[Any, Any, T]) -> T | Suspended[T]:
 
 
 async def _resume(coro: Coroutine[Any, Any, T], waiting_on: Any) -> T:
-    """Wait for what the coroutine yielded, as a Task would have, then let it go on."""
-    try:
-        if waiting_on is None:
-            await asyncio.sleep(0)  # a bare `yield`: give the loop one turn
-        else:
-            try:
+    """Step the coroutine on as a Task would: wait for what it yielded, then send it
+    the outcome (a value or the exception, cancellation included)."""
+    while True:
+        error: BaseException | None = None
+        try:
+            if waiting_on is None:
+                await asyncio.sleep(0)  # a bare `yield`: give the loop one turn
+            else:
+                # what a Task does with a yielded future: take it over, then wait on it
+                waiting_on._asyncio_future_blocking = False
                 await waiting_on
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the coroutine reads the outcome itself when it resumes
-                pass
-    except BaseException:
-        coro.close()
-        raise
-    return await coro
+        except BaseException as err:  # the coroutine decides what its waits' errors mean
+            error = err
+        try:
+            waiting_on = coro.send(None) if error is None else coro.throw(error)
+        except StopIteration as done:
+            result: T = done.value
+            return result

@@ -35,7 +35,8 @@ def combine(pairs: list[tuple[bytes, bytes]]) -> LowercaseHeaders:
     Bytes are decoded as Latin-1, which maps every byte to one character and back.
     """
     headers = LowercaseHeaders(
-        {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in pairs})
+        {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in pairs}
+    )
     if len(headers) < len(pairs):  # a repeated field: the comprehension kept only the last
         headers = LowercaseHeaders()
         for name, value in pairs:

@@ -56,14 +56,27 @@ def limiter_stats(limiter: object) -> Callable[[], Mapping[str, float]]:
 
 
 class Metrics:
-    __slots__ = ("decisions", "directory", "http_errors", "latency_buckets", "latency_sum_us",
-                 "limiter", "limiter_source", "reloads")
+    __slots__ = (
+        "connections",
+        "decisions",
+        "directory",
+        "http_errors",
+        "latency_buckets",
+        "latency_sum_us",
+        "limiter",
+        "limiter_source",
+        "reloads",
+    )
 
-    def __init__(self, directory: Path | None = None,
-                 limiter_source: Callable[[], Mapping[str, float]] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        limiter_source: Callable[[], Mapping[str, float]] | None = None,
+    ) -> None:
         self.directory = directory  # shared by the workers of one `serve`, or None
         self.limiter_source = limiter_source
         self.limiter: dict[str, float] = {}  # summed limiter stats, in totals only
+        self.connections = 0  # accepted: with keep-alive, far fewer than requests
         self.decisions: dict[DecisionKey, int] = {}
         self.latency_buckets = [0] * (len(LATENCY_BOUNDS_US) + 1)
         self.latency_sum_us = 0
@@ -91,6 +104,7 @@ class Metrics:
             "latency_sum_us": self.latency_sum_us,
             "reloads": self.reloads,
             "http_errors": self.http_errors,
+            "connections": self.connections,
             "limiter": dict(self.limiter_source()) if self.limiter_source else self.limiter,
         }
 
@@ -123,6 +137,7 @@ class Metrics:
             if index < len(self.latency_buckets):
                 self.latency_buckets[index] += int(count)
         self.latency_sum_us += int(snapshot.get("latency_sum_us", 0))
+        self.connections += int(snapshot.get("connections", 0))
         for table, counts in (("reloads", self.reloads), ("http_errors", self.http_errors)):
             for name, count in snapshot.get(table, {}).items():
                 counts[name] = counts.get(name, 0) + int(count)
@@ -151,28 +166,35 @@ class _Exposition(Collector):
     def collect(self) -> Iterator[Metric]:
         totals = self.totals
         decisions = CounterMetricFamily(
-            "policyengine_decisions", "Decisions by endpoint, route, status and reason",
-            labels=("endpoint", "route", "status", "reason"))
+            "policyengine_decisions",
+            "Decisions by endpoint, route, status and reason",
+            labels=("endpoint", "route", "status", "reason"),
+        )
         for (endpoint, route, status, reason), count in sorted(totals.decisions.items()):
             decisions.add_metric((endpoint, route, str(status), reason), count)
         yield decisions
         yield _latency(totals)
-        reloads = CounterMetricFamily("policyengine_reloads", "Policy reloads by result",
-                                      labels=("result",))
+        reloads = CounterMetricFamily(
+            "policyengine_reloads", "Policy reloads by result", labels=("result",)
+        )
         for result in ("ok", "error"):
             reloads.add_metric((result,), totals.reloads.get(result, 0))
         yield reloads
         errors = CounterMetricFamily(
-            "policyengine_http_errors", "Requests refused before any decision, by kind",
-            labels=("kind",))
+            "policyengine_http_errors",
+            "Requests refused before any decision, by kind",
+            labels=("kind",),
+        )
         for kind, count in sorted(totals.http_errors.items()):
             errors.add_metric((kind,), count)
         yield errors
+        yield CounterMetricFamily(
+            "policyengine_connections", "Connections accepted", value=totals.connections
+        )
         for name, kind, help_text in _LIMITER_SERIES:
             if name in totals.limiter:
                 family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
-                yield family(f"policyengine_limiter_{name}", help_text,
-                             value=totals.limiter[name])
+                yield family(f"policyengine_limiter_{name}", help_text, value=totals.limiter[name])
 
 
 def _latency(totals: Metrics) -> HistogramMetricFamily:
@@ -185,4 +207,6 @@ def _latency(totals: Metrics) -> HistogramMetricFamily:
     return HistogramMetricFamily(
         "policyengine_decision_duration_seconds",
         "Time from a complete request to its decision's response",
-        buckets=cumulative, sum_value=totals.latency_sum_us / 1e6)
+        buckets=cumulative,
+        sum_value=totals.latency_sum_us / 1e6,
+    )

@@ -61,8 +61,14 @@ def fingerprint(root: Path) -> Fingerprint:
 
 
 class Reloader:
-    def __init__(self, holder: EngineHolder, root: Path, build: Callable[[], Engine],
-                 metrics: Metrics, interval: float) -> None:
+    def __init__(
+        self,
+        holder: EngineHolder,
+        root: Path,
+        build: Callable[[], Engine],
+        metrics: Metrics,
+        interval: float,
+    ) -> None:
         self.holder = holder
         self.root = root
         self.build = build

@@ -40,9 +40,12 @@ class AllowHeads:
         a client cannot supply its own."""
         return self._lookup(self._envoy_cache, upstream, self._envoy_lines)
 
-    def _lookup(self, cache: dict[tuple[tuple[str, str], ...], bytes],
-                upstream: Mapping[str, str], build: Callable[[Mapping[str, str]], bytes]
-                ) -> bytes:
+    def _lookup(
+        self,
+        cache: dict[tuple[tuple[str, str], ...], bytes],
+        upstream: Mapping[str, str],
+        build: Callable[[Mapping[str, str]], bytes],
+    ) -> bytes:
         key = tuple(upstream.items())
         head = cache.get(key)
         if head is None:
@@ -69,8 +72,9 @@ def forward_auth(decision: Decision, decision_id: str, heads: AllowHeads) -> Res
     """Allow: 200 with the upstream headers and no body. Deny: see `deny`."""
     if not decision.allow:
         return deny(decision, decision_id)
-    return Response(200, heads.forward_auth(decision.upstream_headers)
-                    + _lines(decision.response_headers))
+    return Response(
+        200, heads.forward_auth(decision.upstream_headers) + _lines(decision.response_headers)
+    )
 
 
 def nginx(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
@@ -80,28 +84,34 @@ def nginx(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
     if decision.allow:
         return forward_auth(decision, decision_id, heads)
     status = decision.status if decision.status in _NGINX_STATUSES else 403
-    marks = ((POLICY_STATUS, str(decision.status)), (POLICY_REASON, decision.reason.value),
-             (DECISION_ID, decision_id))
+    marks = (
+        (POLICY_STATUS, str(decision.status)),
+        (POLICY_REASON, decision.reason.value),
+        (DECISION_ID, decision_id),
+    )
     return Response(status, header_lines((*marks, *decision.response_headers.items())))
 
 
 def envoy(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
     if not decision.allow:
         return deny(decision, decision_id)
-    return Response(200, heads.envoy(decision.upstream_headers)
-                    + _lines(decision.response_headers))
+    return Response(200, heads.envoy(decision.upstream_headers) + _lines(decision.response_headers))
 
 
 def deny(decision: Decision, decision_id: str) -> Response:
     """The decision's status, its response headers, and a small JSON body saying why."""
     head = header_lines(((DECISION_ID, decision_id), *decision.response_headers.items()))
-    return json_response(decision.status, {
-        "status": decision.status,
-        "reason": decision.reason.value,
-        "message": decision.message,
-        "errors": [error.to_dict() for error in decision.errors],
-        "decision_id": decision_id,
-    }, head)
+    return json_response(
+        decision.status,
+        {
+            "status": decision.status,
+            "reason": decision.reason.value,
+            "message": decision.message,
+            "errors": [error.to_dict() for error in decision.errors],
+            "decision_id": decision_id,
+        },
+        head,
+    )
 
 
 def decide(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:

@@ -40,8 +40,12 @@ def serve(config: ServerConfig) -> int:
         return 0
     engine = build_engine(config, limiter_from_url(None))  # fail here, before any fork
     if config.redis_url is None and engine.policy.limits:
-        log.warning("rate limits are counted per worker (%d workers and no --redis): a "
-                    "client may get up to %d times each limit", config.workers, config.workers)
+        log.warning(
+            "rate limits are counted per worker (%d workers and no --redis): a "
+            "client may get up to %d times each limit",
+            config.workers,
+            config.workers,
+        )
     return Supervisor(config).run()
 
 
@@ -69,8 +73,12 @@ class Supervisor:
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
     def _start(self, slot: int) -> None:
-        process = self._context.Process(target=_worker_main, args=(self.config, self.metrics_dir),
-                                        name=f"policyengine-worker-{slot}", daemon=False)
+        process = self._context.Process(
+            target=_worker_main,
+            args=(self.config, self.metrics_dir),
+            name=f"policyengine-worker-{slot}",
+            daemon=False,
+        )
         process.start()
         self.workers[slot] = (process, time.monotonic())
 

@@ -33,7 +33,8 @@ BACKLOG = 2048
 def bind(host: str, port: int, *, reuse_port: bool, listen: bool = True) -> socket.socket:
     """A non-blocking TCP socket bound to (host, port); raises OSError."""
     family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -51,8 +52,11 @@ def bind(host: str, port: int, *, reuse_port: bool, listen: bool = True) -> sock
 
 def build_engine(config: ServerConfig, limiter: Limiter) -> Engine:
     """The same limiter for every engine a reload builds: counts survive reloads."""
-    options = EngineOptions(subject_header=config.subject_header,
-                            roles_header=config.roles_header)
+    options = EngineOptions(
+        subject_header=config.subject_header,
+        roles_header=config.roles_header,
+        on_missing_body=config.on_missing_body,
+    )
     return Engine.load(config.policy_dir, limiter=limiter, options=options)
 
 
@@ -86,8 +90,15 @@ async def _serve(config: ServerConfig, metrics_dir: Path | None) -> None:
 class Worker:
     """Everything one serving process runs, inside its event loop."""
 
-    def __init__(self, config: ServerConfig, limiter: Limiter, app: App, state: ServerState,
-                 server: asyncio.Server, reloader: Reloader) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        limiter: Limiter,
+        app: App,
+        state: ServerState,
+        server: asyncio.Server,
+        reloader: Reloader,
+    ) -> None:
         self.config = config
         self.limiter = limiter
         self.app = app
@@ -103,21 +114,24 @@ class Worker:
         build = functools.partial(build_engine, config, limiter)
         holder = EngineHolder(await loop.run_in_executor(None, build))
         metrics = Metrics(metrics_dir, limiter_stats(limiter))
-        decision_log = (DecisionLog.open(config.decision_log.target, config.decision_log.sample)
-                        if config.decision_log else None)
+        decision_log = (
+            DecisionLog.open(config.decision_log.target, config.decision_log.sample)
+            if config.decision_log
+            else None
+        )
         # A networked store needs a Task per decision (its client insists on one).
         app = App(config, holder, metrics, decision_log, eager=config.redis_url is None)
         state = ServerState(app, config.limits, config.trusted_proxies)
         sock = bind(config.host, config.port, reuse_port=config.workers > 1)
-        server = await loop.create_server(lambda: HttpConnection(state), sock=sock,
-                                          backlog=BACKLOG)
+        server = await loop.create_server(lambda: HttpConnection(state), sock=sock, backlog=BACKLOG)
         reloader = Reloader(holder, config.policy_dir, build, metrics, config.reload_interval)
         state.start()
         reloader.start()
         worker = cls(config, limiter, app, state, server, reloader)
         host, port = worker.address
-        log.info("serving policy `%s` on http://%s:%s", holder.engine.policy.name or "-",
-                 host, port)
+        log.info(
+            "serving policy `%s` on http://%s:%s", holder.engine.policy.name or "-", host, port
+        )
         return worker
 
     @property

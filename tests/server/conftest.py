@@ -22,8 +22,12 @@ def policy_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(policy_dir: Path) -> Iterator[ServerThread]:
-    config = make_config(policy_dir, trusted_proxies=TrustedProxies.parse(["127.0.0.9/32"]),
-                         limits=Limits(request_timeout=1.0, idle_timeout=2.0,
-                                       max_body_bytes=4096, max_header_bytes=8192))
+    config = make_config(
+        policy_dir,
+        trusted_proxies=TrustedProxies.parse(["127.0.0.9/32"]),
+        limits=Limits(
+            request_timeout=1.0, idle_timeout=2.0, max_body_bytes=4096, max_header_bytes=8192
+        ),
+    )
     with ServerThread(config) as running:
         yield running

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +110,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0,
-                  process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int,
+    host: str = "127.0.0.1",
+    timeout: float = 10.0,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -130,7 +135,7 @@ def require_binary(path: str) -> str:
     found = shutil.which(Path(path).name)
     if found:
         return found
-    if os.environ.get("CI") == "true":
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{path} is not installed (CI must install it: .ci/run)")
     pytest.skip(f"{path} is not installed")
 
@@ -146,12 +151,20 @@ class Reply:
         return json.loads(self.body)
 
 
-def request(port: int, method: str, path: str, headers: Mapping[str, str] | None = None,
-            body: bytes | None = None, *, source: str | None = None,
-            host: str = "127.0.0.1") -> Reply:
+def request(
+    port: int,
+    method: str,
+    path: str,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    *,
+    source: str | None = None,
+    host: str = "127.0.0.1",
+) -> Reply:
     """One request on a new connection, from `source` (a loopback address) if given."""
-    conn = http.client.HTTPConnection(host, port, timeout=10,
-                                      source_address=(source, 0) if source else None)
+    conn = http.client.HTTPConnection(
+        host, port, timeout=10, source_address=(source, 0) if source else None
+    )
     try:
         conn.request(method, path, body=body, headers=dict(headers or {}))
         response = conn.getresponse()
@@ -176,6 +189,17 @@ def read_all(sock: socket.socket, wait: float) -> bytes:
     except TimeoutError:
         pass
     return b"".join(chunks)
+
+
+def parse_response(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (names lowercased) and body of one raw HTTP/1.1 response."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
 
 
 def forward_auth(method: str, uri: str, **headers: str) -> dict[str, str]:
@@ -222,12 +246,21 @@ class ServerThread:
 
 
 @contextmanager
-def serve_process(policy_dir: Path, *args: str, port: int | None = None,
-                  stderr_path: Path | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def serve_process(
+    policy_dir: Path, *args: str, port: int | None = None, stderr_path: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """`policyengine serve` as a user runs it; stopped with SIGTERM afterwards."""
     port = port or free_port()
-    command = [sys.executable, "-m", "policyengine", "serve", str(policy_dir),
-               "--port", str(port), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "policyengine",
+        "serve",
+        str(policy_dir),
+        "--port",
+        str(port),
+        *args,
+    ]
     err = stderr_path.open("wb") if stderr_path else subprocess.DEVNULL
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
     try:
@@ -243,3 +276,158 @@ def serve_process(policy_dir: Path, *args: str, port: int | None = None,
                 process.wait()
         if stderr_path:
             err.close()  # type: ignore[union-attr]
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """A throwaway redis-server on a free port; yields its URL."""
+    binary = require_binary("/usr/bin/redis-server")
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process=process)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+# -- gateways ----------------------------------------------------------------------------
+class EchoUpstream:
+    """The app behind the gateway: answers every request with what it received, as JSON."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _echo(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                payload = json.dumps(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": [[k, v] for k, v in self.headers.items()],
+                        "body": body.decode("latin-1"),
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _echo
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> EchoUpstream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def upstream_headers(reply: Reply) -> dict[str, list[str]]:
+    """What the app received: header name (lowercased) -> every value."""
+    seen: dict[str, list[str]] = {}
+    for name, value in reply.json()["headers"]:
+        seen.setdefault(name.lower(), []).append(value)
+    return seen
+
+
+def gateway_config(path: Path, *, sidecar: int, app: int, listen: int) -> str:
+    """A documented gateway config with the test's ports in place of the documented ones."""
+    text = path.read_text()
+    for documented, port in (
+        ("127.0.0.1:8181", sidecar),
+        ("127.0.0.1:9000", app),
+        ("127.0.0.1:8080", listen),
+    ):
+        assert text.count(documented) == 1, f"{path.name} must name {documented} once"
+        text = text.replace(documented, f"127.0.0.1:{port}")
+    return text
+
+
+@contextmanager
+def nginx_running(workdir: Path, site: str, port: int) -> Iterator[None]:
+    """nginx as the current user, everything under `workdir`, in the foreground."""
+    binary = require_binary("/usr/sbin/nginx")
+    (workdir / "tmp").mkdir(parents=True, exist_ok=True)
+    (workdir / "site.conf").write_text(site)
+    temp = workdir / "tmp"
+    (workdir / "nginx.conf").write_text(f"""
+worker_processes 1;
+error_log {workdir}/error.log info;
+pid {workdir}/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {temp}; proxy_temp_path {temp}; fastcgi_temp_path {temp};
+    uwsgi_temp_path {temp}; scgi_temp_path {temp};
+    include {workdir}/site.conf;
+}}
+""")
+    process = subprocess.Popen(
+        [binary, "-p", str(workdir), "-c", str(workdir / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, process=process)
+        yield
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextmanager
+def caddy_running(workdir: Path, caddyfile: str, port: int) -> Iterator[None]:
+    """Caddy with its admin API off and every file it writes under `workdir`."""
+    binary = require_binary("/usr/bin/caddy")
+    workdir.mkdir(parents=True, exist_ok=True)
+    options = f"{{\n\tadmin off\n\tstorage file_system {workdir}/data\n}}\n\n"
+    (workdir / "Caddyfile").write_text(options + caddyfile)
+    env = {
+        **os.environ,
+        "HOME": str(workdir),
+        "XDG_DATA_HOME": str(workdir / "data"),
+        "XDG_CONFIG_HOME": str(workdir / "config"),
+    }
+    with (workdir / "caddy.log").open("wb") as log:
+        process = subprocess.Popen(
+            [binary, "run", "--config", str(workdir / "Caddyfile"), "--adapter", "caddyfile"],
+            stdout=log,
+            stderr=log,
+            env=env,
+        )
+        try:
+            wait_for_port(port, process=process)
+            yield
+        finally:
+            process.terminate()
+            process.wait(10)

@@ -1,0 +1,361 @@
+"""The sidecar over HTTP against nginx, side by side in one run, with wrk.
+
+Every server runs pinned to one core (taskset) and wrk to the other, so the
+server side of each row gets the same single core:
+
+- nginx `return 200`: the ceiling for one core answering HTTP/1.1;
+- `policyengine serve` (one worker) on /v1/forward-auth for GET /api/orders/7 of
+  policies/retail, an RBAC route (`allow role user`): with a bearer JWT (RS256,
+  verified once, then from the token cache) and with an API key;
+- end to end through nginx `auth_request`, configured as docs/gateways/nginx/
+  says, in front of an nginx `return 200` app: once with policyengine as the auth
+  server, once with another nginx `return 200` as the auth server (the ceiling of
+  that set-up). Both front and auth servers share the server core.
+- with --servers, the measurement behind the server's design: a bare asyncio
+  Protocol on httptools + uvloop, and uvicorn (httptools, uvloop) with a bare ASGI
+  app, each answering an empty 200.
+
+Rounds run every row in turn, so a busy machine slows all rows alike; the table
+shows medians over rounds and the ratios the issue sets targets for.
+
+    bench/http.sh [--duration 5] [--rounds 3] [--connections 50] [--servers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ROOT = Path(__file__).resolve().parents[1]
+RETAIL = ROOT / "policies" / "retail"
+NGINX_DOC = ROOT / "docs" / "gateways" / "nginx" / "policyengine.conf"
+ROUTE = "/api/orders/7"
+API_KEY = "test-key-alice"  # plaintext of a retail keys.yaml entry (role user)
+
+RAW_PROTOCOL = """
+import asyncio, sys, httptools, uvloop
+OK = b"HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n"
+class P(asyncio.Protocol):
+    def connection_made(self, t): self.t, self.p = t, httptools.HttpRequestParser(self)
+    def data_received(self, d): self.p.feed_data(d)
+    def on_message_complete(self): self.t.write(OK)
+async def main():
+    s = await asyncio.get_running_loop().create_server(P, "127.0.0.1", int(sys.argv[1]))
+    await s.serve_forever()
+uvloop.run(main())
+"""
+ASGI_APP = """
+async def app(scope, receive, send):
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+"""
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    rps: list[float] = field(default_factory=list)
+    p50_us: list[float] = field(default_factory=list)
+    p99_us: list[float] = field(default_factory=list)
+
+    def median(self, values: list[float]) -> float:
+        return statistics.median(values) if values else float("nan")
+
+
+# -- processes ---------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"a server exited early: {' '.join(map(str, process.args))}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+@contextmanager
+def started(command: list[str], port: int, core: int, **kwargs: object) -> Iterator[None]:
+    process = subprocess.Popen(
+        ["taskset", "-c", str(core), *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        **kwargs,
+    )  # type: ignore[call-overload]
+    try:
+        wait_for(port, process)
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def nginx_conf(workdir: Path, body: str) -> Path:
+    workdir.mkdir(parents=True)
+    (workdir / "tmp").mkdir()
+    temp = workdir / "tmp"
+    conf = workdir / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+error_log {workdir}/error.log error;
+pid {workdir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path {temp}; proxy_temp_path {temp}; fastcgi_temp_path {temp};
+    uwsgi_temp_path {temp}; scgi_temp_path {temp};
+    {body}
+}}
+""")
+    return conf
+
+
+def nginx(conf: Path, port: int, core: int) -> AbstractContextManager[None]:
+    command = ["/usr/sbin/nginx", "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"]
+    return started(command, port, core)
+
+
+def return_200(workdir: Path, port: int) -> Path:
+    return nginx_conf(
+        workdir, f"server {{ listen 127.0.0.1:{port}; location / {{ return 200; }} }}"
+    )
+
+
+def auth_front(workdir: Path, port: int, sidecar: int, app: int) -> Path:
+    text = NGINX_DOC.read_text()
+    for documented, actual in (("8181", sidecar), ("9000", app), ("8080", port)):
+        text = text.replace(f"127.0.0.1:{documented}", f"127.0.0.1:{actual}")
+    return nginx_conf(workdir, text)
+
+
+# -- the policy and its token ------------------------------------------------------------
+def retail_with_fresh_key(directory: Path) -> str:
+    """A copy of policies/retail whose JWT key is one we hold; returns a user's token."""
+    shutil.copytree(RETAIL, directory)
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (directory / "jwt_rs256.pub.pem").write_bytes(public)
+    now = int(time.time())
+    claims = {
+        "iss": "https://idp.example.test",
+        "aud": "retail-api",
+        "sub": "carol",
+        "roles": ["user"],
+        "iat": now - 60,
+        "exp": now + 3600,
+    }
+    return jwt.encode(claims, private, algorithm="RS256")
+
+
+# -- wrk ---------------------------------------------------------------------------------
+_UNITS = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0}
+
+
+def wrk(target: Target, duration: float, connections: int, core: int) -> None:
+    command = [
+        "taskset",
+        "-c",
+        str(core),
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration:g}s",
+        "--latency",
+        target.url,
+    ]
+    for name, value in target.headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise SystemExit(f"{target.name}: wrk saw errors or non-2xx answers:\n{output}")
+    target.rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]))  # type: ignore[index]
+    for percent, values in (("50", target.p50_us), ("99", target.p99_us)):
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)$", output, re.MULTILINE)
+        assert match, output
+        values.append(float(match[1]) * _UNITS[match[2]])
+
+
+def report(targets: list[Target], args: argparse.Namespace) -> None:
+    by_name = {t.name: t for t in targets}
+    ceiling = by_name["nginx return 200"].median(by_name["nginx return 200"].rps)
+    print(
+        f"\nwrk -t1 -c{args.connections} -d{args.duration}s, medians of {args.rounds} "
+        f"rounds; servers on core {args.server_core}, wrk on core {args.client_core}; "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} cores\n"
+    )
+    print(f"{'':<52}{'req/s':>10}{'p50':>10}{'p99':>10}{'vs nginx':>10}")
+    for t in targets:
+        rps = t.median(t.rps)
+        print(
+            f"{t.name:<52}{rps:>10.0f}{t.median(t.p50_us):>8.0f}µs"
+            f"{t.median(t.p99_us):>8.0f}µs{rps / ceiling:>10.2f}"
+        )
+    e2e = by_name["nginx auth_request -> policyengine (JWT)"]
+    base = by_name["nginx auth_request -> nginx return 200"]
+    print(
+        "\nratios (targets: forward-auth >= 0.70 of nginx return 200, p99 < 2 ms; "
+        "end to end >= 0.90):"
+    )
+    for name in (
+        "policyengine forward-auth, JWT (RS256, cached)",
+        "policyengine forward-auth, API key",
+    ):
+        t = by_name[name]
+        print(
+            f"  {name}: {t.median(t.rps) / ceiling:.2f} of nginx return 200, "
+            f"p99 {t.median(t.p99_us) / 1000:.2f} ms"
+        )
+    print(
+        f"  end to end through nginx auth_request: "
+        f"{e2e.median(e2e.rps) / base.median(base.rps):.2f} of the nginx-auth set-up"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--server-core", type=int, default=0)
+    parser.add_argument("--client-core", type=int, default=1)
+    parser.add_argument(
+        "--servers",
+        action="store_true",
+        help="also time a bare httptools Protocol and uvicorn (needs uvicorn)",
+    )
+    args = parser.parse_args()
+    for tool in ("wrk", "taskset", "/usr/sbin/nginx"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed (Debian: apt-get install wrk nginx util-linux)")
+    core = args.server_core
+    with tempfile.TemporaryDirectory(prefix="pe-bench-http-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        token = retail_with_fresh_key(work / "retail")
+        app, sidecar, auth_nginx, front_pe, front_base = (free_port() for _ in range(5))
+        stack.enter_context(nginx(return_200(work / "app", app), app, core))
+        stack.enter_context(nginx(return_200(work / "auth", auth_nginx), auth_nginx, core))
+        stack.enter_context(
+            started(
+                [
+                    sys.executable,
+                    "-m",
+                    "policyengine",
+                    "serve",
+                    str(work / "retail"),
+                    "--port",
+                    str(sidecar),
+                    "--nginx-mode",
+                    "--trusted-proxy",
+                    "127.0.0.1/32",
+                    "--log-level",
+                    "warning",
+                ],
+                sidecar,
+                core,
+            )
+        )
+        stack.enter_context(
+            nginx(auth_front(work / "front-pe", front_pe, sidecar, app), front_pe, core)
+        )
+        stack.enter_context(
+            nginx(auth_front(work / "front-base", front_base, auth_nginx, app), front_base, core)
+        )
+        bearer = {"Authorization": f"Bearer {token}"}
+        original = {"X-Original-Method": "GET", "X-Original-URI": ROUTE}
+        fa = f"http://127.0.0.1:{sidecar}/v1/forward-auth"
+        targets = [
+            Target("nginx return 200", f"http://127.0.0.1:{app}/"),
+            Target("policyengine forward-auth, JWT (RS256, cached)", fa, original | bearer),
+            Target("policyengine forward-auth, API key", fa, original | {"X-API-Key": API_KEY}),
+            Target(
+                "nginx auth_request -> policyengine (JWT)",
+                f"http://127.0.0.1:{front_pe}{ROUTE}",
+                bearer,
+            ),
+            Target(
+                "nginx auth_request -> nginx return 200",
+                f"http://127.0.0.1:{front_base}{ROUTE}",
+                bearer,
+            ),
+        ]
+        if args.servers:
+            targets += peer_servers(stack, work, core)
+        for target in targets:  # warm up: caches, connections, CPU frequency
+            wrk(target, 1, args.connections, args.client_core)
+            target.rps.clear(), target.p50_us.clear(), target.p99_us.clear()
+        for _ in range(args.rounds):
+            for target in targets:
+                wrk(target, args.duration, args.connections, args.client_core)
+        report(targets, args)
+
+
+def peer_servers(stack: ExitStack, work: Path, core: int) -> list[Target]:
+    raw, asgi = free_port(), free_port()
+    stack.enter_context(started([sys.executable, "-c", RAW_PROTOCOL, str(raw)], raw, core))
+    (work / "bench_asgi.py").write_text(ASGI_APP)
+    stack.enter_context(
+        started(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench_asgi:app",
+                "--port",
+                str(asgi),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            asgi,
+            core,
+            cwd=work,
+        )
+    )
+    return [
+        Target("bare asyncio Protocol, httptools + uvloop", f"http://127.0.0.1:{raw}/"),
+        Target("uvicorn + bare ASGI app (httptools, uvloop)", f"http://127.0.0.1:{asgi}/"),
+    ]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Real Caddy with `forward_auth`, configured exactly as docs/gateways/caddy/ says.
+
+Set-up: client (from 127.0.0.2) -> Caddy -> forward_auth -> policyengine
+(`--trusted-proxy 127.0.0.1/32`) -> on a 2xx, the echo app. Caddy answers the
+client itself with any other status the sidecar gives, headers and body included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server_support import (
+    GATEWAY_DOCS,
+    EchoUpstream,
+    Reply,
+    caddy_running,
+    free_port,
+    gateway_config,
+    request,
+    serve_process,
+    upstream_headers,
+    write_policy,
+)
+
+CLIENT = "127.0.0.2"
+CONFIG = GATEWAY_DOCS / "caddy" / "Caddyfile"
+
+
+class Stack:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def get(
+        self, path: str, method: str = "GET", body: bytes | None = None, **headers: str
+    ) -> Reply:
+        named = {name.replace("_", "-"): value for name, value in headers.items()}
+        return request(self.port, method, path, named, body, source=CLIENT)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("caddy")
+    policy = write_policy(root / "policy")
+    sidecar, listen = free_port(), free_port()
+    with (
+        EchoUpstream() as app,
+        serve_process(policy, "--trusted-proxy", "127.0.0.1/32", port=sidecar),
+    ):
+        caddyfile = gateway_config(CONFIG, sidecar=sidecar, app=app.port, listen=listen)
+        with caddy_running(root / "caddy", caddyfile, listen):
+            yield Stack(listen)
+
+
+def test_an_allowed_request_reaches_the_app_with_the_identity(stack: Stack) -> None:
+    reply = stack.get("/api/orders/7?x=1", X_API_Key="key-alice")
+    assert reply.status == 200 and reply.json()["path"] == "/api/orders/7?x=1"
+    headers = upstream_headers(reply)
+    assert headers["x-auth-subject"] == ["alice"] and headers["x-auth-roles"] == ["user"]
+
+
+def test_identity_headers_sent_by_the_client_never_reach_the_app(stack: Stack) -> None:
+    spoofed = {"X_Auth_Subject": "root", "X_Auth_Roles": "admin"}
+    as_alice = upstream_headers(stack.get("/api/orders/7", X_API_Key="key-alice", **spoofed))
+    assert as_alice["x-auth-subject"] == ["alice"] and as_alice["x-auth-roles"] == ["user"]
+    anonymous = upstream_headers(stack.get("/api/public", **spoofed))
+    assert anonymous.get("x-auth-subject", [""]) == [""]
+    assert anonymous.get("x-auth-roles", [""]) == [""]
+
+
+def test_401_403_and_their_reasons(stack: Stack) -> None:
+    missing = stack.get("/api/orders/7")
+    assert missing.status == 401 and missing.json()["reason"] == "authn.missing"
+    assert missing.headers["WWW-Authenticate"] == 'ApiKey realm="api_key", header="X-API-Key"'
+    denied = stack.get("/api/orders/7", method="DELETE", X_API_Key="key-alice")
+    assert denied.status == 403 and denied.json()["reason"] == "authz.no_allow"
+
+
+def test_429_reaches_the_client_with_retry_after(stack: Stack) -> None:
+    replies = [stack.get("/api/limited", X_API_Key="key-ops") for _ in range(3)]
+    assert [r.status for r in replies] == [200, 200, 429]
+    assert 0 < int(replies[-1].headers["Retry-After"]) <= 60
+    assert replies[-1].json()["reason"] == "ratelimit.exceeded"
+
+
+def test_400_reaches_the_client(stack: Stack) -> None:
+    reply = stack.get("/api/search?q=" + "x" * 20)
+    assert reply.status == 400 and reply.json()["errors"][0]["pointer"] == "/q"
+
+
+def test_a_body_rule_fails_closed_behind_forward_auth(stack: Stack) -> None:
+    # Caddy's forward_auth sends a GET without the body: a body rule cannot allow
+    reply = stack.get(
+        "/api/orders",
+        method="POST",
+        X_API_Key="key-alice",
+        Content_Type="application/json",
+        body=b'{"productId": "ABCD1234", "quantity": 1}',
+    )
+    assert reply.status == 400 and reply.json()["reason"] == "input.invalid"
+
+
+def test_forwarded_for_spoofing_from_the_client_is_ignored(stack: Stack) -> None:
+    assert stack.get("/api/internal", X_Forwarded_For="10.1.2.3").status == 403
+    assert stack.get("/api/internal", X_Real_IP="10.1.2.3").status == 403
+    assert stack.get("/api/local").status == 200
+
+
+def test_a_forged_original_uri_is_refused(stack: Stack) -> None:
+    # Caddy passes client headers to the auth request: X-Original-URI must not win
+    reply = stack.get("/api/orders/7", X_Original_URI="/api/public")
+    assert reply.status == 400 and reply.json()["reason"] == "request.invalid"
+
+
+def test_a_sidecar_that_is_down_lets_nothing_through(tmp_path: Path) -> None:
+    listen = free_port()
+    with EchoUpstream() as app:
+        caddyfile = gateway_config(CONFIG, sidecar=free_port(), app=app.port, listen=listen)
+        with caddy_running(tmp_path / "caddy", caddyfile, listen):
+            reply = request(listen, "GET", "/api/public", source=CLIENT)
+    assert reply.status == 502 and b"path" not in reply.body

@@ -1,0 +1,149 @@
+"""Real nginx with `auth_request`, configured exactly as docs/gateways/nginx/ says.
+
+Set-up: client (from 127.0.0.2) -> nginx -> auth subrequest -> policyengine
+(`--nginx-mode --trusted-proxy 127.0.0.1/32`) -> on allow, the echo app. nginx
+reaches the sidecar from 127.0.0.1, the only trusted proxy; the client's own
+address is not trusted, so whatever forwarded headers it sends are not believed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server_support import (
+    GATEWAY_DOCS,
+    EchoUpstream,
+    Reply,
+    free_port,
+    gateway_config,
+    nginx_running,
+    request,
+    serve_process,
+    upstream_headers,
+    write_policy,
+)
+
+CLIENT = "127.0.0.2"  # a loopback address that is not a trusted proxy
+CONFIG = GATEWAY_DOCS / "nginx" / "policyengine.conf"
+
+
+class Stack:
+    def __init__(self, port: int, sidecar: int) -> None:
+        self.port = port
+        self.sidecar = sidecar
+
+    def get(
+        self, path: str, method: str = "GET", body: bytes | None = None, **headers: str
+    ) -> Reply:
+        named = {name.replace("_", "-"): value for name, value in headers.items()}
+        return request(self.port, method, path, named, body, source=CLIENT)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("nginx")
+    policy = write_policy(root / "policy")
+    sidecar, listen = free_port(), free_port()
+    with (
+        EchoUpstream() as app,
+        serve_process(policy, "--nginx-mode", "--trusted-proxy", "127.0.0.1/32", port=sidecar),
+    ):
+        site = gateway_config(CONFIG, sidecar=sidecar, app=app.port, listen=listen)
+        with nginx_running(root / "nginx", site, listen):
+            yield Stack(listen, sidecar)
+
+
+def test_an_allowed_request_reaches_the_app_with_the_identity(stack: Stack) -> None:
+    reply = stack.get("/api/orders/7?x=1", X_API_Key="key-alice")
+    assert reply.status == 200
+    assert reply.json()["path"] == "/api/orders/7?x=1"
+    headers = upstream_headers(reply)
+    assert headers["x-auth-subject"] == ["alice"] and headers["x-auth-roles"] == ["user"]
+
+
+def test_identity_headers_sent_by_the_client_never_reach_the_app(stack: Stack) -> None:
+    spoofed = {"X_Auth_Subject": "root", "X_Auth_Roles": "admin"}
+    as_alice = upstream_headers(stack.get("/api/orders/7", X_API_Key="key-alice", **spoofed))
+    assert as_alice["x-auth-subject"] == ["alice"] and as_alice["x-auth-roles"] == ["user"]
+    anonymous = upstream_headers(stack.get("/api/public", **spoofed))
+    assert "x-auth-subject" not in anonymous and "x-auth-roles" not in anonymous
+
+
+def test_401_with_the_challenge(stack: Stack) -> None:
+    reply = stack.get("/api/orders/7")
+    assert reply.status == 401 and reply.json()["reason"] == "authn.missing"
+    assert reply.headers.get_all("WWW-Authenticate") == [
+        'ApiKey realm="api_key", header="X-API-Key"'
+    ]
+    assert reply.headers["X-Decision-Id"] == reply.json()["decision_id"]
+    assert stack.get("/api/orders/7", X_API_Key="wrong").json()["reason"] == "authn.invalid"
+
+
+def test_403(stack: Stack) -> None:
+    reply = stack.get("/api/orders/7", method="DELETE", X_API_Key="key-alice")
+    assert reply.status == 403 and reply.json()["reason"] == "authz.no_allow"
+
+
+def test_429_reaches_the_client_with_retry_after(stack: Stack) -> None:
+    replies = [stack.get("/api/limited", X_API_Key="key-ops") for _ in range(3)]
+    assert [r.status for r in replies] == [200, 200, 429]
+    limited = replies[-1]
+    assert limited.json()["reason"] == "ratelimit.exceeded"
+    assert 0 < int(limited.headers["Retry-After"]) <= 60
+    assert limited.headers["RateLimit-Policy"] == '"tight";q=2;w=60'
+    assert "RateLimit" in limited.headers
+
+
+def test_400_reaches_the_client(stack: Stack) -> None:
+    reply = stack.get("/api/search?q=" + "x" * 20)
+    assert reply.status == 400 and reply.json()["reason"] == "input.invalid"
+    assert stack.get("/api/search?q=short").status == 200
+
+
+def test_a_body_rule_fails_closed_behind_auth_request(stack: Stack) -> None:
+    # auth_request never passes the body on: a route that checks one cannot allow
+    reply = stack.get(
+        "/api/orders",
+        method="POST",
+        X_API_Key="key-alice",
+        Content_Type="application/json",
+        body=b'{"productId": "ABCD1234", "quantity": 1}',
+    )
+    assert reply.status == 400 and reply.json()["reason"] == "input.invalid"
+
+
+def test_forwarded_for_spoofing_from_the_client_is_ignored(stack: Stack) -> None:
+    assert stack.get("/api/internal", X_Forwarded_For="10.1.2.3").status == 403
+    assert stack.get("/api/internal", X_Real_IP="10.1.2.3").status == 403
+    # the client's real address does get through nginx, the trusted hop
+    assert stack.get("/api/local").status == 200
+    assert stack.get("/api/local", X_Forwarded_For="10.1.2.3").status == 200
+
+
+def test_a_forged_forwarded_uri_is_refused(stack: Stack) -> None:
+    # nginx passes client headers to the auth request: X-Forwarded-Uri must not win
+    reply = stack.get("/api/orders/7", X_Forwarded_Uri="/api/public")
+    assert reply.status == 400 and reply.json()["reason"] == "request.invalid"
+
+
+def test_nginx_keeps_its_connections_to_the_sidecar(stack: Stack) -> None:
+    def accepted() -> float:
+        metrics = request(stack.sidecar, "GET", "/metrics").body.decode()
+        line = next(x for x in metrics.splitlines() if x.startswith("policyengine_connections"))
+        return float(line.split()[-1])
+
+    before = accepted()
+    for index in range(40):  # allows and denials alike: no body, so keep-alive holds
+        stack.get("/api/public" if index % 2 else "/api/orders/7")
+    assert accepted() - before <= 2
+
+
+def test_a_sidecar_that_is_down_means_500(tmp_path: Path) -> None:
+    listen = free_port()
+    with EchoUpstream() as app:
+        site = gateway_config(CONFIG, sidecar=free_port(), app=app.port, listen=listen)
+        with nginx_running(tmp_path / "nginx", site, listen):
+            reply = request(listen, "GET", "/api/public", source=CLIENT)
+    assert reply.status == 500
