@@ -106,7 +106,7 @@ class Endpoint:
 
 
 class Node:
-    __slots__ = ("glob", "leaf", "param", "star", "static", "typed")
+    __slots__ = ("check_static", "check_typed", "glob", "leaf", "param", "star", "static", "typed")
 
     def __init__(self) -> None:
         self.static: dict[str, Node] = {}
@@ -115,26 +115,41 @@ class Node:
         self.star: Node | None = None
         self.glob: Endpoint | None = None  # routes ending in `**` below this node
         self.leaf: Endpoint | None = None  # routes ending exactly here
+        # whether a lower-precedence branch exists to fall back to (set by seal())
+        self.check_static = False
+        self.check_typed = False
+
+    def seal(self) -> None:
+        """Record, once the tree is built, where the greedy walk must look ahead."""
+        lower = self.param is not None or self.star is not None or self.glob is not None
+        self.check_typed = lower or len(self.typed) > 1
+        self.check_static = lower or bool(self.typed)
+        for child in (*self.static.values(), *(c for _, c in self.typed), self.param, self.star):
+            if child is not None:
+                child.seal()
 
 
 Match = tuple[CompiledRoute, list[Any]]  # the route and its captured parameter values
 
 
 class DecisionTree:
-    """The route trie plus a direct index of fully static paths (the common case)."""
+    """The route trie. A match walks it once greedily (what precedence picks when no
+    branch dead-ends) and backtracks only when the greedy walk dead-ends."""
 
-    __slots__ = ("root", "static_paths")
+    __slots__ = ("root",)
 
-    def __init__(self, root: Node, static_paths: dict[tuple[str, ...], Endpoint]) -> None:
+    def __init__(self, root: Node) -> None:
+        root.seal()
         self.root = root
-        self.static_paths = static_paths
+
+    def endpoint(self, segments: tuple[str, ...]) -> Endpoint | None:
+        """The endpoint of a fully static path (for tools and tests)."""
+        node: Node | None = self.root
+        for segment in segments:
+            node = node.static.get(segment) if node is not None else None
+        return node.leaf if node is not None else None
 
     def match(self, segments: tuple[str, ...], method: str) -> Match | None:
-        endpoint = self.static_paths.get(segments)
-        if endpoint is not None:
-            route = endpoint.for_method(method)
-            if route is not None:  # static at every segment beats anything else
-                return route, []
         greedy = _greedy(self.root, segments, method)
         if greedy is not None:
             return greedy
@@ -145,29 +160,50 @@ class DecisionTree:
 
 def _greedy(root: Node, segments: tuple[str, ...], method: str) -> Match | None:
     """Follow the best child at every level without backtracking: what _walk finds first
-    when no branch dead-ends, at a fraction of its cost. None means "ask _walk"."""
+    when no branch dead-ends, at a fraction of its cost. None means "ask _walk".
+
+    Where a node offers a fallback, a child that cannot take the next segment is passed
+    over (one segment of lookahead): _walk would fail in it and fall back the same way.
+    """
     node = root
     captures: list[Any] = []
-    for segment in segments:
+    last = len(segments) - 1
+    for i, segment in enumerate(segments):
         child = node.static.get(segment)
-        if child is None:
-            for convert, typed_child in node.typed:
-                value = convert(segment)
-                if value is not None:
-                    captures.append(value)
-                    child = typed_child
-                    break
+        if child is not None and (not node.check_static or _viable(child, segments, i + 1, last)):
+            node = child
+            continue
+        for convert, typed_child in node.typed:
+            value = convert(segment)
+            if value is not None and (
+                not node.check_typed or _viable(typed_child, segments, i + 1, last)
+            ):
+                captures.append(value)
+                node = typed_child
+                break
+        else:
+            if node.param is not None:
+                captures.append(segment)
+                node = node.param
+            elif node.star is not None:
+                node = node.star
             else:
-                if node.param is not None:
-                    captures.append(segment)
-                    child = node.param
-                elif node.star is not None:
-                    child = node.star
-                else:
-                    return None
-        node = child
+                return None
     route = node.leaf.for_method(method) if node.leaf is not None else None
     return (route, captures) if route is not None else None
+
+
+def _viable(node: Node, segments: tuple[str, ...], i: int, last: int) -> bool:
+    """Whether `node` can take segment i (or end the path there): one step of lookahead."""
+    if i > last:
+        return node.leaf is not None or node.glob is not None
+    return (
+        segments[i] in node.static
+        or bool(node.typed)
+        or node.param is not None
+        or node.star is not None
+        or node.glob is not None
+    )
 
 
 def _walk(

@@ -131,7 +131,7 @@ def test_internal_errors_fail_closed_without_logging_request_data(
             "authenticators": (ExplodingAuthenticator("boom"),),
         }
     )
-    endpoint = engine.policy.tree.static_paths[("open",)]
+    endpoint = engine.policy.tree.endpoint(("open",))
     endpoint.by_method["GET"] = broken
     with caplog.at_level(logging.ERROR, logger="policyengine"):
         decision = engine.decide(Request("GET", "/open", {"Authorization": "Bearer s3cr3t-t0ken"}))
@@ -148,7 +148,7 @@ def test_an_authn_failure_is_a_401_with_the_challenge(engine: Engine) -> None:
     match = engine.policy.tree.match(("open",), "GET")
     assert match is not None
     fields = {f: getattr(match[0], f) for f in match[0].__slots__}
-    engine.policy.tree.static_paths[("open",)].by_method["GET"] = CompiledRoute(
+    engine.policy.tree.endpoint(("open",)).by_method["GET"] = CompiledRoute(
         **{**fields, "authenticators": (Rejecting("r"),)}
     )
     decision = ask(engine, "GET", "/open")

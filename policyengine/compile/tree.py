@@ -9,7 +9,6 @@ from policyengine.tree import CompiledRoute, DecisionTree, Endpoint, Node
 
 def build_tree(state: CompileState) -> DecisionTree:
     root = Node()
-    static_paths: dict[tuple[str, ...], Endpoint] = {}
     for flat, route in state.compiled_routes:
         for target in flat.route.targets:
             pattern = state.patterns.get(target)
@@ -17,9 +16,7 @@ def build_tree(state: CompileState) -> DecisionTree:
                 continue
             endpoint = _endpoint_for(root, pattern)
             _attach(endpoint, target.method.value, route)
-            if all(s.kind is SegmentKind.STATIC for s in pattern.segments):
-                static_paths[tuple(s.text for s in pattern.segments)] = endpoint
-    return DecisionTree(root, static_paths)
+    return DecisionTree(root)
 
 
 def _attach(endpoint: Endpoint, method: str, route: CompiledRoute) -> None:
