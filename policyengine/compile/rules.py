@@ -123,10 +123,13 @@ def _condition(compiler: ExprCompiler, expr: ast.Expr | None) -> Condition | Non
 
 
 def _satisfying(state: CompileState, roles: tuple[ast.Name, ...]) -> frozenset[str]:
+    """Every role that satisfies one of `roles`; equal sets are one shared object, so the
+    thousands of routes of a large policy keep few of them (and few cache lines) alive."""
     found: set[str] = set()
     for role in roles:
         found |= state.satisfying_roles.get(role.value, frozenset())
-    return frozenset(found)
+    role_set = frozenset(found)
+    return state.role_sets.setdefault(role_set, role_set)
 
 
 def _authenticators(state: CompileState, flat: FlatRoute) -> tuple[Authenticator, ...]:

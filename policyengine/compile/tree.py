@@ -46,9 +46,8 @@ def _child(node: Node, kind: SegmentKind, text: str, param_type: object) -> Node
             if convert is param_type.convert:
                 return child
         child = Node()
-        node.typed.append((param_type.convert, child))
         order = {t.convert: t for t in ParamType}
-        node.typed.sort(key=lambda pair: order[pair[0]])
+        node.typed = sorted([*node.typed, (param_type.convert, child)], key=lambda p: order[p[0]])
         return child
     if kind is SegmentKind.PARAM:
         node.param = node.param or Node()
