@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
@@ -159,6 +160,15 @@ class InlineSchema:
     fields: tuple[Field, ...]
     open: bool  # `...` as the last field: unknown fields allowed
     span: Span
+
+    def schema_refs(self) -> Iterator[Name]:
+        """The names of the schemas its fields refer to (`a: Address`, `b: [Item]`)."""
+        for schema_field in self.fields:
+            kind = schema_field.type
+            while isinstance(kind, ArrayType):
+                kind = kind.items
+            if isinstance(kind, SchemaRef):
+                yield kind.name
 
 
 @dataclass(frozen=True, slots=True)

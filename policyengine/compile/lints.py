@@ -34,8 +34,6 @@ fails on them. Definitions, precisely (SECURITY.md lists them for policy authors
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from policyengine import ast
 from policyengine.authn import Authenticator
 from policyengine.authn.api_key import ApiKeyAuthenticator
@@ -212,7 +210,9 @@ def _role_names(expr: ast.Expr, named: set[str]) -> bool:
 
 def _unused_schemas(state: CompileState, rules: list[ast.Rule]) -> None:
     pending = [r.schema.value for r in rules if isinstance(r, ast.BodyRule)]
-    pending += [n.value for r in rules if isinstance(r, ast.QueryRule) for n in _refs(r.schema)]
+    pending += [
+        n.value for r in rules if isinstance(r, ast.QueryRule) for n in r.schema.schema_refs()
+    ]
     used: set[str] = set()
     while pending:
         name = pending.pop()
@@ -222,20 +222,11 @@ def _unused_schemas(state: CompileState, rules: list[ast.Rule]) -> None:
         used.add(name)
         assert isinstance(declared.node, ast.SchemaDecl)
         if isinstance(declared.node.body, ast.InlineSchema):
-            pending.extend(n.value for n in _refs(declared.node.body))
+            pending.extend(n.value for n in declared.node.body.schema_refs())
     for name, declared in state.schemas.items():
         assert isinstance(declared.node, ast.SchemaDecl)
         if name not in used:
             _unused(state, "schema", declared.node.name, "no `body` or `query` rule uses it")
-
-
-def _refs(schema: ast.InlineSchema) -> Iterator[ast.Name]:
-    for schema_field in schema.fields:
-        kind = schema_field.type
-        while isinstance(kind, ast.ArrayType):
-            kind = kind.items
-        if isinstance(kind, ast.SchemaRef):
-            yield kind.name
 
 
 def _unused_authn(state: CompileState) -> None:

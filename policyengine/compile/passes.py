@@ -145,7 +145,7 @@ def resolve_names(state: CompileState) -> None:
     for declared in state.schemas.values():
         assert isinstance(declared.node, ast.SchemaDecl)
         if isinstance(declared.node.body, ast.InlineSchema):
-            for ref in _schema_refs(declared.node.body):
+            for ref in declared.node.body.schema_refs():
                 if ref.value not in state.schemas:
                     _unknown(state, "schema", ref.value, ref.span, state.schemas)
 
@@ -167,18 +167,9 @@ def _resolve_rule(state: CompileState, rule: ast.Rule) -> None:
             if name.value not in state.authn_blocks:
                 _unknown(state, "authn", name.value, name.span, state.authn_blocks)
     elif isinstance(rule, ast.QueryRule):
-        for ref in _schema_refs(rule.schema):
+        for ref in rule.schema.schema_refs():
             if ref.value not in state.schemas:
                 _unknown(state, "schema", ref.value, ref.span, state.schemas)
-
-
-def _schema_refs(schema: ast.InlineSchema) -> Iterator[ast.Name]:
-    for schema_field in schema.fields:
-        kind = schema_field.type
-        while isinstance(kind, ast.ArrayType):
-            kind = kind.items
-        if isinstance(kind, ast.SchemaRef):
-            yield kind.name
 
 
 def _unknown(
