@@ -90,7 +90,10 @@ class RequestContext:
     def header(self, lower_name: str) -> str | None:
         """The field value without the optional whitespace around it (RFC 9110 §5.5), so
         every face reads `key  ` as `key`, whatever its HTTP parser strips."""
-        value = self.headers.get(lower_name)
+        headers = self._headers
+        if headers is None:  # the property, inlined: this runs for every credential lookup
+            headers = self._headers = lower_headers(self.request.headers)
+        value = headers.get(lower_name)
         return value.strip(" \t") if value is not None else None
 
     @property
