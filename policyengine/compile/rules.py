@@ -135,7 +135,8 @@ def _satisfying(state: CompileState, roles: tuple[ast.Name, ...]) -> frozenset[s
 def _authenticators(state: CompileState, flat: FlatRoute) -> tuple[Authenticator, ...]:
     required = next((r for r in flat.route.rules if isinstance(r, ast.RequireAuthn)), None)
     names = [n.value for n in required.names] if required else list(state.authn_blocks)
-    return tuple(state.authenticators[n] for n in names if n in state.authenticators)
+    chosen = tuple(state.authenticators[n] for n in names if n in state.authenticators)
+    return state.authn_sets.setdefault(chosen, chosen)  # shared, like role sets
 
 
 def _body_spec(state: CompileState, flat: FlatRoute) -> InputSpec | None:

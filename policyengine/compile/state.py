@@ -52,7 +52,12 @@ class CompileState:
     # role -> itself and every role that inherits it (who satisfies `allow role R`)
     satisfying_roles: dict[str, frozenset[str]] = field(default_factory=dict)
     patterns: dict[ast.RouteTarget, PathPattern] = field(default_factory=dict)
-    role_sets: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)  # interned
+    # equal role sets and authenticator lists are one object each: a large policy's
+    # routes then share a few hot objects instead of pulling thousands into cache
+    role_sets: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
+    authn_sets: dict[tuple[Authenticator, ...], tuple[Authenticator, ...]] = field(
+        default_factory=dict
+    )
     authenticators: dict[str, Authenticator] = field(default_factory=dict)
     compiled_schemas: dict[str, CompiledSchema] = field(default_factory=dict)
     compiled_limits: dict[str, LimitSpec] = field(default_factory=dict)
