@@ -30,7 +30,6 @@ from workload import make_workload, write_policy_dir
 from policyengine import Decision, Engine, Reason, Request
 from policyengine.authn.api_key import ApiKeyAuthenticator, key_hash
 from policyengine.context import RequestContext
-from policyengine.engine import _Pending
 from policyengine.inputs import check_input
 from policyengine.paths import normalize_path, split_target
 
@@ -102,8 +101,8 @@ def steps_for(engine: Engine, requests: list[Request]) -> list[Step]:
         ),
         (
             "finish (_finish: input check, Decision)",
-            lambda p: engine._finish(p, None, None),
-            lambda: [_Pending(ctx, ctx.route, "site") for ctx in contexts(True)],  # type: ignore[arg-type]
+            lambda ctx: engine._finish(ctx, ctx.route, None, None),
+            lambda: contexts(True),
         ),
         (
             "  of which: check_input (no query, no body)",

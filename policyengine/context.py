@@ -53,6 +53,7 @@ class RequestContext:
         "raw_query",
         "request",
         "route",
+        "rule",
         "segments",
     )
 
@@ -70,6 +71,7 @@ class RequestContext:
         self.now = now
         self.captures: list[Any] = []
         self.route: CompiledRoute | None = None
+        self.rule: str | None = None  # the allow rule that admitted the request (file:line)
         self.identity: Identity | None = request.identity
         self._headers: dict[str, str] | None = None
         self._query: dict[str, list[str]] | None = None

@@ -47,17 +47,6 @@ class Explanation:
         return {"decision": self.decision.to_dict(), "trace": list(self.trace)}
 
 
-class _Pending:
-    """A request that passed authorization and awaits its rate limits and input checks."""
-
-    __slots__ = ("ctx", "route", "rule")
-
-    def __init__(self, ctx: RequestContext, route: CompiledRoute, rule: str) -> None:
-        self.ctx = ctx
-        self.route = route
-        self.rule = rule
-
-
 class Engine:
     """Immutable once built; a reload builds a new Engine and swaps the reference."""
 
@@ -95,18 +84,19 @@ class Engine:
             routed = self._route(request, None)
             if isinstance(routed, Decision):
                 return routed
-            assert routed.route is not None
+            route = routed.route
+            assert route is not None
             failure = await self._authenticate_async(routed)
             if failure is not None:
                 return failure
-            verdict = self._check_rules(routed, routed.route, None)
+            verdict = self._check_rules(routed, route, None)
             if not isinstance(verdict, str):
                 return verdict
-            pending = _Pending(routed, routed.route, verdict)
+            routed.rule = verdict
             outcome = None
-            if pending.route.limits:
-                outcome = await self.limiter.check_async(pending.route.limits, pending.ctx)
-            return self._finish(pending, outcome, None)
+            if route.limits:
+                outcome = await self.limiter.check_async(route.limits, routed)
+            return self._finish(routed, route, outcome, None)
         except InputRefused as err:
             return self._unreadable(err, None)
         except Exception as err:
@@ -120,21 +110,24 @@ class Engine:
     # -- the procedure ---------------------------------------------------------------
     def _guarded(self, request: Request, trace: Trace | None) -> Decision:
         try:
-            pending = self._authorize(request, trace)
-            if type(pending) is Decision:
-                return pending
-            assert isinstance(pending, _Pending)
+            ctx = self._authorize(request, trace)
+            if type(ctx) is Decision:
+                return ctx
+            assert isinstance(ctx, RequestContext)
+            route = ctx.route
+            assert route is not None
             outcome = None
-            if pending.route.limits:
-                outcome = self.limiter.check(pending.route.limits, pending.ctx)
-            return self._finish(pending, outcome, trace)
+            if route.limits:
+                outcome = self.limiter.check(route.limits, ctx)
+            return self._finish(ctx, route, outcome, trace)
         except InputRefused as err:
             return self._unreadable(err, trace)
         except Exception as err:
             return self._internal_error(err)
 
-    def _authorize(self, request: Request, trace: Trace | None) -> Decision | _Pending:
-        """Steps 1-4: normalize, match, authenticate, authorize."""
+    def _authorize(self, request: Request, trace: Trace | None) -> Decision | RequestContext:
+        """Steps 1-4: normalize, match, authenticate, authorize. The context that comes
+        back has its route and the allow rule that admitted it."""
         ctx = self._route(request, trace)
         if type(ctx) is Decision:
             return ctx
@@ -143,7 +136,10 @@ class Engine:
         if failure is not None:
             return failure
         verdict = self._check_rules(ctx, ctx.route, trace)
-        return _Pending(ctx, ctx.route, verdict) if isinstance(verdict, str) else verdict
+        if isinstance(verdict, str):
+            ctx.rule = verdict
+            return ctx
+        return verdict
 
     def _route(self, request: Request, trace: Trace | None) -> Decision | RequestContext:
         """Normalize and match: the context of a matched request, or the deny."""
@@ -287,13 +283,16 @@ class Engine:
         )
 
     def _finish(
-        self, pending: _Pending, outcome: LimitOutcome | None, trace: Trace | None
+        self,
+        ctx: RequestContext,
+        route: CompiledRoute,
+        outcome: LimitOutcome | None,
+        trace: Trace | None,
     ) -> Decision:
         """Steps 5-7: the limiter's verdict, the input checks, then the allow."""
-        ctx, route = pending.ctx, pending.route
         limit_headers = _NO_HEADERS
         if outcome is not None:
-            refusal = self._limit_refusal(pending, outcome, trace)
+            refusal = self._limit_refusal(ctx, route, outcome, trace)
             if refusal is not None:
                 return refusal
             limit_headers = outcome.headers
@@ -304,25 +303,25 @@ class Engine:
                 if trace is not None:
                     trace.add(f"input: {message}")
                 subject, roles = self._who(ctx)
-                return Decision(False, status, reason, message, route.label, pending.rule,
+                return Decision(False, status, reason, message, route.label, ctx.rule,
                                 subject, roles, _NO_HEADERS, limit_headers, errors,
                                 self.policy.name)  # fmt: skip
         if trace is not None:
             trace.add("decision: allow")
         identity = ctx.identity
         if identity is None:
-            return Decision(True, 200, Reason.ALLOW, "allowed", route.label, pending.rule,
+            return Decision(True, 200, Reason.ALLOW, "allowed", route.label, ctx.rule,
                             None, (), _NO_HEADERS, limit_headers, (), self.policy.name)  # fmt: skip
         upstream = {
             self.options.subject_header: identity.subject,
             self.options.roles_header: identity.roles_header,
         }
-        return Decision(True, 200, Reason.ALLOW, "allowed", route.label, pending.rule,
+        return Decision(True, 200, Reason.ALLOW, "allowed", route.label, ctx.rule,
                         identity.subject, identity.role_list, upstream, limit_headers, (),
                         self.policy.name)  # fmt: skip
 
     def _limit_refusal(
-        self, pending: _Pending, outcome: LimitOutcome, trace: Trace | None
+        self, ctx: RequestContext, route: CompiledRoute, outcome: LimitOutcome, trace: Trace | None
     ) -> Decision | None:
         """503 when the store failed closed, 429 when a limit refused, else None."""
         if outcome.unavailable:
@@ -340,8 +339,8 @@ class Engine:
             return None
         if trace is not None:
             trace.add(f"limits: {message}")
-        return self._deny(status, reason, message, pending.route, pending.ctx,
-                          rule=pending.rule, response_headers=outcome.headers)  # fmt: skip
+        return self._deny(status, reason, message, route, ctx,
+                          rule=ctx.rule, response_headers=outcome.headers)  # fmt: skip
 
     @staticmethod
     def _who(ctx: RequestContext | None) -> tuple[str | None, tuple[str, ...]]:
