@@ -18,6 +18,17 @@ _UNSET: Any = object()
 MAX_UNCHECKED_BODY = 1024 * 1024  # what `body.x` conditions read on routes without `body`
 
 
+def _find_field(headers: Mapping[str, str], lower_name: str) -> str | None:
+    """One field of a mapping whose names may be in any case, joined like lower_headers
+    joins them. Comparing lengths first skips lowercasing almost every other name."""
+    found: str | None = None
+    size = len(lower_name)
+    for name, value in headers.items():
+        if len(name) == size and name.lower() == lower_name:
+            found = value if found is None else f"{found}, {value}"
+    return found
+
+
 class LowercaseHeaders(dict[str, str]):
     """Names already lowercased and repeated fields already joined, as the sidecar server
     builds them: `lower_headers` takes them as they are instead of redoing the work."""
@@ -45,6 +56,7 @@ class RequestContext:
         "_body",
         "_client_ip",
         "_headers",
+        "_looked_up",
         "_query",
         "captures",
         "identity",
@@ -74,6 +86,7 @@ class RequestContext:
         self.rule: str | None = None  # the allow rule that admitted the request (file:line)
         self.identity: Identity | None = request.identity
         self._headers: dict[str, str] | None = None
+        self._looked_up: dict[str, str | None] | None = None
         self._query: dict[str, list[str]] | None = None
         self._body: Any = _UNSET
         self._client_ip: Any = _UNSET
@@ -93,9 +106,19 @@ class RequestContext:
         """The field value without the optional whitespace around it (RFC 9110 §5.5), so
         every face reads `key  ` as `key`, whatever its HTTP parser strips."""
         headers = self._headers
-        if headers is None:  # the property, inlined: this runs for every credential lookup
-            headers = self._headers = lower_headers(self.request.headers)
-        value = headers.get(lower_name)
+        if headers is not None:
+            value = headers.get(lower_name)
+        elif type(self.request.headers) is LowercaseHeaders:
+            headers = self._headers = self.request.headers
+            value = headers.get(lower_name)
+        else:  # a mapping in any case: find the one field rather than fold every name
+            looked_up = self._looked_up
+            if looked_up is None:
+                looked_up = self._looked_up = {}
+            if lower_name in looked_up:
+                value = looked_up[lower_name]
+            else:
+                value = looked_up[lower_name] = _find_field(self.request.headers, lower_name)
         return value.strip(" \t") if value is not None else None
 
     @property
