@@ -195,7 +195,10 @@ def _greedy(root: Node, segments: tuple[str, ...], method: str) -> Match | None:
                 node = node.star
             else:
                 return None
-    route = node.leaf.for_method(method) if node.leaf is not None else None
+    leaf = node.leaf
+    if leaf is None:
+        return None
+    route = leaf.by_method.get(method) or leaf.for_method(method)  # the hit needs no call
     return (route, captures) if route is not None else None
 
 
