@@ -431,3 +431,21 @@ def caddy_running(workdir: Path, caddyfile: str, port: int) -> Iterator[None]:
         finally:
             process.terminate()
             process.wait(10)
+
+
+# A loopback address that is not a trusted proxy: requests from it are "the client".
+UNTRUSTED_CLIENT = "127.0.0.2"
+
+
+class GatewayStack:
+    """A gateway in front of the sidecar, asked the way a client would ask it."""
+
+    def __init__(self, port: int, sidecar: int) -> None:
+        self.port = port
+        self.sidecar = sidecar
+
+    def get(
+        self, path: str, method: str = "GET", body: bytes | None = None, **headers: str
+    ) -> Reply:
+        named = {name.replace("_", "-"): value for name, value in headers.items()}
+        return request(self.port, method, path, named, body, source=UNTRUSTED_CLIENT)

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from server_support import (
     GATEWAY_DOCS,
+    UNTRUSTED_CLIENT,
     EchoUpstream,
-    Reply,
+    GatewayStack,
     caddy_running,
     free_port,
     gateway_config,
@@ -24,23 +25,11 @@ from server_support import (
     write_policy,
 )
 
-CLIENT = "127.0.0.2"
 CONFIG = GATEWAY_DOCS / "caddy" / "Caddyfile"
 
 
-class Stack:
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def get(
-        self, path: str, method: str = "GET", body: bytes | None = None, **headers: str
-    ) -> Reply:
-        named = {name.replace("_", "-"): value for name, value in headers.items()}
-        return request(self.port, method, path, named, body, source=CLIENT)
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     root = tmp_path_factory.mktemp("caddy")
     policy = write_policy(root / "policy")
     sidecar, listen = free_port(), free_port()
@@ -50,17 +39,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ):
         caddyfile = gateway_config(CONFIG, sidecar=sidecar, app=app.port, listen=listen)
         with caddy_running(root / "caddy", caddyfile, listen):
-            yield Stack(listen)
+            yield GatewayStack(listen, sidecar)
 
 
-def test_an_allowed_request_reaches_the_app_with_the_identity(stack: Stack) -> None:
+def test_an_allowed_request_reaches_the_app_with_the_identity(stack: GatewayStack) -> None:
     reply = stack.get("/api/orders/7?x=1", X_API_Key="key-alice")
     assert reply.status == 200 and reply.json()["path"] == "/api/orders/7?x=1"
     headers = upstream_headers(reply)
     assert headers["x-auth-subject"] == ["alice"] and headers["x-auth-roles"] == ["user"]
 
 
-def test_identity_headers_sent_by_the_client_never_reach_the_app(stack: Stack) -> None:
+def test_identity_headers_sent_by_the_client_never_reach_the_app(stack: GatewayStack) -> None:
     spoofed = {"X_Auth_Subject": "root", "X_Auth_Roles": "admin"}
     as_alice = upstream_headers(stack.get("/api/orders/7", X_API_Key="key-alice", **spoofed))
     assert as_alice["x-auth-subject"] == ["alice"] and as_alice["x-auth-roles"] == ["user"]
@@ -69,7 +58,7 @@ def test_identity_headers_sent_by_the_client_never_reach_the_app(stack: Stack) -
     assert anonymous.get("x-auth-roles", [""]) == [""]
 
 
-def test_401_403_and_their_reasons(stack: Stack) -> None:
+def test_401_403_and_their_reasons(stack: GatewayStack) -> None:
     missing = stack.get("/api/orders/7")
     assert missing.status == 401 and missing.json()["reason"] == "authn.missing"
     assert missing.headers["WWW-Authenticate"] == 'ApiKey realm="api_key", header="X-API-Key"'
@@ -77,19 +66,19 @@ def test_401_403_and_their_reasons(stack: Stack) -> None:
     assert denied.status == 403 and denied.json()["reason"] == "authz.no_allow"
 
 
-def test_429_reaches_the_client_with_retry_after(stack: Stack) -> None:
+def test_429_reaches_the_client_with_retry_after(stack: GatewayStack) -> None:
     replies = [stack.get("/api/limited", X_API_Key="key-ops") for _ in range(3)]
     assert [r.status for r in replies] == [200, 200, 429]
     assert 0 < int(replies[-1].headers["Retry-After"]) <= 60
     assert replies[-1].json()["reason"] == "ratelimit.exceeded"
 
 
-def test_400_reaches_the_client(stack: Stack) -> None:
+def test_400_reaches_the_client(stack: GatewayStack) -> None:
     reply = stack.get("/api/search?q=" + "x" * 20)
     assert reply.status == 400 and reply.json()["errors"][0]["pointer"] == "/q"
 
 
-def test_a_body_rule_fails_closed_behind_forward_auth(stack: Stack) -> None:
+def test_a_body_rule_fails_closed_behind_forward_auth(stack: GatewayStack) -> None:
     # Caddy's forward_auth sends a GET without the body: a body rule cannot allow
     reply = stack.get(
         "/api/orders",
@@ -101,13 +90,13 @@ def test_a_body_rule_fails_closed_behind_forward_auth(stack: Stack) -> None:
     assert reply.status == 400 and reply.json()["reason"] == "input.invalid"
 
 
-def test_forwarded_for_spoofing_from_the_client_is_ignored(stack: Stack) -> None:
+def test_forwarded_for_spoofing_from_the_client_is_ignored(stack: GatewayStack) -> None:
     assert stack.get("/api/internal", X_Forwarded_For="10.1.2.3").status == 403
     assert stack.get("/api/internal", X_Real_IP="10.1.2.3").status == 403
     assert stack.get("/api/local").status == 200
 
 
-def test_a_forged_original_uri_is_refused(stack: Stack) -> None:
+def test_a_forged_original_uri_is_refused(stack: GatewayStack) -> None:
     # Caddy passes client headers to the auth request: X-Original-URI must not win
     reply = stack.get("/api/orders/7", X_Original_URI="/api/public")
     assert reply.status == 400 and reply.json()["reason"] == "request.invalid"
@@ -118,5 +107,5 @@ def test_a_sidecar_that_is_down_lets_nothing_through(tmp_path: Path) -> None:
     with EchoUpstream() as app:
         caddyfile = gateway_config(CONFIG, sidecar=free_port(), app=app.port, listen=listen)
         with caddy_running(tmp_path / "caddy", caddyfile, listen):
-            reply = request(listen, "GET", "/api/public", source=CLIENT)
+            reply = request(listen, "GET", "/api/public", source=UNTRUSTED_CLIENT)
     assert reply.status == 502 and b"path" not in reply.body

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from server_support import (
     GATEWAY_DOCS,
+    UNTRUSTED_CLIENT,
     EchoUpstream,
-    Reply,
+    GatewayStack,
     free_port,
     gateway_config,
     nginx_running,
@@ -25,24 +26,11 @@ from server_support import (
     write_policy,
 )
 
-CLIENT = "127.0.0.2"  # a loopback address that is not a trusted proxy
 CONFIG = GATEWAY_DOCS / "nginx" / "policyengine.conf"
 
 
-class Stack:
-    def __init__(self, port: int, sidecar: int) -> None:
-        self.port = port
-        self.sidecar = sidecar
-
-    def get(
-        self, path: str, method: str = "GET", body: bytes | None = None, **headers: str
-    ) -> Reply:
-        named = {name.replace("_", "-"): value for name, value in headers.items()}
-        return request(self.port, method, path, named, body, source=CLIENT)
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     root = tmp_path_factory.mktemp("nginx")
     policy = write_policy(root / "policy")
     sidecar, listen = free_port(), free_port()
@@ -52,10 +40,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ):
         site = gateway_config(CONFIG, sidecar=sidecar, app=app.port, listen=listen)
         with nginx_running(root / "nginx", site, listen):
-            yield Stack(listen, sidecar)
+            yield GatewayStack(listen, sidecar)
 
 
-def test_an_allowed_request_reaches_the_app_with_the_identity(stack: Stack) -> None:
+def test_an_allowed_request_reaches_the_app_with_the_identity(stack: GatewayStack) -> None:
     reply = stack.get("/api/orders/7?x=1", X_API_Key="key-alice")
     assert reply.status == 200
     assert reply.json()["path"] == "/api/orders/7?x=1"
@@ -63,7 +51,7 @@ def test_an_allowed_request_reaches_the_app_with_the_identity(stack: Stack) -> N
     assert headers["x-auth-subject"] == ["alice"] and headers["x-auth-roles"] == ["user"]
 
 
-def test_identity_headers_sent_by_the_client_never_reach_the_app(stack: Stack) -> None:
+def test_identity_headers_sent_by_the_client_never_reach_the_app(stack: GatewayStack) -> None:
     spoofed = {"X_Auth_Subject": "root", "X_Auth_Roles": "admin"}
     as_alice = upstream_headers(stack.get("/api/orders/7", X_API_Key="key-alice", **spoofed))
     assert as_alice["x-auth-subject"] == ["alice"] and as_alice["x-auth-roles"] == ["user"]
@@ -71,7 +59,7 @@ def test_identity_headers_sent_by_the_client_never_reach_the_app(stack: Stack) -
     assert "x-auth-subject" not in anonymous and "x-auth-roles" not in anonymous
 
 
-def test_401_with_the_challenge(stack: Stack) -> None:
+def test_401_with_the_challenge(stack: GatewayStack) -> None:
     reply = stack.get("/api/orders/7")
     assert reply.status == 401 and reply.json()["reason"] == "authn.missing"
     assert reply.headers.get_all("WWW-Authenticate") == [
@@ -81,12 +69,12 @@ def test_401_with_the_challenge(stack: Stack) -> None:
     assert stack.get("/api/orders/7", X_API_Key="wrong").json()["reason"] == "authn.invalid"
 
 
-def test_403(stack: Stack) -> None:
+def test_403(stack: GatewayStack) -> None:
     reply = stack.get("/api/orders/7", method="DELETE", X_API_Key="key-alice")
     assert reply.status == 403 and reply.json()["reason"] == "authz.no_allow"
 
 
-def test_429_reaches_the_client_with_retry_after(stack: Stack) -> None:
+def test_429_reaches_the_client_with_retry_after(stack: GatewayStack) -> None:
     replies = [stack.get("/api/limited", X_API_Key="key-ops") for _ in range(3)]
     assert [r.status for r in replies] == [200, 200, 429]
     limited = replies[-1]
@@ -96,13 +84,13 @@ def test_429_reaches_the_client_with_retry_after(stack: Stack) -> None:
     assert "RateLimit" in limited.headers
 
 
-def test_400_reaches_the_client(stack: Stack) -> None:
+def test_400_reaches_the_client(stack: GatewayStack) -> None:
     reply = stack.get("/api/search?q=" + "x" * 20)
     assert reply.status == 400 and reply.json()["reason"] == "input.invalid"
     assert stack.get("/api/search?q=short").status == 200
 
 
-def test_a_body_rule_fails_closed_behind_auth_request(stack: Stack) -> None:
+def test_a_body_rule_fails_closed_behind_auth_request(stack: GatewayStack) -> None:
     # auth_request never passes the body on: a route that checks one cannot allow
     reply = stack.get(
         "/api/orders",
@@ -114,7 +102,7 @@ def test_a_body_rule_fails_closed_behind_auth_request(stack: Stack) -> None:
     assert reply.status == 400 and reply.json()["reason"] == "input.invalid"
 
 
-def test_forwarded_for_spoofing_from_the_client_is_ignored(stack: Stack) -> None:
+def test_forwarded_for_spoofing_from_the_client_is_ignored(stack: GatewayStack) -> None:
     assert stack.get("/api/internal", X_Forwarded_For="10.1.2.3").status == 403
     assert stack.get("/api/internal", X_Real_IP="10.1.2.3").status == 403
     # the client's real address does get through nginx, the trusted hop
@@ -122,13 +110,13 @@ def test_forwarded_for_spoofing_from_the_client_is_ignored(stack: Stack) -> None
     assert stack.get("/api/local", X_Forwarded_For="10.1.2.3").status == 200
 
 
-def test_a_forged_forwarded_uri_is_refused(stack: Stack) -> None:
+def test_a_forged_forwarded_uri_is_refused(stack: GatewayStack) -> None:
     # nginx passes client headers to the auth request: X-Forwarded-Uri must not win
     reply = stack.get("/api/orders/7", X_Forwarded_Uri="/api/public")
     assert reply.status == 400 and reply.json()["reason"] == "request.invalid"
 
 
-def test_nginx_keeps_its_connections_to_the_sidecar(stack: Stack) -> None:
+def test_nginx_keeps_its_connections_to_the_sidecar(stack: GatewayStack) -> None:
     def accepted() -> float:
         metrics = request(stack.sidecar, "GET", "/metrics").body.decode()
         line = next(x for x in metrics.splitlines() if x.startswith("policyengine_connections"))
@@ -145,5 +133,5 @@ def test_a_sidecar_that_is_down_means_500(tmp_path: Path) -> None:
     with EchoUpstream() as app:
         site = gateway_config(CONFIG, sidecar=free_port(), app=app.port, listen=listen)
         with nginx_running(tmp_path / "nginx", site, listen):
-            reply = request(listen, "GET", "/api/public", source=CLIENT)
+            reply = request(listen, "GET", "/api/public", source=UNTRUSTED_CLIENT)
     assert reply.status == 500
