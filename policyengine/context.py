@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs
 
 from policyengine.decision import Identity, InputRefused, Reason, Request
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _UNSET: Any = object()
+T = TypeVar("T")
 MAX_UNCHECKED_BODY = 1024 * 1024  # what `body.x` conditions read on routes without `body`
 
 
@@ -55,6 +56,7 @@ class RequestContext:
     __slots__ = (
         "_body",
         "_client_ip",
+        "_derived",
         "_headers",
         "_looked_up",
         "_query",
@@ -85,11 +87,23 @@ class RequestContext:
         self.route: CompiledRoute | None = None
         self.rule: str | None = None  # the allow rule that admitted the request (file:line)
         self.identity: Identity | None = request.identity
+        self._derived: dict[Callable[[RequestContext], Any], Any] | None = None
         self._headers: dict[str, str] | None = None
         self._looked_up: dict[str, str | None] | None = None
         self._query: dict[str, list[str]] | None = None
         self._body: Any = _UNSET
         self._client_ip: Any = _UNSET
+
+    def derived(self, compute: Callable[[RequestContext], T]) -> T:
+        """`compute(self)`, once per request however many authenticators ask (the bearer
+        token of `Authorization` is parsed once, not once per authn block and step)."""
+        derived = self._derived
+        if derived is None:
+            derived = self._derived = {}
+        if compute not in derived:
+            derived[compute] = compute(self)
+        value: T = derived[compute]
+        return value
 
     @property
     def path(self) -> str:

@@ -32,6 +32,10 @@ class Bearer:
 
 def bearer_of(ctx: RequestContext) -> Bearer | None:
     """None when the request carries no bearer credential at all."""
+    return ctx.derived(_parse_bearer)
+
+
+def _parse_bearer(ctx: RequestContext) -> Bearer | None:
     value = ctx.header("authorization")
     if value is None:
         return None
