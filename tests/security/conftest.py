@@ -8,6 +8,7 @@ import pytest
 
 # --import-mode=importlib leaves sys.path alone; the shared helpers sit next to this file.
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "server"))  # its socket helpers, shared
 
 from security_support import (
     HS_SECRET,

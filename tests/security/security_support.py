@@ -14,7 +14,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from server_support import free_port, wait_for_port
 
 from policyengine import Engine, Request
 from policyengine.decision import Decision
@@ -248,12 +248,6 @@ def decide(engine: Engine, case: Case) -> Outcome:
 # -- the HTTP face ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running_server(policy_dir: Path, log: Path) -> Iterator[int]:
     """`policyengine serve` as an operator runs it, trusting 127.0.0.1 as its gateway."""
@@ -266,7 +260,10 @@ def running_server(policy_dir: Path, log: Path) -> Iterator[int]:
     with log.open("wb") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
         try:
-            _wait_for(port, process, log)
+            try:
+                wait_for_port(port, timeout=30, process=process)
+            except (RuntimeError, TimeoutError) as err:
+                raise RuntimeError(f"{err}; its log:\n{log.read_text()}") from None
             yield port
         finally:
             process.send_signal(signal.SIGTERM)
@@ -275,19 +272,6 @@ def running_server(policy_dir: Path, log: Path) -> Iterator[int]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"policyengine serve exited:\n{log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"policyengine serve did not listen on {port}")
 
 
 @dataclass(frozen=True)
