@@ -6,7 +6,9 @@ server side of each row gets the same single core:
 - nginx `return 200`: the ceiling for one core answering HTTP/1.1;
 - `policyengine serve` (one worker) on /v1/forward-auth for GET /api/orders/7 of
   policies/retail, an RBAC route (`allow role user`): with a bearer JWT (RS256,
-  verified once, then from the token cache) and with an API key;
+  verified once, then from the token cache) and with an API key; as served by
+  default (wrk repeats one request, so after the first one every decision comes
+  from the decision cache) and with `--decision-cache 0` (every request decided);
 - end to end through nginx `auth_request`, configured as docs/gateways/nginx/
   says, in front of an nginx `return 200` app: once with policyengine as the auth
   server, once with another nginx `return 200` as the auth server (the ceiling of
@@ -235,6 +237,8 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
     for name in (
         "policyengine forward-auth, JWT (RS256, cached)",
         "policyengine forward-auth, API key",
+        "  the same, --decision-cache 0: JWT",
+        "  the same, --decision-cache 0: API key",
     ):
         t = by_name[name]
         print(
@@ -267,29 +271,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pe-bench-http-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         token = retail_with_fresh_key(work / "retail")
-        app, sidecar, auth_nginx, front_pe, front_base = (free_port() for _ in range(5))
+        app, sidecar, uncached, auth_nginx, front_pe, front_base = (free_port() for _ in range(6))
         stack.enter_context(nginx(return_200(work / "app", app), app, core))
         stack.enter_context(nginx(return_200(work / "auth", auth_nginx), auth_nginx, core))
-        stack.enter_context(
-            started(
-                [
-                    sys.executable,
-                    "-m",
-                    "policyengine",
-                    "serve",
-                    str(work / "retail"),
-                    "--port",
-                    str(sidecar),
-                    "--nginx-mode",
-                    "--trusted-proxy",
-                    "127.0.0.1/32",
-                    "--log-level",
-                    "warning",
-                ],
-                sidecar,
-                core,
-            )
-        )
+        for port, extra in ((sidecar, []), (uncached, ["--decision-cache", "0"])):
+            stack.enter_context(started(serve_command(work / "retail", port, extra), port, core))
         stack.enter_context(
             nginx(auth_front(work / "front-pe", front_pe, sidecar, app), front_pe, core)
         )
@@ -299,10 +285,14 @@ def main() -> None:
         bearer = {"Authorization": f"Bearer {token}"}
         original = {"X-Original-Method": "GET", "X-Original-URI": ROUTE}
         fa = f"http://127.0.0.1:{sidecar}/v1/forward-auth"
+        fa_uncached = f"http://127.0.0.1:{uncached}/v1/forward-auth"
+        api_key = {"X-API-Key": API_KEY}
         targets = [
             Target("nginx return 200", f"http://127.0.0.1:{app}/"),
             Target("policyengine forward-auth, JWT (RS256, cached)", fa, original | bearer),
-            Target("policyengine forward-auth, API key", fa, original | {"X-API-Key": API_KEY}),
+            Target("policyengine forward-auth, API key", fa, original | api_key),
+            Target("  the same, --decision-cache 0: JWT", fa_uncached, original | bearer),
+            Target("  the same, --decision-cache 0: API key", fa_uncached, original | api_key),
             Target(
                 "nginx auth_request -> policyengine (JWT)",
                 f"http://127.0.0.1:{front_pe}{ROUTE}",
@@ -323,6 +313,14 @@ def main() -> None:
             for target in targets:
                 wrk(target, args.duration, args.connections, args.client_core)
         report(targets, args)
+
+
+def serve_command(policy: Path, port: int, extra: list[str]) -> list[str]:
+    return [
+        *(sys.executable, "-m", "policyengine", "serve", str(policy), "--port", str(port)),
+        *("--nginx-mode", "--trusted-proxy", "127.0.0.1/32", "--log-level", "warning"),
+        *extra,
+    ]
 
 
 def peer_servers(stack: ExitStack, work: Path, core: int) -> list[Target]:

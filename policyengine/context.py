@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _UNSET: Any = object()
+_FOREVER = float("inf")
 T = TypeVar("T")
 MAX_UNCHECKED_BODY = 1024 * 1024  # what `body.x` conditions read on routes without `body`
 
@@ -66,6 +67,7 @@ class RequestContext:
         "now",
         "raw_query",
         "request",
+        "reuse_until",
         "route",
         "rule",
         "segments",
@@ -87,6 +89,9 @@ class RequestContext:
         self.route: CompiledRoute | None = None
         self.rule: str | None = None  # the allow rule that admitted the request (file:line)
         self.identity: Identity | None = request.identity
+        # until when an identical request would be decided the same way: authn blocks
+        # lower it to their caches' horizon; reading the body makes it 0 (not in a key)
+        self.reuse_until = _FOREVER
         self._derived: dict[Callable[[RequestContext], Any], Any] | None = None
         self._headers: dict[str, str] | None = None
         self._looked_up: dict[str, str | None] | None = None
@@ -169,6 +174,7 @@ class RequestContext:
         and a `deny when body.x == ...` must not be bypassed that way.
         """
         if self._body is _UNSET:
+            self.reuse_until = 0.0
             self._body = self._read_body()
         return self._body
 

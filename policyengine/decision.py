@@ -94,6 +94,17 @@ class InputError:
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionInputs:
+    """What of a request any decision of a policy can read, besides its method, target,
+    body and the rate-limit counters: the header fields (lowercase names) that authn
+    blocks, conditions and limit keys look at, and whether anything reads the client IP.
+    Two requests that agree on all of these get the same decision while it is reusable."""
+
+    headers: tuple[str, ...] = ()  # sorted, so that a cache key is built in one order
+    client_ip: bool = False
+
+
 class Decision(NamedTuple):
     """The one answer every face returns (LANGUAGE.md, "Decisions").
 
@@ -113,6 +124,11 @@ class Decision(NamedTuple):
     response_headers: Mapping[str, str] = _NO_HEADERS
     errors: tuple[InputError, ...] = ()
     policy: str | None = None
+    # Unix time until which a request identical in method, target, the headers of the
+    # policy's `DecisionInputs` and (when read) client IP gets this same decision; 0.0:
+    # decide each one afresh (a rate limit counted it, a body or a changing credential
+    # store was read). A hint for caches such as the sidecar's, not part of the answer.
+    reuse_until: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {

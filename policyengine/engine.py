@@ -28,6 +28,7 @@ from policyengine.tree import AllowKind, CompiledRoute
 
 log = logging.getLogger("policyengine")
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+_FOREVER = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,14 +150,16 @@ class Engine:
         except BadPath as err:
             if trace is not None:
                 trace.add(f"normalize: rejected ({err})")
-            return self._deny(400, Reason.BAD_PATH, f"bad path: {err}")
+            return self._deny(400, Reason.BAD_PATH, f"bad path: {err}", reusable=True)
         ctx = RequestContext(request, segments, raw_query, self.clock())
         match = self.policy.tree.match(segments, request.method)
         if match is None:
             if trace is not None:
                 trace.add(f"normalize: {ctx.path}")
                 trace.add(f"match: no route for {request.method} {ctx.path}")
-            return self._deny(403, Reason.UNMATCHED, f"no route for {request.method} {ctx.path}")
+            return self._deny(
+                403, Reason.UNMATCHED, f"no route for {request.method} {ctx.path}", reusable=True
+            )
         route, ctx.captures = match
         ctx.route = route
         if trace is not None:
@@ -236,7 +239,7 @@ class Engine:
         if identity is None and route.needs_identity:
             if trace is not None:
                 trace.add("authn: every allow rule needs an identity")
-            return self._credentials_required(route)
+            return self._credentials_required(route, ctx)
         roles = identity.roles if identity is not None else frozenset()
         for deny in route.denies:
             if deny.roles is not None and (identity is None or deny.roles.isdisjoint(roles)):
@@ -253,6 +256,7 @@ class Engine:
                     route,
                     ctx,
                     rule=deny.site,
+                    reusable=True,
                 )
             if trace is not None:
                 trace.add(f"deny {deny.site}: condition false ({deny.text})")
@@ -271,16 +275,17 @@ class Engine:
             if trace is not None:
                 trace.add(f"allow {allow.site}: {why_not} ({allow.text})")
         if identity is None:
-            return self._credentials_required(route)
+            return self._credentials_required(route, ctx)
         who = f"role {', '.join(sorted(roles))}" if roles else f"`{identity.subject}`"
-        return self._deny(403, Reason.NO_ALLOW, f"{who} may not {route.label}", route, ctx)
+        return self._deny(
+            403, Reason.NO_ALLOW, f"{who} may not {route.label}", route, ctx, reusable=True
+        )
 
-    def _credentials_required(self, route: CompiledRoute) -> Decision:
+    def _credentials_required(self, route: CompiledRoute, ctx: RequestContext) -> Decision:
         challenge = next((c for a in route.authenticators if (c := a.challenge())), None)
         headers = {"WWW-Authenticate": challenge} if challenge else {}
-        return self._deny(
-            401, Reason.AUTHN_MISSING, "credentials required", route, response_headers=headers
-        )
+        return self._deny(401, Reason.AUTHN_MISSING, "credentials required", route, ctx,
+                          response_headers=headers, reusable=True)  # fmt: skip
 
     def _finish(
         self,
@@ -308,17 +313,20 @@ class Engine:
                                 self.policy.name)  # fmt: skip
         if trace is not None:
             trace.add("decision: allow")
+        # counted by a limit or checked against a body: the next request is not the same
+        reuse = 0.0 if route.limits or route.body is not None else ctx.reuse_until
         identity = ctx.identity
         if identity is None:
             return Decision(True, 200, Reason.ALLOW, "allowed", route.label, ctx.rule,
-                            None, (), _NO_HEADERS, limit_headers, (), self.policy.name)  # fmt: skip
+                            None, (), _NO_HEADERS, limit_headers, (), self.policy.name,
+                            reuse)  # fmt: skip
         upstream = {
             self.options.subject_header: identity.subject,
             self.options.roles_header: identity.roles_header,
         }
         return Decision(True, 200, Reason.ALLOW, "allowed", route.label, ctx.rule,
                         identity.subject, identity.role_list, upstream, limit_headers, (),
-                        self.policy.name)  # fmt: skip
+                        self.policy.name, reuse)  # fmt: skip
 
     def _limit_refusal(
         self, ctx: RequestContext, route: CompiledRoute, outcome: LimitOutcome, trace: Trace | None
@@ -358,8 +366,12 @@ class Engine:
         *,
         rule: str | None = None,
         response_headers: Mapping[str, str] | None = None,
+        reusable: bool = False,
     ) -> Decision:
+        """`reusable`: decided from the method, target and credentials alone (no failure
+        that may pass, no counter): as long as the context's identity stays valid."""
         subject, roles = self._who(ctx)
+        reuse = (ctx.reuse_until if ctx is not None else _FOREVER) if reusable else 0.0
         return Decision(
             False,
             status,
@@ -372,6 +384,7 @@ class Engine:
             {},
             response_headers or {},
             policy=self.policy.name,
+            reuse_until=reuse,
         )
 
     def _unreadable(self, err: InputRefused, trace: Trace | None) -> Decision:

@@ -113,6 +113,8 @@ def test_decide_async_gives_the_same_decisions(engine: Engine) -> None:
 
 
 class ExplodingAuthenticator(Authenticator):
+    headers = ("authorization",)
+
     def presented(self, ctx: RequestContext) -> bool:
         return True
 

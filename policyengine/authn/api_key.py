@@ -55,6 +55,10 @@ class ApiKeyAuthenticator(Authenticator):
         self.query = query
         self.keys = keys
 
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return (self.header,) if self.header is not None else ()  # else in the target
+
     def _presented_key(self, ctx: RequestContext) -> str | None:
         if self.header is not None:
             return ctx.header(self.header)
@@ -71,6 +75,8 @@ class ApiKeyAuthenticator(Authenticator):
             raise self._failure(Reason.AUTHN_INVALID, "unknown API key")
         if entry.expires is not None and ctx.now >= entry.expires:
             raise self._failure(Reason.AUTHN_EXPIRED, "API key expired")
+        if entry.expires is not None:
+            ctx.reuse_until = min(ctx.reuse_until, entry.expires)
         return entry.identity
 
     def challenge(self) -> str:

@@ -38,6 +38,14 @@ class Authenticator(ABC):
     def __init__(self, name: str) -> None:
         self.name = name
 
+    @property
+    @abstractmethod
+    def headers(self) -> tuple[str, ...]:
+        """Every header field (lowercase name) presented() and authenticate() read: two
+        requests that agree on them get the same identity, so caches of decisions key on
+        them. A field read here but missing from this list would make such a cache answer
+        one caller with another's decision."""
+
     @abstractmethod
     def presented(self, ctx: RequestContext) -> bool:
         """Whether the request carries a credential of this block's kind."""

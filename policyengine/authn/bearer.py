@@ -66,6 +66,8 @@ def looks_like_jwt_text(token: str) -> bool:
 class BearerAuthenticator(Authenticator):
     """The parts of `jwt` and `introspect` that deal with the header and the challenge."""
 
+    headers = ("authorization",)
+
     def presented(self, ctx: RequestContext) -> bool:
         return bearer_of(ctx) is not None
 

@@ -30,6 +30,11 @@ class ExpiringCache(Generic[T]):
         self._lock = threading.Lock()
 
     def get(self, key: bytes, now: float) -> T | None:
+        entry = self.entry(key, now)
+        return entry[0] if entry is not None else None
+
+    def entry(self, key: bytes, now: float) -> tuple[T, float] | None:
+        """The value and the time it expires at; None when absent or expired."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -37,7 +42,7 @@ class ExpiringCache(Generic[T]):
             if now >= entry[1]:
                 del self._entries[key]
                 return None
-            return entry[0]
+            return entry
 
     def put(self, key: bytes, value: T, expires: float, now: float) -> None:
         if expires <= now:

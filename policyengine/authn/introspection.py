@@ -76,12 +76,16 @@ class IntrospectAuthenticator(BearerAuthenticator):
     def authenticate(self, ctx: RequestContext) -> Identity:
         token = self.token(ctx)
         key = token_key(token)
-        outcome = self.cache.get(key, ctx.now)
-        if outcome is None:
+        cached = self.cache.entry(key, ctx.now)
+        if cached is not None:
+            outcome, until = cached
+        else:
             outcome = self._introspect(token, ctx.now)
-            self.cache.put(key, outcome, self._cache_until(outcome, ctx.now), ctx.now)
+            until = self._cache_until(outcome, ctx.now)
+            self.cache.put(key, outcome, until, ctx.now)
         if isinstance(outcome, Rejection):
             raise self.failure(outcome.reason, outcome.message)
+        ctx.reuse_until = min(ctx.reuse_until, until)  # the IdP is asked again after it
         return outcome
 
     async def authenticate_async(self, ctx: RequestContext) -> Identity:

@@ -82,9 +82,11 @@ class JwtAuthenticator(BearerAuthenticator):
     def authenticate(self, ctx: RequestContext) -> Identity:
         token = self.token(ctx)
         key = token_key(token)
-        cached = self.cache.get(key, ctx.now)
+        cached = self.cache.entry(key, ctx.now)
         if cached is not None:
-            return cached
+            identity, until = cached
+            ctx.reuse_until = min(ctx.reuse_until, until)
+            return identity
         claims = self._verified_claims(token, ctx.now)
         found = self.rules.check(claims, ctx.now) or self.mapping.identity(claims, self.name)
         if isinstance(found, Rejection):
@@ -92,6 +94,7 @@ class JwtAuthenticator(BearerAuthenticator):
         expiry = self.rules.expiry(claims)
         until = ctx.now + CACHE_SECONDS if expiry is None else min(expiry, ctx.now + CACHE_SECONDS)
         self.cache.put(key, found, until, ctx.now)
+        ctx.reuse_until = min(ctx.reuse_until, until)
         return found
 
     async def authenticate_async(self, ctx: RequestContext) -> Identity:

@@ -91,6 +91,14 @@ EXIT_USAGE = 2
     "body check (authorization still applies). nginx, Caddy and Traefik send no body.",
 )
 @click.option(
+    "--decision-cache",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Reusable decisions kept per worker, answered again for requests that agree in "
+    "everything the policy reads (at most 10 s, never past the credential's expiry); 0: off.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -113,6 +121,7 @@ def serve(
     idle_timeout: float,
     reload_interval: float,
     on_missing_body: str,
+    decision_cache: int,
     log_level: str,
 ) -> None:
     """Serve decisions over HTTP for gateways (nginx, Caddy, Traefik, Envoy)."""
@@ -142,6 +151,7 @@ def serve(
                 DecisionLogConfig(decision_log, decision_log_sample) if decision_log else None
             ),
             reload_interval=reload_interval,
+            decision_cache=decision_cache,
             limits=Limits(
                 max_body_bytes=max_body, request_timeout=request_timeout, idle_timeout=idle_timeout
             ),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from policyengine import ast
 from policyengine.authn import BUILDERS, AuthnBuildContext
+from policyengine.compile.inputs import collect_inputs
 from policyengine.compile.lints import (
     lint_public_in_protected,
     lint_request_data,
@@ -33,6 +34,7 @@ from policyengine.compile.passes import (
 from policyengine.compile.rules import compile_routes
 from policyengine.compile.state import CompileState
 from policyengine.compile.tree import build_tree
+from policyengine.decision import DecisionInputs
 from policyengine.errors import Diagnostic, PolicyError, one_of
 from policyengine.schema import CompiledSchema, compile_schemas
 from policyengine.tree import DecisionTree, LimitSpec
@@ -92,6 +94,7 @@ PASSES: tuple[Pass, ...] = (
     Pass("build-schemas", compile_schemas),
     Pass("build-limits", compile_limits),
     Pass("compile-routes", compile_routes),
+    Pass("collect-inputs", collect_inputs),
     Pass("lint-unused", lint_unused_declarations),
     Pass("lint-rules", lint_unsatisfiable_rules),
     Pass("lint-request-data", lint_request_data),
@@ -111,6 +114,7 @@ class CompiledPolicy:
     schemas: dict[str, CompiledSchema]
     limits: dict[str, LimitSpec]
     route_count: int
+    inputs: DecisionInputs  # what of a request its decisions can read
     warnings: tuple[Diagnostic, ...]
     pass_times: tuple[tuple[str, float], ...]  # seconds per pass, for --explain and bench
 
@@ -135,6 +139,7 @@ def compile_policy_set(policy_set: ast.PolicySet) -> CompiledPolicy:
         schemas=state.compiled_schemas,
         limits=state.compiled_limits,
         route_count=len(state.compiled_routes),
+        inputs=state.inputs,
         warnings=tuple(state.diags.warnings),
         pass_times=tuple(timings),
     )

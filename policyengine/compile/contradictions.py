@@ -277,6 +277,13 @@ def _show(value: Any) -> str:
     return f"`{value}`"
 
 
+def condition_of(rule: ast.Rule) -> ast.Expr | None:
+    """The `when` condition of a rule that has one."""
+    if isinstance(rule, ast.AllowAuthenticated | ast.AllowRole | ast.Deny | ast.AllowWhen):
+        return rule.when
+    return None
+
+
 def walk(expr: ast.Expr) -> Iterator[ast.Expr]:
     """Every sub-expression, the expression itself first."""
     yield expr

@@ -37,7 +37,7 @@ from __future__ import annotations
 from policyengine import ast
 from policyengine.authn import Authenticator
 from policyengine.authn.api_key import ApiKeyAuthenticator
-from policyengine.compile.contradictions import Facts, never_true, ref_key, walk
+from policyengine.compile.contradictions import Facts, condition_of, never_true, ref_key, walk
 from policyengine.compile.reachability import lint_public_in_protected, lint_shadowed_routes
 from policyengine.compile.state import CompileState
 from policyengine.source import Span
@@ -72,7 +72,7 @@ def lint_unsatisfiable_rules(state: CompileState) -> None:
     key_claims = _ApiKeyClaims()
     for flat in state.routes:
         for rule in flat.route.rules:
-            condition = _condition_of(rule)
+            condition = condition_of(rule)
             if condition is None:
                 continue
             facts = _facts(state, rule, condition, key_claims.of(first_route.get(id(flat.route))))
@@ -85,14 +85,6 @@ def lint_unsatisfiable_rules(state: CompileState) -> None:
                     rule.span,
                     "no request" + (" is denied by it" if kind == "deny" else " is admitted by it"),
                 )
-
-
-def _condition_of(rule: ast.Rule) -> ast.Expr | None:
-    if isinstance(rule, ast.AllowAuthenticated | ast.AllowRole | ast.Deny):
-        return rule.when
-    if isinstance(rule, ast.AllowWhen):
-        return rule.when
-    return None
 
 
 def _facts(
@@ -166,7 +158,7 @@ def _unused(state: CompileState, what: str, name: ast.Name, help_text: str) -> N
 def _unused_roles(state: CompileState, rules: list[ast.Rule]) -> None:
     named = {n.value for r in rules if isinstance(r, ast.AllowRole | ast.Deny) for n in r.roles}
     for rule in rules:
-        condition = _condition_of(rule)
+        condition = condition_of(rule)
         if condition is not None and not _role_names(condition, named):
             return  # `roles` used in other ways than `"r" in roles`: any role may matter
     used = {s for name in named for s in state.satisfying_roles.get(name, ())}
@@ -254,7 +246,7 @@ def lint_request_data(state: CompileState) -> None:
     for flat in state.routes:
         declared = {type(r) for r in flat.route.rules}
         for rule in flat.route.rules:
-            condition = _condition_of(rule)
+            condition = condition_of(rule)
             for expr in walk(condition) if condition is not None else ():
                 if not isinstance(expr, ast.Ref) or not expr.parts:
                     continue

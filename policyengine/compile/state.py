@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from policyengine import ast
+from policyengine.decision import DecisionInputs
 from policyengine.errors import Diagnostics
 from policyengine.patterns import PathPattern
 
@@ -62,3 +63,4 @@ class CompileState:
     compiled_schemas: dict[str, CompiledSchema] = field(default_factory=dict)
     compiled_limits: dict[str, LimitSpec] = field(default_factory=dict)
     compiled_routes: list[tuple[FlatRoute, CompiledRoute]] = field(default_factory=list)
+    inputs: DecisionInputs = field(default_factory=DecisionInputs)

@@ -34,6 +34,7 @@ from policyengine.server.responses import (
     UnsafeHeaderValue,
     error_response,
 )
+from policyengine.server.reuse import DecisionCache, Key, Reused
 
 log = logging.getLogger("policyengine.server")
 
@@ -83,6 +84,8 @@ class App:
         self._heads = render.AllowHeads(config.identity_headers)
         self._gateway: Renderer = render.nginx if config.nginx_mode else render.forward_auth
         self._ids = DecisionIds()
+        self._cache_size = config.decision_cache
+        self._cache: DecisionCache | None = None
         self._endpoints: dict[str, Callable[[HttpRequest], Reply]] = {
             "/v1/forward-auth": self._forward_auth,
             "/v1/decide": self._decide,
@@ -103,15 +106,47 @@ class App:
     # -- decision endpoints ------------------------------------------------------------
     def _forward_auth(self, http: HttpRequest) -> Reply:
         started = time.perf_counter_ns()
+        cache = self._decision_cache()
+        key = None
+        if cache is not None:
+            key = cache.forward_auth_key(http)
+            reused = cache.get(key)
+            if reused is not None:
+                return self._reuse(reused, "forward-auth", self._gateway, started)
         request = adapters.forward_auth_request(http, self._client_ip(http))
-        return self._decision("forward-auth", http, request, self._gateway, started)
+        return self._decision("forward-auth", http, request, self._gateway, started, cache, key)
 
     def _envoy(self, http: HttpRequest) -> Reply:
         started = time.perf_counter_ns()
+        cache = self._decision_cache()
+        key = None
+        if cache is not None:
+            key = cache.direct_key(http)
+            reused = cache.get(key)
+            if reused is not None:
+                return self._reuse(reused, "envoy", render.envoy, started)
         request = adapters.envoy_request(http, self._client_ip(http))
         if request is None:
             return _NOT_FOUND
-        return self._decision("envoy", http, request, render.envoy, started)
+        return self._decision("envoy", http, request, render.envoy, started, cache, key)
+
+    def _decision_cache(self) -> DecisionCache | None:
+        """The cache of the engine in use: a reload starts a new, empty one."""
+        cache = self._cache
+        if cache is None or cache.engine is not self.holder.engine:
+            if self._cache_size <= 0:
+                return None
+            cache = self._cache = DecisionCache(self.holder.engine, self._cache_size)
+        return cache
+
+    def _reuse(self, entry: Reused, endpoint: str, renderer: Renderer, started: int) -> Response:
+        self.metrics.reused += 1
+        if entry.response is None:  # a deny (its own id), or a logged allow
+            return self._finish(
+                endpoint, entry.method, entry.target, entry.decision, renderer, started
+            )
+        self.metrics.decision(entry.counted, (time.perf_counter_ns() - started) // 1000)
+        return entry.response
 
     def _decide(self, http: HttpRequest) -> Reply:
         if http.method != "POST":
@@ -121,7 +156,7 @@ class App:
         if isinstance(request, Refusal):
             self.metrics.http_error(Reason.BAD_REQUEST.value)
             return error_response(400, Reason.BAD_REQUEST.value, request.message)
-        return self._decision("decide", http, request, render.decide, started)
+        return self._decision("decide", http, request, render.decide, started, None, None)
 
     def _client_ip(self, http: HttpRequest) -> str | None:
         client = http.client
@@ -141,8 +176,11 @@ class App:
         request: Request | Refusal,
         renderer: Renderer,
         started: int,
+        cache: DecisionCache | None,
+        key: Key | None,
     ) -> Reply:
-        engine = self.holder.engine  # read once: a reload swaps it between requests only
+        # read once: a reload swaps it between requests only; the cache is this engine's
+        engine = cache.engine if cache is not None else self.holder.engine
         if isinstance(request, Refusal):
             refused = Decision(
                 False, 400, Reason.BAD_REQUEST, request.message, policy=engine.policy.name
@@ -156,10 +194,12 @@ class App:
         if isinstance(outcome, Suspended):
             return asyncio.ensure_future(
                 self._finish_later(
-                    outcome, endpoint, request, renderer, started, engine.policy.name
+                    outcome, endpoint, request, renderer, started, engine.policy.name, cache, key
                 )
             )
-        return self._finish(endpoint, request.method, request.path, outcome, renderer, started)
+        return self._finish(
+            endpoint, request.method, request.path, outcome, renderer, started, cache, key
+        )
 
     async def _finish_later(
         self,
@@ -169,12 +209,16 @@ class App:
         renderer: Renderer,
         started: int,
         policy: str | None,
+        cache: DecisionCache | None,
+        key: Key | None,
     ) -> Response:
         try:
             decision = await suspended.rest
         except Exception as err:
             decision = self._internal(err, policy)
-        return self._finish(endpoint, request.method, request.path, decision, renderer, started)
+        return self._finish(
+            endpoint, request.method, request.path, decision, renderer, started, cache, key
+        )
 
     def _finish(
         self,
@@ -184,6 +228,8 @@ class App:
         decision: Decision,
         renderer: Renderer,
         started: int,
+        cache: DecisionCache | None = None,
+        key: Key | None = None,
     ) -> Response:
         # an allow needs no id unless it is logged: the deny's id is in its response
         decision_id = self._ids.next() if not decision.allow or self.decision_log else ""
@@ -193,9 +239,15 @@ class App:
             decision = self._internal(err, decision.policy)
             decision_id = decision_id or self._ids.next()
             response = renderer(decision, decision_id, self._heads)
+        counted = (endpoint, decision.route or "", decision.status, decision.reason.value)
+        if key is not None and cache is not None and decision.reuse_until > 0.0:
+            same_every_time = decision.allow and self.decision_log is None
+            reused = Reused(
+                decision, response if same_every_time else None, method, target, counted
+            )
+            cache.put(key, reused)
         latency_us = (time.perf_counter_ns() - started) // 1000
-        key = (endpoint, decision.route or "", decision.status, decision.reason.value)
-        self.metrics.decision(key, latency_us)
+        self.metrics.decision(counted, latency_us)
         if self.decision_log is not None:
             self.decision_log.record(decision, decision_id, method, target, latency_us)
         return response

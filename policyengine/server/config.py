@@ -9,6 +9,7 @@ from pathlib import Path
 from policyengine.inputs import MissingBody
 from policyengine.ratelimit import REDIS_SCHEMES
 from policyengine.server.clientip import TrustedProxies
+from policyengine.server.reuse import DEFAULT_ENTRIES
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -46,6 +47,7 @@ class ServerConfig:
     # a route with `body` when the gateway forwarded none (nginx, Caddy, Traefik's default)
     on_missing_body: MissingBody = MissingBody.DENY
     decision_log: DecisionLogConfig | None = None
+    decision_cache: int = DEFAULT_ENTRIES  # reusable decisions kept per worker; 0: none
     reload_interval: float = 1.0  # seconds between polls of the policy files; 0 turns it off
     limits: Limits = field(default_factory=Limits)
 
@@ -55,6 +57,8 @@ class ServerConfig:
                 raise ValueError(f"`{name}` is not a valid header name")
         if self.redis_url is not None and not self.redis_url.startswith(REDIS_SCHEMES):
             raise ValueError("--redis takes a redis://, rediss:// or unix:// URL")
+        if self.decision_cache < 0:
+            raise ValueError("--decision-cache must be 0 (off) or more")
         if self.workers < 1:
             raise ValueError("--workers must be at least 1")
         if not 0.0 <= (self.decision_log.sample if self.decision_log else 1.0) <= 1.0:

@@ -29,16 +29,33 @@ def add_header(headers: dict[str, str], name: str, value: str) -> None:
         headers[name] = f"{previous}{'; ' if name == 'cookie' else ', '}{value}"
 
 
+# Field names as sent -> lowercased text. Clients send the same few names on every
+# request, so a lookup replaces a decode and a lowercase per field; bounded, since a
+# client may send names at will.
+_NAMES: dict[bytes, str] = {}
+MAX_NAMES = 1024
+
+
 def combine(pairs: list[tuple[bytes, bytes]]) -> LowercaseHeaders:
     """Header fields as received -> names lowercased, repeated fields joined.
 
     Bytes are decoded as Latin-1, which maps every byte to one character and back.
     """
-    headers = LowercaseHeaders(
-        {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in pairs}
-    )
-    if len(headers) < len(pairs):  # a repeated field: the comprehension kept only the last
-        headers = LowercaseHeaders()
-        for name, value in pairs:
-            add_header(headers, name.decode("latin-1").lower(), value.decode("latin-1"))
+    names = _NAMES
+    headers = LowercaseHeaders()
+    for name, value in pairs:
+        text = names.get(name)
+        if text is None:
+            text = _name(name)
+        if text in headers:  # a repeated field
+            add_header(headers, text, value.decode("latin-1"))
+        else:
+            headers[text] = value.decode("latin-1")
     return headers
+
+
+def _name(name: bytes) -> str:
+    if len(_NAMES) >= MAX_NAMES:
+        _NAMES.clear()
+    text = _NAMES[name] = name.decode("latin-1").lower()
+    return text

@@ -66,6 +66,7 @@ class Metrics:
         "limiter",
         "limiter_source",
         "reloads",
+        "reused",
     )
 
     def __init__(
@@ -77,6 +78,7 @@ class Metrics:
         self.limiter_source = limiter_source
         self.limiter: dict[str, float] = {}  # summed limiter stats, in totals only
         self.connections = 0  # accepted: with keep-alive, far fewer than requests
+        self.reused = 0  # decisions answered from the decision cache
         self.decisions: dict[DecisionKey, int] = {}
         self.latency_buckets = [0] * (len(LATENCY_BOUNDS_US) + 1)
         self.latency_sum_us = 0
@@ -105,6 +107,7 @@ class Metrics:
             "reloads": self.reloads,
             "http_errors": self.http_errors,
             "connections": self.connections,
+            "reused": self.reused,
             "limiter": dict(self.limiter_source()) if self.limiter_source else self.limiter,
         }
 
@@ -138,6 +141,7 @@ class Metrics:
                 self.latency_buckets[index] += int(count)
         self.latency_sum_us += int(snapshot.get("latency_sum_us", 0))
         self.connections += int(snapshot.get("connections", 0))
+        self.reused += int(snapshot.get("reused", 0))
         for table, counts in (("reloads", self.reloads), ("http_errors", self.http_errors)):
             for name, count in snapshot.get(table, {}).items():
                 counts[name] = counts.get(name, 0) + int(count)
@@ -190,6 +194,11 @@ class _Exposition(Collector):
         yield errors
         yield CounterMetricFamily(
             "policyengine_connections", "Connections accepted", value=totals.connections
+        )
+        yield CounterMetricFamily(
+            "policyengine_decisions_reused",
+            "Decisions answered from the decision cache (also counted in decisions)",
+            value=totals.reused,
         )
         for name, kind, help_text in _LIMITER_SERIES:
             if name in totals.limiter:

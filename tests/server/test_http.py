@@ -289,6 +289,7 @@ def test_an_internal_error_is_a_deny_and_logs_no_request_data(
 
     class Broken:
         policy = server.worker.app.holder.engine.policy
+        clock = staticmethod(time.time)
 
         def decide_async(self, request: Request) -> object:
             raise RuntimeError(f"failed on {request.headers['x-api-key']}")

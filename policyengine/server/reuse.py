@@ -1,0 +1,98 @@
+"""Decisions reused for identical requests: the sidecar's fast path.
+
+Gateways ask about the same caller on the same route again and again (every page
+load, every poll). The engine marks a decision reusable (`Decision.reuse_until`)
+when it was reached from the method, the target and the credentials alone: no rate
+limit counted it, no body was read, no authn step failed in a way that may pass.
+Such a decision is kept under a key made of everything a decision of the policy can
+read (`CompiledPolicy.inputs`): the fields that carry the original method and URI,
+the header fields its authn blocks, conditions and limit keys read, and, when
+anything reads the client address, the peer and the forwarded-for fields. A request
+that differs in any of them is decided afresh; one that agrees gets the same answer.
+
+An entry lives until the decision's own horizon (the credential's expiry, the authn
+cache's horizon), at most MAX_SECONDS, and never across a reload: the cache belongs
+to one engine. The keys hold credentials as sent, as the request itself does, for
+at most MAX_SECONDS; like the engine's token cache they are never logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from policyengine.decision import Decision
+from policyengine.engine import Engine
+from policyengine.server.message import HttpRequest
+from policyengine.server.metrics import DecisionKey
+from policyengine.server.responses import Response
+
+MAX_SECONDS = 10.0
+DEFAULT_ENTRIES = 10_000
+# where forward-auth finds the original request (adapters.forward_auth_request)
+ORIGINAL_FIELDS = ("x-original-method", "x-forwarded-method", "x-original-uri", "x-forwarded-uri")
+FORWARDED_FIELDS = ("x-forwarded-for", "x-real-ip")  # what the client address comes from
+
+Key = tuple[str | None, ...]
+
+
+class Reused(NamedTuple):
+    decision: Decision
+    response: Response | None  # an allow's response is the same every time; a deny's has its id
+    method: str  # the original request, for the decision log
+    target: str
+    counted: DecisionKey  # its metrics series
+    expires: float = 0.0  # in the engine's clock; set by put
+
+
+class DecisionCache:
+    """One engine's reusable decisions, bounded in entries (the oldest goes first)."""
+
+    __slots__ = (
+        "_clock",
+        "_direct",
+        "_entries",
+        "_forward_auth",
+        "_peer",
+        "engine",
+        "size",
+    )
+
+    def __init__(self, engine: Engine, size: int = DEFAULT_ENTRIES) -> None:
+        inputs = engine.policy.inputs
+        self.engine = engine
+        self.size = size
+        self._clock: Callable[[], float] = engine.clock
+        self._entries: dict[Key, Reused] = {}
+        client = FORWARDED_FIELDS if inputs.client_ip else ()
+        self._peer = inputs.client_ip
+        self._forward_auth = (*ORIGINAL_FIELDS, *inputs.headers, *client)
+        self._direct = (*inputs.headers, *client)
+
+    def forward_auth_key(self, http: HttpRequest) -> Key:
+        """Forward-auth reads the original method and URI from header fields alone."""
+        peer = http.client.text if self._peer and http.client is not None else None
+        return ("forward-auth", peer, *map(http.headers.get, self._forward_auth))
+
+    def direct_key(self, http: HttpRequest) -> Key:
+        """Envoy's check request carries the original method and target as its own."""
+        peer = http.client.text if self._peer and http.client is not None else None
+        return ("envoy", peer, http.method, http.target, *map(http.headers.get, self._direct))
+
+    def get(self, key: Key) -> Reused | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if self._clock() >= entry.expires:
+            del self._entries[key]
+            return None
+        return entry
+
+    def put(self, key: Key, entry: Reused) -> None:
+        if entry.decision.reuse_until <= 0.0 or self.size <= 0:
+            return
+        expires = min(entry.decision.reuse_until, self._clock() + MAX_SECONDS)
+        entries = self._entries
+        if len(entries) >= self.size:
+            del entries[next(iter(entries))]  # dicts keep insertion order: the oldest
+        entries[key] = entry._replace(expires=expires)

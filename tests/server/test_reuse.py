@@ -1,0 +1,257 @@
+"""The decision cache: a reused decision is the one the engine would have made.
+
+Each test asks the App (no socket: the connection is tested elsewhere) about
+requests that share everything but one input, in an order where a cache keyed
+too loosely would answer one of them with another's decision.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from server_support import make_config, parse_response, write_policy
+
+from policyengine import Engine
+from policyengine.context import LowercaseHeaders
+from policyengine.ratelimit import limiter_from_url
+from policyengine.server.app import App
+from policyengine.server.clientip import TrustedProxies
+from policyengine.server.message import HttpRequest
+from policyengine.server.metrics import Metrics
+from policyengine.server.reload import EngineHolder
+from policyengine.server.responses import Response, serialize
+from policyengine.server.reuse import MAX_SECONDS
+from policyengine.testing import FixedClock
+
+ISSUER, AUDIENCE = "https://idp.example.test", "reuse-api"
+POLICY = f"""\
+policy "reuse-test"
+
+authn api_key {{
+    header "X-API-Key"
+    keys file "keys.yaml"
+}}
+
+authn jwt {{
+    issuer "{ISSUER}"
+    audience "{AUDIENCE}"
+    algorithms ES256
+    public_key file "ec.pem"
+    roles claim "roles"
+}}
+
+role user
+role admin inherits user
+
+limit tight 2 per minute by subject
+
+route GET /orders/{{id:int}} {{
+    allow role user
+    deny when header.x-tenant == "blocked"
+}}
+
+route GET /limited {{
+    allow role user
+    limit tight
+}}
+
+route GET /internal {{
+    allow anyone
+    deny when not (client_ip in 10.0.0.0/8)
+}}
+
+route GET /search {{
+    allow anyone
+    deny when query.q == "forbidden"
+}}
+
+route POST /notes {{
+    allow role user
+    deny when body.secret == true
+}}
+"""
+KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture
+def policy_dir(tmp_path: Path) -> Path:
+    directory = write_policy(tmp_path / "policy", POLICY)
+    public = KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (directory / "ec.pem").write_bytes(public)
+    return directory
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def app(policy_dir: Path, clock: FixedClock) -> App:
+    return make_app(policy_dir, clock)
+
+
+def make_app(policy_dir: Path, clock: FixedClock, **changes: Any) -> App:
+    engine = Engine.load(policy_dir, clock=clock, limiter=limiter_from_url(None))
+    return App(
+        make_config(policy_dir, **changes), EngineHolder(engine), Metrics(), None, eager=True
+    )
+
+
+def token(clock: FixedClock, subject: str, roles: list[str], lifetime: float = 600) -> str:
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": subject,
+        "roles": roles,
+        "iat": int(clock.now),
+        "exp": int(clock.now + lifetime),
+    }
+    return jwt.encode(claims, KEY, algorithm="ES256")
+
+
+def ask(
+    app: App,
+    uri: str,
+    *,
+    method: str = "GET",
+    peer: str = "127.0.0.1",
+    body: bytes = b"",
+    **headers: str,
+) -> tuple[int, dict[str, str], bytes]:
+    """/v1/forward-auth as nginx calls it; the answer as the client would read it."""
+    fields = LowercaseHeaders({"x-original-method": method, "x-original-uri": uri})
+    fields.update({name.replace("_", "-").lower(): value for name, value in headers.items()})
+    client = TrustedProxies().peer(peer)
+    reply = app.handle(HttpRequest("GET", "/v1/forward-auth", fields, body, client))
+    assert isinstance(reply, Response)
+    return parse_response(serialize(reply, b"", close=False, head_only=False))
+
+
+def test_an_identical_request_is_answered_from_the_cache(app: App) -> None:
+    first = ask(app, "/orders/7", x_api_key="key-alice")
+    second = ask(app, "/orders/7", x_api_key="key-alice")
+    assert first == second
+    assert first[0] == 200 and first[1]["x-auth-subject"] == "alice"
+    assert app.metrics.reused == 1
+    assert sum(app.metrics.decisions.values()) == 2  # a reused decision is still counted
+
+
+def test_each_credential_gets_its_own_decision(app: App, clock: FixedClock) -> None:
+    callers = [
+        ({"x_api_key": "key-alice"}, 200, "alice"),
+        ({"x_api_key": "key-ops"}, 200, "ops"),
+        ({}, 401, None),
+        ({"x_api_key": "key-unknown"}, 401, None),
+        ({"authorization": f"Bearer {token(clock, 'carol', ['user'])}"}, 200, "carol"),
+        ({"authorization": f"Bearer {token(clock, 'dave', ['guest'])}"}, 403, None),
+    ]
+    for _ in range(3):
+        for headers, status, subject in callers:
+            got, head, _ = ask(app, "/orders/7", **headers)
+            assert got == status, headers
+            assert head.get("x-auth-subject") == subject
+    assert app.metrics.reused > 0
+
+
+def test_a_header_a_condition_reads_is_part_of_the_key(app: App) -> None:
+    assert ask(app, "/orders/7", x_api_key="key-alice")[0] == 200
+    assert ask(app, "/orders/7", x_api_key="key-alice", x_tenant="blocked")[0] == 403
+    assert ask(app, "/orders/7", x_api_key="key-alice", x_tenant="acme")[0] == 200
+
+
+def test_the_original_method_and_target_are_part_of_the_key(app: App) -> None:
+    assert ask(app, "/search?q=fine")[0] == 200
+    assert ask(app, "/search?q=forbidden")[0] == 403
+    assert ask(app, "/orders/7", x_api_key="key-alice")[0] == 200
+    assert ask(app, "/orders/7", method="DELETE", x_api_key="key-alice")[0] == 403
+
+
+def test_the_client_address_is_part_of_the_key_when_a_rule_reads_it(app: App) -> None:
+    assert ask(app, "/internal", peer="10.1.2.3")[0] == 200
+    assert ask(app, "/internal", peer="192.0.2.1")[0] == 403
+    assert ask(app, "/internal", peer="10.1.2.3")[0] == 200
+
+
+def test_a_rate_limited_route_is_decided_every_time(app: App) -> None:
+    statuses = [ask(app, "/limited", x_api_key="key-alice")[0] for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert app.metrics.reused == 0
+
+
+def test_a_decision_that_read_the_body_is_not_reused(app: App) -> None:
+    headers = {"x_api_key": "key-alice", "content_type": "application/json"}
+    assert ask(app, "/notes", method="POST", body=b'{"secret": false}', **headers)[0] == 200
+    assert ask(app, "/notes", method="POST", body=b'{"secret": true}', **headers)[0] == 403
+    assert app.metrics.reused == 0
+
+
+def test_a_failed_authentication_is_not_reused(app: App, clock: FixedClock) -> None:
+    forged = token(clock, "carol", ["user"])[:-4] + "AAAA"
+    for _ in range(2):
+        assert ask(app, "/orders/7", authorization=f"Bearer {forged}")[0] == 401
+    assert app.metrics.reused == 0
+
+
+def test_a_token_is_not_reused_past_its_expiry(app: App, clock: FixedClock) -> None:
+    bearer = f"Bearer {token(clock, 'carol', ['user'], lifetime=5)}"
+    assert ask(app, "/orders/7", authorization=bearer)[0] == 200
+    clock.now += 4
+    assert ask(app, "/orders/7", authorization=bearer)[0] == 200
+    assert app.metrics.reused == 1
+    clock.now += 2
+    status, _, body = ask(app, "/orders/7", authorization=bearer)
+    assert status == 401 and b"authn.expired" in body
+
+
+def test_no_decision_is_reused_for_longer_than_the_bound(app: App, clock: FixedClock) -> None:
+    ask(app, "/orders/7", x_api_key="key-alice")
+    clock.now += MAX_SECONDS + 1
+    ask(app, "/orders/7", x_api_key="key-alice")
+    assert app.metrics.reused == 0
+
+
+def test_a_reused_deny_gets_a_decision_id_of_its_own(app: App) -> None:
+    first = ask(app, "/orders/7", x_api_key="key-alice", x_tenant="blocked")
+    second = ask(app, "/orders/7", x_api_key="key-alice", x_tenant="blocked")
+    assert first[0] == second[0] == 403
+    assert app.metrics.reused == 1
+    assert first[1]["x-decision-id"] != second[1]["x-decision-id"]
+
+
+def test_a_reload_starts_with_an_empty_cache(app: App, policy_dir: Path, clock: FixedClock) -> None:
+    assert ask(app, "/orders/7", x_api_key="key-alice")[0] == 200
+    stricter = POLICY.replace(
+        "allow role user\n    deny when header", "allow role admin\n    deny when header"
+    )
+    (policy_dir / "gateway.policy").write_text(stricter)
+    app.holder.engine = Engine.load(policy_dir, clock=clock)
+    assert ask(app, "/orders/7", x_api_key="key-alice")[0] == 403
+
+
+def test_the_cache_can_be_turned_off(policy_dir: Path, clock: FixedClock) -> None:
+    app = make_app(policy_dir, clock, decision_cache=0)
+    for _ in range(3):
+        assert ask(app, "/orders/7", x_api_key="key-alice")[0] == 200
+    assert app.metrics.reused == 0
+
+
+def test_envoy_checks_key_on_their_own_method_and_target(app: App) -> None:
+    def envoy(method: str, path: str) -> int:
+        fields = LowercaseHeaders({"x-api-key": "key-alice"})
+        http = HttpRequest(method, "/v1/envoy" + path, fields, b"", TrustedProxies().peer("::1"))
+        reply = app.handle(http)
+        assert isinstance(reply, Response)
+        return reply.status
+
+    assert [envoy("GET", "/orders/7") for _ in range(2)] == [200, 200]
+    assert envoy("DELETE", "/orders/7") == 403
+    assert envoy("GET", "/orders/x") == 403
+    assert app.metrics.reused == 1
