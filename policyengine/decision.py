@@ -29,6 +29,9 @@ class Reason(StrEnum):
     INTERNAL = "internal"
 
 
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Who the caller is, as established by an authn block (or a test's `identity:`)."""
@@ -47,8 +50,7 @@ class Identity:
         object.__setattr__(self, "roles_header", ",".join(self.role_list))
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """A request to decide on.
 
     `path` is the raw request target (path and optional query). `headers` is any
@@ -56,11 +58,14 @@ class Request:
     already-parsed JSON value. `identity` bypasses authentication: it exists for
     policy tests and trusted in-process callers, and no server face ever sets it
     from request data.
+
+    A NamedTuple, like Decision: the server builds one per request, and a frozen
+    dataclass costs three times as much to build.
     """
 
     method: str
     path: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = _NO_HEADERS
     body: bytes | str | Any | None = None
     client_ip: str | None = None
     identity: Identity | None = None
@@ -89,9 +94,6 @@ class InputError:
 
     def to_dict(self) -> dict[str, str]:
         return {"pointer": self.pointer, "message": self.message}
-
-
-_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,9 @@ class App:
         }
 
     def handle(self, http: HttpRequest) -> Reply:
+        endpoint = self._endpoints.get(http.target)  # gateways send no query: one lookup
+        if endpoint is not None:
+            return endpoint(http)
         path = http.target.partition("?")[0]
         endpoint = self._endpoints.get(path)
         if endpoint is not None:
@@ -106,7 +109,9 @@ class App:
     # -- decision endpoints ------------------------------------------------------------
     def _forward_auth(self, http: HttpRequest) -> Reply:
         started = time.perf_counter_ns()
-        cache = self._decision_cache()
+        cache = self._cache
+        if cache is None or cache.engine is not self.holder.engine:
+            cache = self._decision_cache()
         key = None
         if cache is not None:
             key = cache.forward_auth_key(http)
@@ -118,7 +123,9 @@ class App:
 
     def _envoy(self, http: HttpRequest) -> Reply:
         started = time.perf_counter_ns()
-        cache = self._decision_cache()
+        cache = self._cache
+        if cache is None or cache.engine is not self.holder.engine:
+            cache = self._decision_cache()
         key = None
         if cache is not None:
             key = cache.direct_key(http)
@@ -131,13 +138,11 @@ class App:
         return self._decision("envoy", http, request, render.envoy, started, cache, key)
 
     def _decision_cache(self) -> DecisionCache | None:
-        """The cache of the engine in use: a reload starts a new, empty one."""
-        cache = self._cache
-        if cache is None or cache.engine is not self.holder.engine:
-            if self._cache_size <= 0:
-                return None
-            cache = self._cache = DecisionCache(self.holder.engine, self._cache_size)
-        return cache
+        """A cache for the engine in use, after a reload (or at start): new and empty."""
+        if self._cache_size <= 0:
+            return None
+        self._cache = DecisionCache(self.holder.engine, self._cache_size)
+        return self._cache
 
     def _reuse(self, entry: Reused, endpoint: str, renderer: Renderer, started: int) -> Response:
         self.metrics.reused += 1

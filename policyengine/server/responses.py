@@ -75,6 +75,8 @@ class DateHeader:
 def serialize(response: Response, date: bytes, close: bool, head_only: bool) -> bytes:
     status_line = _STATUS_LINES.get(response.status) or f"HTTP/1.1 {response.status} \r\n".encode()
     body = response.body
+    if not body and not close:  # an allow: the usual answer, joined at once
+        return b"".join((status_line, response.head, date, _EMPTY_LENGTH, b"\r\n"))
     length = f"Content-Length: {len(body)}\r\n".encode() if body else _EMPTY_LENGTH
     parts = [status_line, response.head, date, length]
     if close:
