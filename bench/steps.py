@@ -28,10 +28,10 @@ from decide import pe_requests
 from workload import make_workload, write_policy_dir
 
 from policyengine import Decision, Engine, Reason, Request
-from policyengine.authn.api_key import ApiKeyAuthenticator, key_hash
+from policyengine.authn.api_key import ApiKeyAuthenticator, key_digest
 from policyengine.context import RequestContext
 from policyengine.inputs import check_input
-from policyengine.paths import normalize_path, split_target
+from policyengine.paths import normalize_target
 
 Step = tuple[str, Callable[[Any], Any], Callable[[], list[Any]]]
 
@@ -64,8 +64,8 @@ def _empty(item: Any) -> None:
 def steps_for(engine: Engine, requests: list[Request]) -> list[Step]:
     """The steps of an allowed decision, each with a maker of fresh inputs for it."""
     tree, clock = engine.policy.tree, engine.clock
-    targets = [split_target(r.path) for r in requests]
-    segments = [normalize_path(path) for path, _ in targets]
+    targets = [normalize_target(r.path) for r in requests]
+    segments = [s for s, _ in targets]
 
     def contexts(with_identity: bool) -> list[RequestContext]:
         made = [_routed(engine, request) for request in requests]
@@ -76,10 +76,10 @@ def steps_for(engine: Engine, requests: list[Request]) -> list[Step]:
 
     api_key = _api_key_authenticator(contexts(False)[0])
     keys = [r.headers["X-API-Key"] for r in requests]
-    digests = [key_hash(k) for k in keys]
+    digests = [key_digest(k) for k in keys]
     decision_args = [_decision_args(engine, ctx) for ctx in contexts(True)]
     return [
-        ("normalize (split_target, normalize_path)", _normalize, lambda: list(requests)),
+        ("normalize (normalize_target)", _normalize, lambda: list(requests)),
         (
             "RequestContext(...) + clock()",
             lambda a: RequestContext(a[0], a[1], a[2], clock()),
@@ -92,7 +92,7 @@ def steps_for(engine: Engine, requests: list[Request]) -> list[Step]:
         ),
         ("authn (api_key presented + authenticate)", _authn(api_key), lambda: contexts(False)),
         ("  of which: header lookup (presented)", api_key.presented, lambda: contexts(False)),
-        ("  of which: sha256 of the key", key_hash, lambda: list(keys)),
+        ("  of which: sha256 of the key", key_digest, lambda: list(keys)),
         ("  of which: keys dict lookup", api_key.keys.get, lambda: list(digests)),
         (
             "rules (_check_rules)",
@@ -128,9 +128,8 @@ def _routed(engine: Engine, request: Request) -> RequestContext:
     return ctx
 
 
-def _normalize(request: Request) -> tuple[str, ...]:
-    path, _ = split_target(request.path)
-    return normalize_path(path)
+def _normalize(request: Request) -> tuple[tuple[str, ...], str]:
+    return normalize_target(request.path)
 
 
 def _api_key_authenticator(ctx: RequestContext) -> ApiKeyAuthenticator:

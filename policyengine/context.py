@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -79,14 +79,16 @@ class RequestContext:
         segments: tuple[str, ...],
         raw_query: str,
         now: float,
+        route: CompiledRoute | None = None,
+        captures: Sequence[Any] = (),
     ) -> None:
         self.request = request
         self.method = request.method
         self.segments = segments
         self.raw_query = raw_query
         self.now = now
-        self.captures: list[Any] = []
-        self.route: CompiledRoute | None = None
+        self.captures = captures  # the route's parameter values, in order
+        self.route = route
         self.rule: str | None = None  # the allow rule that admitted the request (file:line)
         self.identity: Identity | None = request.identity
         # until when an identical request would be decided the same way: authn blocks

@@ -36,6 +36,8 @@ class ParamType(IntEnum):
 
 
 def _int_value(segment: str) -> int | None:
+    if segment.isascii() and segment.isdigit() and len(segment) <= 18:  # most ids: no slice
+        return int(segment)
     digits = segment[1:] if segment[:1] == "-" else segment
     if 0 < len(digits) <= 18 and digits.isascii() and digits.isdigit():
         return int(segment)

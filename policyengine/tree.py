@@ -105,11 +105,31 @@ class Endpoint:
         return self.any
 
 
-_NO_STATIC: dict[str, Node] = {}  # shared by every node without static children; never written
+# Shared by every node without static children, or without routes: never written.
+_NO_STATIC: dict[str, Node] = {}
+_NO_METHODS: dict[str, CompiledRoute] = {}
+
+
+def _fits_nothing(segment: str) -> None:
+    """The converter of a node that is no typed child: no segment has a value for it."""
+    return None
 
 
 class Node:
-    __slots__ = ("check_static", "check_typed", "glob", "leaf", "param", "star", "static", "typed")
+    __slots__ = (
+        "check_static",
+        "check_typed",
+        "convert",
+        "ends",
+        "glob",
+        "leaf",
+        "methods",
+        "param",
+        "star",
+        "static",
+        "typed",
+        "typed_nodes",
+    )
 
     def __init__(self) -> None:
         self.static: dict[str, Node] = {}
@@ -118,18 +138,31 @@ class Node:
         self.star: Node | None = None
         self.glob: Endpoint | None = None  # routes ending in `**` below this node
         self.leaf: Endpoint | None = None  # routes ending exactly here
-        # whether a lower-precedence branch exists to fall back to (set by seal())
+        # set by seal(): whether a lower-precedence branch exists to fall back to
         self.check_static = False
         self.check_typed = False
+        # set by seal(): whether a path may end here, and the leaf's own by_method table
+        # (the same dict, so that edits to the endpoint show): a hit reads one object less
+        self.ends = False
+        self.methods: dict[str, CompiledRoute] = _NO_METHODS
+        # set by seal(): the typed children alone, each knowing the converter of its edge,
+        # so that trying one reads no (converter, node) pair
+        self.typed_nodes: tuple[Node, ...] = ()
+        self.convert: Converter = _fits_nothing
 
     def seal(self) -> None:
         """Record, once the tree is built, where the greedy walk must look ahead."""
         lower = self.param is not None or self.star is not None or self.glob is not None
         self.check_typed = lower or len(self.typed) > 1
         self.check_static = lower or bool(self.typed)
+        self.ends = self.leaf is not None or self.glob is not None
+        self.methods = self.leaf.by_method if self.leaf is not None else _NO_METHODS
         # leaves share one empty table: fewer objects for a request to pull into cache
         self.static = self.static or _NO_STATIC
         self.typed = tuple(self.typed)
+        self.typed_nodes = tuple(child for _, child in self.typed)
+        for convert, typed_child in self.typed:
+            typed_child.convert = convert
         for child in (*self.static.values(), *(c for _, c in self.typed), self.param, self.star):
             if child is not None:
                 child.seal()
@@ -156,58 +189,61 @@ class DecisionTree:
         return node.leaf if node is not None else None
 
     def match(self, segments: tuple[str, ...], method: str) -> Match | None:
-        greedy = _greedy(self.root, segments, method)
-        if greedy is not None:
-            return greedy
+        """Follow the best child at every level without backtracking: what _walk finds
+        first when no branch dead-ends, at a fraction of its cost. Only when this greedy
+        walk dead-ends does _walk backtrack.
+
+        Where a node offers a fallback, a child that cannot take the next segment is
+        passed over (one segment of lookahead): _walk would fail in it and fall back the
+        same way. One loop, no helper calls for the common steps: this runs per request.
+        """
+        node = self.root
+        captures: list[Any] = []
+        last = len(segments) - 1
+        for i, segment in enumerate(segments):
+            child = node.static.get(segment)
+            if child is not None and (
+                not node.check_static
+                or (child.ends if i == last else _viable(child, segments[i + 1]))
+            ):
+                node = child
+                continue
+            for typed_child in node.typed_nodes:
+                value = typed_child.convert(segment)
+                if value is not None and (
+                    not node.check_typed
+                    or (typed_child.ends if i == last else _viable(typed_child, segments[i + 1]))
+                ):
+                    captures.append(value)
+                    node = typed_child
+                    break
+            else:
+                if node.param is not None:
+                    captures.append(segment)
+                    node = node.param
+                elif node.star is not None:
+                    node = node.star
+                else:
+                    return self._backtrack(segments, method)
+        route = node.methods.get(method)  # the common hit: no call, no Endpoint read
+        if route is None:
+            leaf = node.leaf
+            route = leaf.for_method(method) if leaf is not None else None
+            if route is None:
+                return self._backtrack(segments, method)
+        return route, captures
+
+    def _backtrack(self, segments: tuple[str, ...], method: str) -> Match | None:
         captures: list[Any] = []
         route = _walk(self.root, segments, 0, method, captures)
         return (route, captures) if route is not None else None
 
 
-def _greedy(root: Node, segments: tuple[str, ...], method: str) -> Match | None:
-    """Follow the best child at every level without backtracking: what _walk finds first
-    when no branch dead-ends, at a fraction of its cost. None means "ask _walk".
-
-    Where a node offers a fallback, a child that cannot take the next segment is passed
-    over (one segment of lookahead): _walk would fail in it and fall back the same way.
-    """
-    node = root
-    captures: list[Any] = []
-    last = len(segments) - 1
-    for i, segment in enumerate(segments):
-        child = node.static.get(segment)
-        if child is not None and (not node.check_static or _viable(child, segments, i + 1, last)):
-            node = child
-            continue
-        for convert, typed_child in node.typed:
-            value = convert(segment)
-            if value is not None and (
-                not node.check_typed or _viable(typed_child, segments, i + 1, last)
-            ):
-                captures.append(value)
-                node = typed_child
-                break
-        else:
-            if node.param is not None:
-                captures.append(segment)
-                node = node.param
-            elif node.star is not None:
-                node = node.star
-            else:
-                return None
-    leaf = node.leaf
-    if leaf is None:
-        return None
-    route = leaf.by_method.get(method) or leaf.for_method(method)  # the hit needs no call
-    return (route, captures) if route is not None else None
-
-
-def _viable(node: Node, segments: tuple[str, ...], i: int, last: int) -> bool:
-    """Whether `node` can take segment i (or end the path there): one step of lookahead."""
-    if i > last:
-        return node.leaf is not None or node.glob is not None
+def _viable(node: Node, segment: str) -> bool:
+    """Whether `node` can take the next segment: one step of lookahead (at the end of the
+    path, `node.ends` says whether it can end it)."""
     return (
-        segments[i] in node.static
+        segment in node.static
         or bool(node.typed)
         or node.param is not None
         or node.star is not None

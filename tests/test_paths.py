@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from policyengine import paths
-from policyengine.paths import BadPath, normalize_path, segments_to_path, split_target
+from policyengine.paths import (
+    BadPath,
+    normalize_path,
+    normalize_target,
+    segments_to_path,
+    split_target,
+)
 
 BAD = BadPath  # expectation marker in the tables below
 
@@ -290,6 +296,41 @@ def _outcome(
 @given(st.text(alphabet="/.;:@!=~-_aZ9%", max_size=16).map(lambda s: "/" + s))
 def test_fast_path_agrees_with_slow_path(path: str) -> None:
     assert _outcome(normalize_path, path) == _outcome(paths._normalize_slow, path)
+
+
+def _target_outcome(target: str) -> tuple[tuple[str, ...], str] | type[BadPath]:
+    try:
+        path, query = split_target(target)
+        return normalize_path(path), query
+    except BadPath:
+        return BadPath
+
+
+targets_text = st.one_of(
+    paths_text,
+    st.lists(st.sampled_from([*PIECES, "?", "#", "x=1", "http://h"]), max_size=12).map("".join),
+)
+
+
+@given(targets_text)
+def test_normalize_target_is_split_then_normalize(target: str) -> None:
+    try:
+        outcome: tuple[tuple[str, ...], str] | type[BadPath] = normalize_target(target)
+    except BadPath:
+        outcome = BadPath
+    assert outcome == _target_outcome(target)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/", "/a/", "/a/b?x=1#f", "/a?x#y?z", "/a#f?x", "/.well-known/x", "/a/..;/b", "/a//b?"],
+)
+def test_normalize_target_examples(target: str) -> None:
+    try:
+        outcome: tuple[tuple[str, ...], str] | type[BadPath] = normalize_target(target)
+    except BadPath:
+        outcome = BadPath
+    assert outcome == _target_outcome(target)
 
 
 segment_text = st.text(min_size=1).filter(lambda s: s not in (".", ".."))

@@ -20,6 +20,7 @@ from policyengine.errors import one_of
 from policyengine.source import Span
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_sha256 = hashlib.sha256  # bound once: a lookup per request saved
 _ENTRY_KEYS = {"sha256", "subject", "roles", "expires", "claims"}
 
 
@@ -30,11 +31,17 @@ class KeyEntry:
 
 
 def key_hash(key: str) -> str:
-    """The sha256 of a key; "" (which no entry has) for a string UTF-8 cannot encode."""
+    """The sha256 of a key in hex, as the keys file holds it."""
+    return key_digest(key).hex()
+
+
+def key_digest(key: str) -> bytes:
+    """The sha256 of a key; b"" (which no entry has) for a string UTF-8 cannot encode.
+    The keys are looked up by these raw bytes: no hex string is built per request."""
     try:
-        return hashlib.sha256(key.encode("utf-8")).hexdigest()
+        return _sha256(key.encode()).digest()
     except UnicodeEncodeError:  # a lone surrogate, only possible through the Python API
-        return ""
+        return b""
 
 
 class ApiKeyAuthenticator(Authenticator):
@@ -47,7 +54,7 @@ class ApiKeyAuthenticator(Authenticator):
     """
 
     def __init__(
-        self, name: str, header: str | None, query: str | None, keys: dict[str, KeyEntry]
+        self, name: str, header: str | None, query: str | None, keys: dict[bytes, KeyEntry]
     ) -> None:
         super().__init__(name)
         self.header_name = header
@@ -70,7 +77,7 @@ class ApiKeyAuthenticator(Authenticator):
 
     def authenticate(self, ctx: RequestContext) -> Identity:
         key = self._presented_key(ctx)
-        entry = self.keys.get(key_hash(key)) if key else None
+        entry = self.keys.get(key_digest(key)) if key else None
         if entry is None:
             raise self._failure(Reason.AUTHN_INVALID, "unknown API key")
         if entry.expires is not None and ctx.now >= entry.expires:
@@ -120,7 +127,7 @@ def build_api_key(block: ast.AuthnBlock, bc: AuthnBuildContext) -> ApiKeyAuthent
 
 def load_keys_file(
     path: Path, block: str, span: Span, bc: AuthnBuildContext
-) -> dict[str, KeyEntry] | None:
+) -> dict[bytes, KeyEntry] | None:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
@@ -135,7 +142,7 @@ def load_keys_file(
     if not isinstance(raw, list):
         bc.diags.error("compile/keys-file", f"`{path.name}` must hold a `keys:` list", span)
         return None
-    keys: dict[str, KeyEntry] = {}
+    keys: dict[bytes, KeyEntry] = {}
     for index, item in enumerate(raw):
         entry = _key_entry(item, f"{path.name}: keys[{index}]", block, span, bc)
         if entry is not None:
@@ -150,7 +157,7 @@ def load_keys_file(
 
 def _key_entry(
     item: Any, where: str, block: str, span: Span, bc: AuthnBuildContext
-) -> tuple[str, KeyEntry] | None:
+) -> tuple[bytes, KeyEntry] | None:
     def fail(message: str) -> None:
         bc.diags.error("compile/keys-file", f"{where}: {message}", span)
 
@@ -184,7 +191,7 @@ def _key_entry(
         fail("`claims` must be a mapping")
         return None
     identity = Identity(subject, frozenset(roles), claims, block, digest[:16])
-    return digest.lower(), KeyEntry(identity, expires)
+    return bytes.fromhex(digest), KeyEntry(identity, expires)
 
 
 def expiry(value: Any) -> float | bool | None:
