@@ -244,7 +244,8 @@ class App:
             decision = self._internal(err, decision.policy)
             decision_id = decision_id or self._ids.next()
             response = renderer(decision, decision_id, self._heads)
-        counted = (endpoint, decision.route or "", decision.status, decision.reason.value)
+        # a Reason is its own code (StrEnum), and `.value` costs 90 ns a request
+        counted = (endpoint, decision.route or "", decision.status, decision.reason)
         if key is not None and cache is not None and decision.reuse_until > 0.0:
             same_every_time = decision.allow and self.decision_log is None
             reused = Reused(

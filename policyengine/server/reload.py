@@ -10,6 +10,7 @@ one engine, old or new, and none fails because of a reload.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -33,10 +34,22 @@ class EngineHolder:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.loaded_at = time.time()
+        keep_out_of_collections()
 
     def swap(self, engine: Engine) -> None:
         self.engine = engine
         self.loaded_at = time.time()
+        keep_out_of_collections()
+
+
+def keep_out_of_collections() -> None:
+    """A compiled policy is a large graph that lives as long as it serves, and a full
+    collection walks all of it (30-50 ms at 10,000 routes) while requests wait.
+    Frozen objects are skipped. The previous engine's objects are unfrozen and
+    collected first: one such pause per reload instead of one every few seconds."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def fingerprint(root: Path) -> Fingerprint:
