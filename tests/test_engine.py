@@ -76,6 +76,27 @@ def test_order_of_evaluation(
     assert decision.allow is (status == 200)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "key", "reusable"),
+    [
+        ("GET", "/docs/../../x", KEY, True),  # the target alone decides it
+        ("GET", "/nowhere", "wrong", True),
+        ("GET", "/open", "wrong", False),  # a failed credential: a key set may change
+        ("GET", "/docs/1", None, True),
+        ("GET", "/docs/13", KEY, True),
+        ("DELETE", "/docs/1", KEY, True),
+        ("GET", "/docs/1", KEY, True),
+    ],
+)
+def test_which_decisions_may_be_reused(
+    engine: Engine, method: str, path: str, key: str | None, reusable: bool
+) -> None:
+    """The key never expires here, so a reusable decision is reusable for good (a cache
+    bounds it itself); the rest say 0.0."""
+    reuse_until = ask(engine, method, path, key).reuse_until
+    assert reuse_until == (float("inf") if reusable else 0.0)
+
+
 def test_denials_carry_no_upstream_headers(engine: Engine) -> None:
     decision = ask(engine, "DELETE", "/docs/1", KEY)
     assert decision.upstream_headers == {}

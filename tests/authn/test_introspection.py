@@ -119,6 +119,22 @@ def test_positive_answers_are_cached_until_the_bound_or_exp(
     assert idp.hits["introspect"] == 4
 
 
+def test_a_decision_is_reusable_only_while_the_answer_is_cached(
+    make: Make, idp: IdP, clock: Clock
+) -> None:
+    """A decision cache must ask again when this block would: a revoked token is then
+    caught no later than the `cache` setting says."""
+    idp.answers[OPAQUE] = active(exp=NOW + 3600)
+    engine = make("cache 2m")
+    assert ask(engine).reuse_until == NOW + 120
+    clock.now += 60
+    assert ask(engine).reuse_until == NOW + 120  # from the cache: its horizon stays
+    idp.answers["short"] = active(exp=NOW + 90)
+    assert ask(engine, "short").reuse_until == NOW + 90
+    idp.answers["inactive"] = {"active": False}
+    assert ask(engine, "inactive").reuse_until == 0.0  # failures are never reused
+
+
 def test_negative_answers_are_cached_briefly(make: Make, idp: IdP, clock: Clock) -> None:
     engine = make()
     assert ask(engine).status == 401
