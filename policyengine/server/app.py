@@ -246,7 +246,12 @@ class App:
             response = renderer(decision, decision_id, self._heads)
         # a Reason is its own code (StrEnum), and `.value` costs 90 ns a request
         counted = (endpoint, decision.route or "", decision.status, decision.reason)
-        if key is not None and cache is not None and decision.reuse_until > 0.0:
+        if (
+            key is not None
+            and cache is not None
+            and decision.reuse_until > 0.0
+            and cache.admits(key)
+        ):
             same_every_time = decision.allow and self.decision_log is None
             reused = Reused(
                 decision, response if same_every_time else None, method, target, counted

@@ -19,6 +19,7 @@ at most MAX_SECONDS; like the engine's token cache they are never logged.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import islice
 from typing import NamedTuple
 
 from policyengine.decision import Decision
@@ -46,7 +47,12 @@ class Reused(NamedTuple):
 
 
 class DecisionCache:
-    """One engine's reusable decisions, bounded in entries (the oldest goes first)."""
+    """One engine's reusable decisions, bounded in entries (the oldest go first).
+
+    A decision is kept only when its key comes back: a key seen once (a new order id
+    on every request) would only push out keys that do come back, and cost a Reused
+    and a key kept alive. The keys seen once are remembered by their hash only.
+    """
 
     __slots__ = (
         "_clock",
@@ -54,6 +60,7 @@ class DecisionCache:
         "_entries",
         "_forward_auth",
         "_peer",
+        "_seen_once",
         "engine",
         "size",
     )
@@ -64,6 +71,7 @@ class DecisionCache:
         self.size = size
         self._clock: Callable[[], float] = engine.clock
         self._entries: dict[Key, Reused] = {}
+        self._seen_once: set[int] = set()
         client = FORWARDED_FIELDS if inputs.client_ip else ()
         self._peer = inputs.client_ip
         self._forward_auth = (*ORIGINAL_FIELDS, *inputs.headers, *client)
@@ -88,11 +96,31 @@ class DecisionCache:
             return None
         return entry
 
+    def admits(self, key: Key) -> bool:
+        """Whether a decision for `key` is worth keeping: its key was seen before.
+        (Two keys of one hash only get one of them kept a request early.)"""
+        seen = self._seen_once
+        digest = hash(key)
+        if digest in seen:
+            seen.discard(digest)
+            return True
+        if len(seen) >= self.size:
+            seen.clear()
+        seen.add(digest)
+        return False
+
     def put(self, key: Key, entry: Reused) -> None:
-        if entry.decision.reuse_until <= 0.0 or self.size <= 0:
+        if entry.decision.reuse_until <= 0.0:
             return
         expires = min(entry.decision.reuse_until, self._clock() + MAX_SECONDS)
         entries = self._entries
         if len(entries) >= self.size:
-            del entries[next(iter(entries))]  # dicts keep insertion order: the oldest
+            self._evict_oldest(max(1, self.size // 4))
         entries[key] = entry._replace(expires=expires)
+
+    def _evict_oldest(self, count: int) -> None:
+        """A quarter at a time: deleting from the front of a dict leaves holes that the
+        next look for its first key must step over, so one at a time costs O(size)."""
+        entries = self._entries
+        for key in list(islice(entries, count)):
+            del entries[key]

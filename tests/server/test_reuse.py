@@ -135,13 +135,31 @@ def ask(
     return parse_response(serialize(reply, b"", close=False, head_only=False))
 
 
-def test_an_identical_request_is_answered_from_the_cache(app: App) -> None:
-    first = ask(app, "/orders/7", x_api_key="key-alice")
-    second = ask(app, "/orders/7", x_api_key="key-alice")
-    assert first == second
-    assert first[0] == 200 and first[1]["x-auth-subject"] == "alice"
-    assert app.metrics.reused == 1
-    assert sum(app.metrics.decisions.values()) == 2  # a reused decision is still counted
+def test_a_request_that_comes_back_is_answered_from_the_cache(app: App) -> None:
+    answers = [ask(app, "/orders/7", x_api_key="key-alice") for _ in range(4)]
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0][0] == 200 and answers[0][1]["x-auth-subject"] == "alice"
+    assert app.metrics.reused == 2  # kept when its key came back: the 3rd and 4th reuse it
+    assert sum(app.metrics.decisions.values()) == 4  # a reused decision is still counted
+
+
+def test_keys_seen_once_do_not_fill_the_cache(app: App) -> None:
+    for order in range(50):
+        assert ask(app, f"/orders/{order}", x_api_key="key-alice")[0] == 200
+    assert app.metrics.reused == 0
+    assert app._cache is not None and len(app._cache._entries) == 0
+
+
+def test_the_cache_keeps_at_most_its_size(policy_dir: Path, clock: FixedClock) -> None:
+    app = make_app(policy_dir, clock, decision_cache=8)
+    for order in range(40):
+        for _ in range(3):
+            assert ask(app, f"/orders/{order}", x_api_key="key-alice")[0] == 200
+    assert app._cache is not None and 0 < len(app._cache._entries) <= 8
+    assert app.metrics.reused == 40  # each order's third request
+    reused = app.metrics.reused
+    ask(app, "/orders/39", x_api_key="key-alice")  # the newest is still there
+    assert app.metrics.reused == reused + 1
 
 
 def test_each_credential_gets_its_own_decision(app: App, clock: FixedClock) -> None:
@@ -203,6 +221,7 @@ def test_a_failed_authentication_is_not_reused(app: App, clock: FixedClock) -> N
 def test_a_token_is_not_reused_past_its_expiry(app: App, clock: FixedClock) -> None:
     bearer = f"Bearer {token(clock, 'carol', ['user'], lifetime=5)}"
     assert ask(app, "/orders/7", authorization=bearer)[0] == 200
+    assert ask(app, "/orders/7", authorization=bearer)[0] == 200  # now kept
     clock.now += 4
     assert ask(app, "/orders/7", authorization=bearer)[0] == 200
     assert app.metrics.reused == 1
@@ -219,11 +238,10 @@ def test_no_decision_is_reused_for_longer_than_the_bound(app: App, clock: FixedC
 
 
 def test_a_reused_deny_gets_a_decision_id_of_its_own(app: App) -> None:
-    first = ask(app, "/orders/7", x_api_key="key-alice", x_tenant="blocked")
-    second = ask(app, "/orders/7", x_api_key="key-alice", x_tenant="blocked")
-    assert first[0] == second[0] == 403
+    answers = [ask(app, "/orders/7", x_api_key="key-alice", x_tenant="blocked") for _ in range(3)]
+    assert [status for status, _, _ in answers] == [403, 403, 403]
     assert app.metrics.reused == 1
-    assert first[1]["x-decision-id"] != second[1]["x-decision-id"]
+    assert len({head["x-decision-id"] for _, head, _ in answers}) == 3
 
 
 def test_a_reload_starts_with_an_empty_cache(app: App, policy_dir: Path, clock: FixedClock) -> None:
@@ -251,7 +269,7 @@ def test_envoy_checks_key_on_their_own_method_and_target(app: App) -> None:
         assert isinstance(reply, Response)
         return reply.status
 
-    assert [envoy("GET", "/orders/7") for _ in range(2)] == [200, 200]
+    assert [envoy("GET", "/orders/7") for _ in range(3)] == [200, 200, 200]
     assert envoy("DELETE", "/orders/7") == 403
     assert envoy("GET", "/orders/x") == 403
     assert app.metrics.reused == 1
