@@ -7,8 +7,10 @@ server side of each row gets the same single core:
 - `policyengine serve` (one worker) on /v1/forward-auth for GET /api/orders/7 of
   policies/retail, an RBAC route (`allow role user`): with a bearer JWT (RS256,
   verified once, then from the token cache) and with an API key; as served by
-  default (wrk repeats one request, so after the first one every decision comes
-  from the decision cache) and with `--decision-cache 0` (every request decided);
+  default (wrk repeats one request, so after the second one every decision comes
+  from the decision cache), with `--decision-cache 0` (every request decided), and
+  by default with a new order id in every request (no request comes back: the
+  cache's cost when it never helps);
 - end to end through nginx `auth_request`, configured as docs/gateways/nginx/
   says, in front of an nginx `return 200` app: once with policyengine as the auth
   server, once with another nginx `return 200` as the auth server (the ceiling of
@@ -77,6 +79,7 @@ class Target:
     name: str
     url: str
     headers: dict[str, str] = field(default_factory=dict)
+    script: Path | None = None  # a wrk Lua script that varies each request
     rps: list[float] = field(default_factory=list)
     p50_us: list[float] = field(default_factory=list)
     p99_us: list[float] = field(default_factory=list)
@@ -203,6 +206,8 @@ def wrk(target: Target, duration: float, connections: int, core: int) -> None:
     ]
     for name, value in target.headers.items():
         command += ["-H", f"{name}: {value}"]
+    if target.script is not None:
+        command += ["-s", str(target.script)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in output or "Socket errors" in output:
         raise SystemExit(f"{target.name}: wrk saw errors or non-2xx answers:\n{output}")
@@ -239,6 +244,7 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
         "policyengine forward-auth, API key",
         "  the same, --decision-cache 0: JWT",
         "  the same, --decision-cache 0: API key",
+        "  a new order id per request (no reuse): JWT",
     ):
         t = by_name[name]
         print(
@@ -294,6 +300,12 @@ def main() -> None:
             Target("  the same, --decision-cache 0: JWT", fa_uncached, original | bearer),
             Target("  the same, --decision-cache 0: API key", fa_uncached, original | api_key),
             Target(
+                "  a new order id per request (no reuse): JWT",
+                fa,
+                original | bearer,
+                script=new_order_each_request(work),
+            ),
+            Target(
                 "nginx auth_request -> policyengine (JWT)",
                 f"http://127.0.0.1:{front_pe}{ROUTE}",
                 bearer,
@@ -313,6 +325,18 @@ def main() -> None:
             for target in targets:
                 wrk(target, args.duration, args.connections, args.client_core)
         report(targets, args)
+
+
+def new_order_each_request(work: Path) -> Path:
+    """A wrk script that sends X-Original-URI /api/orders/<random id> on every request."""
+    script = work / "new-order.lua"
+    script.write_text(
+        "request = function()\n"
+        '  wrk.headers["X-Original-URI"] = "/api/orders/" .. math.random(1, 1000000000)\n'
+        "  return wrk.format()\n"
+        "end\n"
+    )
+    return script
 
 
 def serve_command(policy: Path, port: int, extra: list[str]) -> list[str]:
