@@ -245,6 +245,7 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
         "  the same, --decision-cache 0: JWT",
         "  the same, --decision-cache 0: API key",
         "  a new order id per request (no reuse): JWT",
+        "  the same, --decision-cache 0",
     ):
         t = by_name[name]
         print(
@@ -302,6 +303,12 @@ def main() -> None:
             Target(
                 "  a new order id per request (no reuse): JWT",
                 fa,
+                original | bearer,
+                script=new_order_each_request(work),
+            ),
+            Target(
+                "  the same, --decision-cache 0",
+                fa_uncached,
                 original | bearer,
                 script=new_order_each_request(work),
             ),
