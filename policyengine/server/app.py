@@ -109,49 +109,44 @@ class App:
     # -- decision endpoints ------------------------------------------------------------
     def _forward_auth(self, http: HttpRequest) -> Reply:
         started = time.perf_counter_ns()
-        cache = self._cache
-        if cache is None or cache.engine is not self.holder.engine:
-            cache = self._decision_cache()
-        key = None
-        if cache is not None:
-            key = cache.forward_auth_key(http)
-            reused = cache.get(key)
-            if reused is not None:
-                return self._reuse(reused, "forward-auth", self._gateway, started)
+        cache, key, reused = self._reused("forward-auth", http, self._gateway, started)
+        if reused is not None:
+            return reused
         request = adapters.forward_auth_request(http, self._client_ip(http))
         return self._decision("forward-auth", http, request, self._gateway, started, cache, key)
 
     def _envoy(self, http: HttpRequest) -> Reply:
         started = time.perf_counter_ns()
-        cache = self._cache
-        if cache is None or cache.engine is not self.holder.engine:
-            cache = self._decision_cache()
-        key = None
-        if cache is not None:
-            key = cache.direct_key(http)
-            reused = cache.get(key)
-            if reused is not None:
-                return self._reuse(reused, "envoy", render.envoy, started)
+        cache, key, reused = self._reused("envoy", http, render.envoy, started)
+        if reused is not None:
+            return reused
         request = adapters.envoy_request(http, self._client_ip(http))
         if request is None:
             return _NOT_FOUND
         return self._decision("envoy", http, request, render.envoy, started, cache, key)
 
-    def _decision_cache(self) -> DecisionCache | None:
-        """A cache for the engine in use, after a reload (or at start): new and empty."""
-        if self._cache_size <= 0:
-            return None
-        self._cache = DecisionCache(self.holder.engine, self._cache_size)
-        return self._cache
-
-    def _reuse(self, entry: Reused, endpoint: str, renderer: Renderer, started: int) -> Response:
+    def _reused(
+        self, endpoint: str, http: HttpRequest, renderer: Renderer, started: int
+    ) -> tuple[DecisionCache | None, Key | None, Response | None]:
+        """The decision cache of the engine in use, the request's key in it, and the
+        answer when it holds a decision for that key."""
+        cache = self._cache
+        if cache is None or cache.engine is not self.holder.engine:
+            if self._cache_size <= 0:
+                return None, None, None
+            cache = self._cache = DecisionCache(self.holder.engine, self._cache_size)
+        key = cache.key(endpoint, http)
+        entry = cache.get(key)
+        if entry is None:
+            return cache, key, None
         self.metrics.reused += 1
         if entry.response is None:  # a deny (its own id), or a logged allow
-            return self._finish(
+            answer = self._finish(
                 endpoint, entry.method, entry.target, entry.decision, renderer, started
             )
+            return cache, key, answer
         self.metrics.decision(entry.counted, (time.perf_counter_ns() - started) // 1000)
-        return entry.response
+        return cache, key, entry.response
 
     def _decide(self, http: HttpRequest) -> Reply:
         if http.method != "POST":

@@ -77,15 +77,13 @@ class DecisionCache:
         self._forward_auth = (*ORIGINAL_FIELDS, *inputs.headers, *client)
         self._direct = (*inputs.headers, *client)
 
-    def forward_auth_key(self, http: HttpRequest) -> Key:
-        """Forward-auth reads the original method and URI from header fields alone."""
+    def key(self, endpoint: str, http: HttpRequest) -> Key:
+        """Forward-auth reads the original method and URI from header fields alone;
+        Envoy's check request carries them as its own method and target."""
         peer = http.client.text if self._peer and http.client is not None else None
-        return ("forward-auth", peer, *map(http.headers.get, self._forward_auth))
-
-    def direct_key(self, http: HttpRequest) -> Key:
-        """Envoy's check request carries the original method and target as its own."""
-        peer = http.client.text if self._peer and http.client is not None else None
-        return ("envoy", peer, http.method, http.target, *map(http.headers.get, self._direct))
+        if endpoint == "forward-auth":
+            return (endpoint, peer, *map(http.headers.get, self._forward_auth))
+        return (endpoint, peer, http.method, http.target, *map(http.headers.get, self._direct))
 
     def get(self, key: Key) -> Reused | None:
         entry = self._entries.get(key)
