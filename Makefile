@@ -48,7 +48,11 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 
-$(INSTALL_STAMP): pyproject.toml | $(BIN)/python
+# The modules pyproject.toml has mypyc compile: the install compiles them in place, and
+# a compiled module shadows its source, so editing one means installing again.
+COMPILED := $(shell sed -n '/hooks\.mypyc\]/,/^\]/p' pyproject.toml | grep -o 'policyengine/[a-z_/]*\.py')
+
+$(INSTALL_STAMP): pyproject.toml $(COMPILED) | $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
 	@touch $@
 
@@ -106,7 +110,9 @@ bench: $(BENCH_STAMP)
 # --- cleaning -------------------------------------------------------------
 
 clean:
-	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(INSTALL_STAMP)
+	find policyengine -name '*.so' -delete
+	rm -f policyengine__mypyc.*.so
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -print0 \
 		| xargs -0 rm -rf
 	rm -f $(INSTALL_STAMP) $(BENCH_STAMP)

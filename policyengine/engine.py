@@ -98,8 +98,8 @@ class Engine:
             if route.limits:
                 outcome = await self.limiter.check_async(route.limits, routed)
             return self._finish(routed, route, outcome, None)
-        except InputRefused as err:
-            return self._unreadable(err, None)
+        except InputRefused as refused:  # names differ: mypyc types one name once
+            return self._unreadable(refused, None)
         except Exception as err:
             return self._internal_error(err)
 
@@ -135,8 +135,8 @@ class Engine:
             if route.limits:
                 outcome = self.limiter.check(route.limits, ctx)
             return self._finish(ctx, route, outcome, trace)
-        except InputRefused as err:
-            return self._unreadable(err, trace)
+        except InputRefused as refused:
+            return self._unreadable(refused, trace)
         except Exception as err:
             return self._internal_error(err)
 

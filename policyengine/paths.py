@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import string
+from typing import ClassVar
 
 __all__ = ["BadPath", "normalize_path", "normalize_target", "segments_to_path", "split_target"]
 
@@ -21,7 +22,7 @@ __all__ = ["BadPath", "normalize_path", "normalize_target", "segments_to_path", 
 class BadPath(ValueError):
     """The request target is malformed or ambiguous; `str(e)` is a short reason."""
 
-    code = "request.bad_path"  # the decision reason (LANGUAGE.md "Decisions")
+    code: ClassVar[str] = "request.bad_path"  # the decision reason (LANGUAGE.md "Decisions")
 
 
 # RFC 3986 §2.3 unreserved, §2.2 sub-delims, plus ':' and '@' make up pchar (§3.3).
@@ -164,7 +165,7 @@ def _raw_reason(char: str) -> str:
         return "backslash in path"
     if char == "\x00":
         return "nul byte in path"
-    if "\ud800" <= char <= "\udfff":
+    if 0xD800 <= ord(char) <= 0xDFFF:  # mypyc: no surrogates in literals
         return "unpaired surrogate in path"
     return "control character in path"
 

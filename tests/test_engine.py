@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 from pathlib import Path
@@ -12,7 +13,6 @@ import pytest
 from policyengine import Decision, Engine, Identity, Reason, Request
 from policyengine.authn import Authenticator, AuthnFailure
 from policyengine.context import RequestContext
-from policyengine.tree import CompiledRoute
 
 KEY = "k-" + "x" * 30
 
@@ -148,12 +148,7 @@ def test_internal_errors_fail_closed_without_logging_request_data(
 ) -> None:
     match = engine.policy.tree.match(("open",), "GET")
     assert match is not None
-    broken = CompiledRoute(
-        **{
-            **{f: getattr(match[0], f) for f in match[0].__slots__},
-            "authenticators": (ExplodingAuthenticator("boom"),),
-        }
-    )
+    broken = dataclasses.replace(match[0], authenticators=(ExplodingAuthenticator("boom"),))
     endpoint = engine.policy.tree.endpoint(("open",))
     endpoint.by_method["GET"] = broken
     with caplog.at_level(logging.ERROR, logger="policyengine"):
@@ -170,9 +165,8 @@ def test_an_authn_failure_is_a_401_with_the_challenge(engine: Engine) -> None:
 
     match = engine.policy.tree.match(("open",), "GET")
     assert match is not None
-    fields = {f: getattr(match[0], f) for f in match[0].__slots__}
-    engine.policy.tree.endpoint(("open",)).by_method["GET"] = CompiledRoute(
-        **{**fields, "authenticators": (Rejecting("r"),)}
+    engine.policy.tree.endpoint(("open",)).by_method["GET"] = dataclasses.replace(
+        match[0], authenticators=(Rejecting("r"),)
     )
     decision = ask(engine, "GET", "/open")
     assert (decision.status, decision.reason) == (401, Reason.AUTHN_EXPIRED)

@@ -103,9 +103,15 @@ def test_wheel_ships_grammar_and_typing_marker(installed: Installed) -> None:
         assert whl.read("policyengine/_grammar/policy.lark") == GRAMMAR.read_bytes()
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         assert "policyengine = policyengine.cli:main" in whl.read(entry_points).decode()
-    # only the package goes into the wheel: no tests, policies or bench
+    # only the package goes into the wheel: no tests, policies or bench; beside it, the
+    # C library its compiled modules share (mypyc), which they import as a top-level module
     top_level = {n.split("/", 1)[0] for n in names}
-    assert {t for t in top_level if not t.endswith(".dist-info")} == {"policyengine"}
+    assert {t.split(".", 1)[0] for t in top_level if not t.endswith(".dist-info")} == {
+        "policyengine",
+        "policyengine__mypyc",
+    }
+    compiled = {n.split(".", 1)[0] for n in names if n.endswith(".so")}
+    assert {"policyengine/engine", "policyengine/tree", "policyengine/paths"} <= compiled
 
 
 def test_grammar_is_a_package_resource_in_fresh_venv(installed: Installed) -> None:

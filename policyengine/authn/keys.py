@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
@@ -26,7 +26,7 @@ ALGORITHMS = frozenset({*HMAC, *RSA, *EC_CURVES.values(), EDDSA})
 MIN_RSA_BITS = 2048
 MAX_JWKS_KEYS = 100
 
-PublicKey = (
+PublicKey: TypeAlias = (
     rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
 )
 

@@ -22,6 +22,7 @@ from server_support import (
     write_policy,
 )
 
+from policyengine import Engine
 from policyengine.decision import Request
 from policyengine.server.config import DecisionLogConfig
 
@@ -283,22 +284,27 @@ def test_expect_100_continue_is_honoured(server: ServerThread) -> None:
 
 # -- failing closed ----------------------------------------------------------------------
 def test_an_internal_error_is_a_deny_and_logs_no_request_data(
-    server: ServerThread, caplog: pytest.LogCaptureFixture
+    policy_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert server.worker is not None
-
     class Broken:
-        policy = server.worker.app.holder.engine.policy
+        policy = Engine.load(policy_dir).policy
         clock = staticmethod(time.time)
 
         def decide_async(self, request: Request) -> object:
             raise RuntimeError(f"failed on {request.headers['x-api-key']}")
 
-    server.worker.app.holder.engine = Broken()  # type: ignore[assignment]
-    with caplog.at_level(logging.ERROR, logger="policyengine.server"):
-        reply = request(
-            server.port, "GET", "/v1/forward-auth", forward_auth("GET", "/api/orders/7", **ALICE)
-        )
+    # without the decision cache: its compiled code would refuse a Broken for an Engine
+    # (a TypeError, also answered 500) before decide_async could raise
+    with ServerThread(make_config(policy_dir, decision_cache=0)) as running:
+        assert running.worker is not None
+        running.worker.app.holder.engine = Broken()  # type: ignore[assignment]
+        with caplog.at_level(logging.ERROR, logger="policyengine.server"):
+            reply = request(
+                running.port,
+                "GET",
+                "/v1/forward-auth",
+                forward_auth("GET", "/api/orders/7", **ALICE),
+            )
     assert reply.status == 500 and reply.json()["reason"] == "internal"
     assert "RuntimeError" in caplog.text
     assert "key-alice" not in caplog.text
