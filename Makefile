@@ -26,7 +26,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 
 .PHONY: help venv install run serve test lint format-check typecheck test-py test-policies \
-        fmt bench clean distclean
+        fmt bench clean clean-native distclean
 
 help:
 	@echo "make run        set up .venv and run the main job (check, eval, test the example policies)"
@@ -53,6 +53,7 @@ venv: $(BIN)/python
 COMPILED := $(shell sed -n '/hooks\.mypyc\]/,/^\]/p' pyproject.toml | grep -o 'policyengine/[a-z_/]*\.py')
 
 $(INSTALL_STAMP): pyproject.toml $(COMPILED) | $(BIN)/python
+	$(MAKE) --no-print-directory clean-native  # also what a shorter list left behind
 	$(PIP) install --quiet -e '.[test]'
 	@touch $@
 
@@ -109,13 +110,16 @@ bench: $(BENCH_STAMP)
 
 # --- cleaning -------------------------------------------------------------
 
-clean:
-	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(INSTALL_STAMP)
-	find policyengine -name '*.so' -delete
-	rm -f policyengine__mypyc.*.so
+clean: clean-native
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -print0 \
 		| xargs -0 rm -rf
 	rm -f $(INSTALL_STAMP) $(BENCH_STAMP)
+
+# the compiled modules (they shadow their sources until the next install)
+clean-native:
+	find policyengine -name '*.so' -delete
+	rm -f policyengine__mypyc.*.so
 
 distclean: clean
 	rm -rf $(VENV)

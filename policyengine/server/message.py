@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from policyengine.context import LowercaseHeaders
 from policyengine.server.clientip import Peer
 
 
-class HttpRequest(NamedTuple):
-    method: str
-    target: str  # path and query, as sent
-    headers: dict[str, str]  # names lowercased; repeated fields joined (RFC 9110, 5.3)
-    body: bytes
-    client: Peer | None  # the TCP peer (None for a socket without an IP address)
+class HttpRequest:
+    """A plain class, not a NamedTuple: compiled by mypyc it is built without running
+    interpreted code (a NamedTuple's __new__ is Python), 0.2 µs a request."""
+
+    __slots__ = ("body", "client", "headers", "method", "target")
+
+    def __init__(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, client: Peer | None
+    ) -> None:
+        self.method = method
+        self.target = target  # path and query, as sent
+        self.headers = headers  # names lowercased; repeated fields joined (RFC 9110, 5.3)
+        self.body = body
+        self.client = client  # the TCP peer (None for a socket without an IP address)
 
 
 def add_header(headers: dict[str, str], name: str, value: str) -> None:
