@@ -79,11 +79,19 @@ class DecisionCache:
 
     def key(self, endpoint: str, http: HttpRequest) -> Key:
         """Forward-auth reads the original method and URI from header fields alone;
-        Envoy's check request carries them as its own method and target."""
+        Envoy's check request carries them as its own method and target. (A loop, not
+        `*map(...)`: compiled, it reads each field with one C call.)"""
         peer = http.client.text if self._peer and http.client is not None else None
+        headers = http.headers
         if endpoint == "forward-auth":
-            return (endpoint, peer, *map(http.headers.get, self._forward_auth))
-        return (endpoint, peer, http.method, http.target, *map(http.headers.get, self._direct))
+            parts: list[str | None] = [endpoint, peer]
+            fields = self._forward_auth
+        else:
+            parts = [endpoint, peer, http.method, http.target]
+            fields = self._direct
+        for name in fields:
+            parts.append(headers.get(name))
+        return tuple(parts)
 
     def get(self, key: Key) -> Reused | None:
         entry = self._entries.get(key)

@@ -8,8 +8,9 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 from server_support import (
@@ -22,8 +23,7 @@ from server_support import (
     write_policy,
 )
 
-from policyengine import Engine
-from policyengine.decision import Request
+from policyengine.server import app as app_module
 from policyengine.server.config import DecisionLogConfig
 
 ALICE = {"X-API-Key": "key-alice"}
@@ -284,30 +284,21 @@ def test_expect_100_continue_is_honoured(server: ServerThread) -> None:
 
 # -- failing closed ----------------------------------------------------------------------
 def test_an_internal_error_is_a_deny_and_logs_no_request_data(
-    policy_dir: Path, caplog: pytest.LogCaptureFixture
+    server: ServerThread, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Broken:
-        policy = Engine.load(policy_dir).policy
-        clock = staticmethod(time.time)
+    def exploding(coro: Coroutine[Any, Any, Any]) -> object:
+        coro.close()
+        raise RuntimeError(f"failed on {ALICE['X-API-Key']}")  # request data in the message
 
-        def decide_async(self, request: Request) -> object:
-            raise RuntimeError(f"failed on {request.headers['x-api-key']}")
-
-    # without the decision cache: its compiled code would refuse a Broken for an Engine
-    # (a TypeError, also answered 500) before decide_async could raise
-    with ServerThread(make_config(policy_dir, decision_cache=0)) as running:
-        assert running.worker is not None
-        running.worker.app.holder.engine = Broken()  # type: ignore[assignment]
-        with caplog.at_level(logging.ERROR, logger="policyengine.server"):
-            reply = request(
-                running.port,
-                "GET",
-                "/v1/forward-auth",
-                forward_auth("GET", "/api/orders/7", **ALICE),
-            )
+    # where the app starts the engine's coroutine: an error there has no engine guard
+    monkeypatch.setattr(app_module, "start_eagerly", exploding)
+    with caplog.at_level(logging.ERROR, logger="policyengine.server"):
+        reply = request(
+            server.port, "GET", "/v1/forward-auth", forward_auth("GET", "/api/orders/7", **ALICE)
+        )
     assert reply.status == 500 and reply.json()["reason"] == "internal"
     assert "RuntimeError" in caplog.text
-    assert "key-alice" not in caplog.text
+    assert ALICE["X-API-Key"] not in caplog.text
 
 
 def test_a_subject_that_would_inject_a_header_fails_closed(tmp_path: Path) -> None:
