@@ -14,24 +14,15 @@ import bisect
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector
 
 # decision latency buckets, in microseconds (the exposition is in seconds)
 LATENCY_BOUNDS_US = (50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000)
 DecisionKey = tuple[str, str, int, str]  # endpoint, route, status, reason
 # what a limiter's stats() may report, and how each is exposed
-_LIMITER_SERIES = (
+LIMITER_SERIES = (
     ("checks", "counter", "Rate-limit checks"),
     ("refused", "counter", "Requests refused by a rate limit"),
     ("store_errors", "counter", "Rate-limit store round trips that failed"),
@@ -42,7 +33,7 @@ _LIMITER_SERIES = (
 
 def limiter_stats(limiter: object) -> Callable[[], Mapping[str, float]]:
     """A reader of the limiter's own counters (both stores keep them), for the scrape."""
-    names = {name for name, _, _ in _LIMITER_SERIES}
+    names = {name for name, _, _ in LIMITER_SERIES}
 
     def read() -> Mapping[str, float]:
         method = getattr(limiter, "stats", None)
@@ -150,9 +141,9 @@ class Metrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of the totals."""
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Exposition(self.totals()))
-        return generate_latest(registry)
+        from policyengine.server.exposition import render  # per scrape, not per request
+
+        return render(self.totals())
 
 
 def _read_snapshot(path: Path) -> dict[str, Any]:
@@ -161,61 +152,3 @@ def _read_snapshot(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}  # a worker that is starting or gone: its numbers come back next second
     return data if isinstance(data, dict) else {}
-
-
-class _Exposition(Collector):
-    def __init__(self, totals: Metrics) -> None:
-        self.totals = totals
-
-    def collect(self) -> Iterator[Metric]:
-        totals = self.totals
-        decisions = CounterMetricFamily(
-            "policyengine_decisions",
-            "Decisions by endpoint, route, status and reason",
-            labels=("endpoint", "route", "status", "reason"),
-        )
-        for (endpoint, route, status, reason), count in sorted(totals.decisions.items()):
-            decisions.add_metric((endpoint, route, str(status), reason), count)
-        yield decisions
-        yield _latency(totals)
-        reloads = CounterMetricFamily(
-            "policyengine_reloads", "Policy reloads by result", labels=("result",)
-        )
-        for result in ("ok", "error"):
-            reloads.add_metric((result,), totals.reloads.get(result, 0))
-        yield reloads
-        errors = CounterMetricFamily(
-            "policyengine_http_errors",
-            "Requests refused before any decision, by kind",
-            labels=("kind",),
-        )
-        for kind, count in sorted(totals.http_errors.items()):
-            errors.add_metric((kind,), count)
-        yield errors
-        yield CounterMetricFamily(
-            "policyengine_connections", "Connections accepted", value=totals.connections
-        )
-        yield CounterMetricFamily(
-            "policyengine_decisions_reused",
-            "Decisions answered from the decision cache (also counted in decisions)",
-            value=totals.reused,
-        )
-        for name, kind, help_text in _LIMITER_SERIES:
-            if name in totals.limiter:
-                family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
-                yield family(f"policyengine_limiter_{name}", help_text, value=totals.limiter[name])
-
-
-def _latency(totals: Metrics) -> HistogramMetricFamily:
-    cumulative, running = [], 0
-    for bound, count in zip(LATENCY_BOUNDS_US, totals.latency_buckets, strict=False):
-        running += count
-        cumulative.append((repr(bound / 1e6), running))
-    running += totals.latency_buckets[-1]
-    cumulative.append(("+Inf", running))
-    return HistogramMetricFamily(
-        "policyengine_decision_duration_seconds",
-        "Time from a complete request to its decision's response",
-        buckets=cumulative,
-        sum_value=totals.latency_sum_us / 1e6,
-    )
