@@ -93,7 +93,7 @@ def steps_for(engine: Engine, requests: list[Request]) -> list[Step]:
         ("authn (api_key presented + authenticate)", _authn(api_key), lambda: contexts(False)),
         ("  of which: header lookup (presented)", api_key.presented, lambda: contexts(False)),
         ("  of which: sha256 of the key", key_digest, lambda: list(keys)),
-        ("  of which: keys dict lookup", api_key.keys.get, lambda: list(digests)),
+        ("  of which: keys dict lookup", api_key.identities.get, lambda: list(digests)),
         (
             "rules (_check_rules)",
             lambda ctx: engine._check_rules(ctx, ctx.route, None),

@@ -18,7 +18,7 @@ from typing import Any
 from policyengine.authn import Authenticator, AuthnFailure
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import RequestContext
-from policyengine.decision import Decision, InputRefused, Reason, Request
+from policyengine.decision import Decision, Identity, InputRefused, Reason, Request
 from policyengine.inputs import MissingBody, check_input
 from policyengine.loader import load_policy_set, parse_text
 from policyengine.paths import BadPath, normalize_target, segments_to_path
@@ -94,6 +94,8 @@ class Engine:
             if not isinstance(verdict, str):
                 return verdict
             routed.rule = verdict
+            if route.plain:
+                return self._allow(routed, route, _NO_HEADERS, routed.reuse_until, None)
             outcome = None
             if route.limits:
                 outcome = await self.limiter.check_async(route.limits, routed)
@@ -131,6 +133,8 @@ class Engine:
             if not isinstance(verdict, str):
                 return verdict
             ctx.rule = verdict
+            if route.plain:  # without reading the route's limits and schemas
+                return self._allow(ctx, route, _NO_HEADERS, ctx.reuse_until, trace)
             outcome = None
             if route.limits:
                 outcome = self.limiter.check(route.limits, ctx)
@@ -226,9 +230,10 @@ class Engine:
             if trace is not None:
                 trace.add("authn: every allow rule needs an identity")
             return self._credentials_required(route, ctx)
-        roles = identity.roles if identity is not None else frozenset()
         for deny in route.denies:
-            if deny.roles is not None and (identity is None or deny.roles.isdisjoint(roles)):
+            if deny.roles is not None and (
+                identity is None or deny.roles.isdisjoint(identity.roles)
+            ):
                 if trace is not None:
                     trace.add(f"deny {deny.site}: role does not apply ({deny.text})")
                 continue
@@ -250,7 +255,9 @@ class Engine:
             kind = allow.kind
             if kind is not AllowKind.ANYONE and kind is not AllowKind.WHEN and identity is None:
                 why_not = "needs an identity"
-            elif allow.roles is not None and allow.roles.isdisjoint(roles):
+            elif allow.roles is not None and (
+                identity is None or not _holds_one_of(identity, allow.roles)
+            ):
                 why_not = "role does not match"
             elif allow.condition is not None and not allow.condition(ctx):
                 why_not = "condition false"
@@ -262,7 +269,8 @@ class Engine:
                 trace.add(f"allow {allow.site}: {why_not} ({allow.text})")
         if identity is None:
             return self._credentials_required(route, ctx)
-        who = f"role {', '.join(sorted(roles))}" if roles else f"`{identity.subject}`"
+        roles = identity.role_list
+        who = f"role {', '.join(roles)}" if roles else f"`{identity.subject}`"
         return self._deny(
             403, Reason.NO_ALLOW, f"{who} may not {route.label}", route, ctx, reusable=True
         )
@@ -297,10 +305,20 @@ class Engine:
                 return Decision(False, status, reason, message, route.label, ctx.rule,
                                 subject, roles, _NO_HEADERS, limit_headers, errors,
                                 self.policy.name)  # fmt: skip
-        if trace is not None:
-            trace.add("decision: allow")
         # counted by a limit or checked against a body: the next request is not the same
         reuse = 0.0 if route.limits or route.body is not None else ctx.reuse_until
+        return self._allow(ctx, route, limit_headers, reuse, trace)
+
+    def _allow(
+        self,
+        ctx: RequestContext,
+        route: CompiledRoute,
+        limit_headers: Mapping[str, str],
+        reuse: float,
+        trace: Trace | None,
+    ) -> Decision:
+        if trace is not None:
+            trace.add("decision: allow")
         identity = ctx.identity
         if identity is None:
             return Decision(True, 200, Reason.ALLOW, "allowed", route.label, ctx.rule,
@@ -384,3 +402,13 @@ class Engine:
         frames = "".join(traceback.format_tb(err.__traceback__))
         log.error("internal error (%s), failing closed:\n%s", type(err).__name__, frames)
         return Decision(False, 500, Reason.INTERNAL, "internal error", policy=self.policy.name)
+
+
+def _holds_one_of(identity: Identity, role_set: frozenset[str]) -> bool:
+    """Whether the identity holds a role of `role_set`. Probed with its role_list, which
+    the decision reads anyway, rather than its frozenset: one object less to pull into
+    cache (unless it holds more roles than the set has: then the set is the shorter walk)."""
+    role_list = identity.role_list
+    if len(role_list) > len(role_set):
+        return not role_set.isdisjoint(identity.roles)
+    return any(role in role_set for role in role_list)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,14 @@ _ENTRY_KEYS = {"sha256", "subject", "roles", "expires", "claims"}
 
 
 @dataclass(frozen=True, slots=True)
-class KeyEntry:
-    identity: Identity
-    expires: float | None  # unix time
+class KeyTable:
+    """A keys file by sha256 digest. A key's identity is the dict's value itself, and
+    expiries are a table apart that keys without one never reach: a request reads no
+    entry object between the digest and the identity (at thousands of keys, each object
+    read is a likely cache miss)."""
+
+    identities: dict[bytes, Identity]
+    expiries: dict[bytes, float]  # unix time, for the keys that expire
 
 
 def key_hash(key: str) -> str:
@@ -53,14 +59,13 @@ class ApiKeyAuthenticator(Authenticator):
     compare is needed, and none could make a scan over keys as cheap as this lookup.
     """
 
-    def __init__(
-        self, name: str, header: str | None, query: str | None, keys: dict[bytes, KeyEntry]
-    ) -> None:
+    def __init__(self, name: str, header: str | None, query: str | None, keys: KeyTable) -> None:
         super().__init__(name)
         self.header_name = header
         self.header = header.lower() if header else None
         self.query = query
-        self.keys = keys
+        self.identities = keys.identities
+        self.expiries = keys.expiries
 
     @property
     def headers(self) -> tuple[str, ...]:
@@ -77,14 +82,17 @@ class ApiKeyAuthenticator(Authenticator):
 
     def authenticate(self, ctx: RequestContext) -> Identity:
         key = self._presented_key(ctx)
-        entry = self.keys.get(key_digest(key)) if key else None
-        if entry is None:
+        digest = key_digest(key) if key else b""
+        identity = self.identities.get(digest)
+        if identity is None:
             raise self._failure(Reason.AUTHN_INVALID, "unknown API key")
-        if entry.expires is not None and ctx.now >= entry.expires:
-            raise self._failure(Reason.AUTHN_EXPIRED, "API key expired")
-        if entry.expires is not None:
-            ctx.reuse_until = min(ctx.reuse_until, entry.expires)
-        return entry.identity
+        if self.expiries:
+            expires = self.expiries.get(digest)
+            if expires is not None:
+                if ctx.now >= expires:
+                    raise self._failure(Reason.AUTHN_EXPIRED, "API key expired")
+                ctx.reuse_until = min(ctx.reuse_until, expires)
+        return identity
 
     def challenge(self) -> str:
         where = f'header="{self.header_name}"' if self.header_name else f'query="{self.query}"'
@@ -125,9 +133,7 @@ def build_api_key(block: ast.AuthnBlock, bc: AuthnBuildContext) -> ApiKeyAuthent
     return ApiKeyAuthenticator(block.label, header, query, keys)
 
 
-def load_keys_file(
-    path: Path, block: str, span: Span, bc: AuthnBuildContext
-) -> dict[bytes, KeyEntry] | None:
+def load_keys_file(path: Path, block: str, span: Span, bc: AuthnBuildContext) -> KeyTable | None:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
@@ -142,22 +148,24 @@ def load_keys_file(
     if not isinstance(raw, list):
         bc.diags.error("compile/keys-file", f"`{path.name}` must hold a `keys:` list", span)
         return None
-    keys: dict[bytes, KeyEntry] = {}
+    keys = KeyTable({}, {})
     for index, item in enumerate(raw):
         entry = _key_entry(item, f"{path.name}: keys[{index}]", block, span, bc)
         if entry is not None:
-            digest, key_entry = entry
-            if digest in keys:
+            digest, identity, expires = entry
+            if digest in keys.identities:
                 bc.diags.error(
                     "compile/keys-file", f"{path.name}: keys[{index}] repeats a hash", span
                 )
-            keys[digest] = key_entry
+            keys.identities[digest] = identity
+            if expires is not None:
+                keys.expiries[digest] = expires
     return keys
 
 
 def _key_entry(
     item: Any, where: str, block: str, span: Span, bc: AuthnBuildContext
-) -> tuple[bytes, KeyEntry] | None:
+) -> tuple[bytes, Identity, float | None] | None:
     def fail(message: str) -> None:
         bc.diags.error("compile/keys-file", f"{where}: {message}", span)
 
@@ -190,8 +198,14 @@ def _key_entry(
     if not isinstance(claims, dict):
         fail("`claims` must be a mapping")
         return None
-    identity = Identity(subject, frozenset(roles), claims, block, digest[:16])
-    return bytes.fromhex(digest), KeyEntry(identity, expires)
+    identity = Identity(subject, _policy_roles(roles), claims, block, digest[:16])
+    return bytes.fromhex(digest), identity, expires
+
+
+def _policy_roles(roles: list[str]) -> frozenset[str]:
+    """Role names as the one object the policy's rules hold too (the compiler interns
+    them): a rule's role-set probe then matches by identity, reading neither string."""
+    return frozenset(sys.intern(role) for role in roles)
 
 
 def expiry(value: Any) -> float | bool | None:

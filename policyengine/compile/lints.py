@@ -130,8 +130,8 @@ def _claim_names(authenticators: tuple[Authenticator, ...]) -> frozenset[str] | 
     for authenticator in authenticators:
         if not isinstance(authenticator, ApiKeyAuthenticator):
             return None
-        for entry in authenticator.keys.values():
-            names.update(entry.identity.claims)
+        for identity in authenticator.identities.values():
+            names.update(identity.claims)
     return frozenset(names)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from typing import TypeVar
 
@@ -104,7 +105,11 @@ def resolve_role_hierarchy(state: CompileState) -> None:
                 state.roles[name].span,
             )
     for name in state.roles:
-        state.inherited_roles[name] = frozenset(_ancestors(name, parents))
+        # interned, as api_key's identities intern theirs: a rule's role-set probe
+        # finds an identity's role by pointer, without reading either string
+        state.inherited_roles[sys.intern(name)] = frozenset(
+            sys.intern(role) for role in _ancestors(name, parents)
+        )
     for name in state.roles:
         state.satisfying_roles[name] = frozenset(
             other for other, has in state.inherited_roles.items() if name in has

@@ -194,7 +194,7 @@ def _endpoint_of(root: Node, pattern: PathPattern) -> Endpoint:
         elif segment.kind is SegmentKind.TYPED:
             assert segment.type is not None
             convert = segment.type.convert
-            node = next(child for kind, child in node.typed if kind is convert)
+            node = next(child for child in node.typed if child.convert is convert)
         else:
             child = node.param if segment.kind is SegmentKind.PARAM else node.star
             assert child is not None

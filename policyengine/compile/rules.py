@@ -71,23 +71,26 @@ def _compile_target(
         elif isinstance(rule, ast.Deny):
             roles = _satisfying(state, rule.roles) if rule.roles else None
             denies.append(DenyRule(roles, _condition(compiler, rule.when), site, text))
+    body = _body_spec(state, flat)
+    limits = tuple(
+        state.compiled_limits[name.value]
+        for rule in flat.route.rules
+        if isinstance(rule, ast.LimitRule)
+        for name in rule.names
+        if name.value in state.compiled_limits
+    )
     return CompiledRoute(
         label=f"{target.method.value} {pattern.text}",
-        site=flat.route.span.short(),
-        param_names=pattern.param_names,
         allows=tuple(allows),
         denies=tuple(denies),
         authenticators=_authenticators(state, flat),
-        body=_body_spec(state, flat),
-        query=query,
-        limits=tuple(
-            state.compiled_limits[name.value]
-            for rule in flat.route.rules
-            if isinstance(rule, ast.LimitRule)
-            for name in rule.names
-            if name.value in state.compiled_limits
-        ),
         needs_identity=all(a.needs_identity for a in allows),
+        plain=not limits and body is None and query is None,
+        site=flat.route.span.short(),
+        param_names=pattern.param_names,
+        body=body,
+        query=query,
+        limits=limits,
     )
 
 

@@ -42,12 +42,12 @@ def _child(node: Node, kind: SegmentKind, text: str, param_type: object) -> Node
         return node.static.setdefault(text, Node())
     if kind is SegmentKind.TYPED:
         assert isinstance(param_type, ParamType)
-        for convert, child in node.typed:
-            if convert is param_type.convert:
+        for child in node.typed:
+            if child.convert is param_type.convert:
                 return child
-        child = Node()
+        child = Node(param_type.convert)
         order = {t.convert: t for t in ParamType}
-        node.typed = sorted([*node.typed, (param_type.convert, child)], key=lambda p: order[p[0]])
+        node.typed = tuple(sorted((*node.typed, child), key=lambda c: order[c.convert]))
         return child
     if kind is SegmentKind.PARAM:
         node.param = node.param or Node()
