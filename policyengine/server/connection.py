@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from policyengine.server.app import log_internal_error
-from policyengine.server.message import HttpRequest, combine
+from policyengine.server.message import HttpRequest
 from policyengine.server.responses import (
     CONTINUE,
     Response,
@@ -51,7 +51,6 @@ class HttpConnection(asyncio.Protocol):
         "_closed",
         "_head_bound",
         "_head_size",
-        "_headers",
         "_in_head",
         "_in_request",
         "_messages",
@@ -82,7 +81,6 @@ class HttpConnection(asyncio.Protocol):
         self.since = state.now
         self._url = b""
         self._pairs: list[tuple[bytes, bytes]] = []
-        self._headers: dict[str, str] = {}
         self._head_size = self._head_bound = 0
         self._chunk = 0
         self._body: list[bytes] = []
@@ -157,7 +155,7 @@ class HttpConnection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._pairs.append((name, value))  # decoded all at once, in on_headers_complete
+        self._pairs.append((name, value))  # decoded when the app needs them
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -169,14 +167,18 @@ class HttpConnection(asyncio.Protocol):
             len(self._url) + sum(len(n) + len(v) for n, v in pairs) > limits.max_header_bytes
         ):
             raise _Refused(_HEADERS_TOO_LARGE)
-        self._headers = headers = combine(pairs)
-        length = headers.get("content-length")
+        length = expect = None
+        for name, value in pairs:  # by length first: no lookup for the usual fields
+            size = len(name)
+            if size == 14 and name.lower() == b"content-length":
+                length = value
+            elif size == 6 and name.lower() == b"expect":
+                expect = value
         if length is None:
             return
         if int(length) > limits.max_body_bytes:  # llhttp has checked that it is one number
             raise _Refused(_BODY_TOO_LARGE)
-        expect = headers.get("expect")
-        if expect is not None and expect.lower() == "100-continue" and not self._queue:
+        if expect is not None and expect.lower() == b"100-continue" and not self._queue:
             assert self._transport is not None
             self._transport.write(CONTINUE)
 
@@ -193,7 +195,7 @@ class HttpConnection(asyncio.Protocol):
         parser = self._parser
         method = parser.get_method().decode("ascii")
         body = b"".join(self._body) if self._body else b""
-        request = HttpRequest(method, self._url.decode("latin-1"), self._headers, body, self._peer)
+        request = HttpRequest(method, self._url.decode("latin-1"), self._pairs, body, self._peer)
         try:
             reply = self._state.app.handle(request)
         except Exception as err:

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from policyengine.decision import Decision
 from policyengine.engine import Engine
-from policyengine.server.message import HttpRequest
+from policyengine.server.message import HttpRequest, field_name, join_field
 from policyengine.server.metrics import DecisionKey
 from policyengine.server.responses import Response
 
@@ -57,8 +57,10 @@ class DecisionCache:
     __slots__ = (
         "_clock",
         "_direct",
+        "_direct_blank",
         "_entries",
         "_forward_auth",
+        "_forward_auth_blank",
         "_peer",
         "_seen_once",
         "engine",
@@ -74,23 +76,35 @@ class DecisionCache:
         self._seen_once: set[int] = set()
         client = FORWARDED_FIELDS if inputs.client_ip else ()
         self._peer = inputs.client_ip
-        self._forward_auth = (*ORIGINAL_FIELDS, *inputs.headers, *client)
-        self._direct = (*inputs.headers, *client)
+        # each field's place in a key: after the endpoint and the peer (and for Envoy,
+        # after the method and the target)
+        forward_auth = (*ORIGINAL_FIELDS, *inputs.headers, *client)
+        direct = (*inputs.headers, *client)
+        self._forward_auth = {name: 2 + i for i, name in enumerate(forward_auth)}
+        self._direct = {name: 4 + i for i, name in enumerate(direct)}
+        self._forward_auth_blank: list[str | None] = [None] * len(forward_auth)
+        self._direct_blank: list[str | None] = [None] * len(direct)
 
     def key(self, endpoint: str, http: HttpRequest) -> Key:
         """Forward-auth reads the original method and URI from header fields alone;
-        Envoy's check request carries them as its own method and target. (A loop, not
-        `*map(...)`: compiled, it reads each field with one C call.)"""
+        Envoy's check request carries them as its own method and target.
+
+        Read from the fields as received, joined as `HttpRequest.headers` joins them,
+        so that a request answered here never builds its header dict."""
         peer = http.client.text if self._peer and http.client is not None else None
-        headers = http.headers
         if endpoint == "forward-auth":
-            parts: list[str | None] = [endpoint, peer]
-            fields = self._forward_auth
+            parts: list[str | None] = [endpoint, peer, *self._forward_auth_blank]
+            slots = self._forward_auth
         else:
-            parts = [endpoint, peer, http.method, http.target]
-            fields = self._direct
-        for name in fields:
-            parts.append(headers.get(name))
+            parts = [endpoint, peer, http.method, http.target, *self._direct_blank]
+            slots = self._direct
+        for name, raw in http.fields:
+            text = field_name(name)
+            index = slots.get(text)
+            if index is not None:
+                value = raw.decode("latin-1")
+                previous = parts[index]
+                parts[index] = value if previous is None else join_field(text, previous, value)
         return tuple(parts)
 
     def get(self, key: Key) -> Reused | None:

@@ -20,7 +20,7 @@ def http(
     method: str = "GET", target: str = "/v1/forward-auth", body: bytes = b"", **headers: str
 ) -> HttpRequest:
     pairs = [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]
-    return HttpRequest(method, target, combine(pairs), body, None)
+    return HttpRequest(method, target, pairs, body, None)
 
 
 def test_nginx_and_traefik_conventions_name_the_original_request() -> None:

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from server_support import make_config, parse_response, write_policy
 
 from policyengine import Engine
-from policyengine.context import LowercaseHeaders
 from policyengine.ratelimit import limiter_from_url
 from policyengine.server.app import App
 from policyengine.server.clientip import TrustedProxies
@@ -25,7 +24,7 @@ from policyengine.server.message import HttpRequest
 from policyengine.server.metrics import Metrics
 from policyengine.server.reload import EngineHolder
 from policyengine.server.responses import Response, serialize
-from policyengine.server.reuse import MAX_SECONDS
+from policyengine.server.reuse import MAX_SECONDS, DecisionCache
 from policyengine.testing import FixedClock
 
 ISSUER, AUDIENCE = "https://idp.example.test", "reuse-api"
@@ -127,8 +126,8 @@ def ask(
     **headers: str,
 ) -> tuple[int, dict[str, str], bytes]:
     """/v1/forward-auth as nginx calls it; the answer as the client would read it."""
-    fields = LowercaseHeaders({"x-original-method": method, "x-original-uri": uri})
-    fields.update({name.replace("_", "-").lower(): value for name, value in headers.items()})
+    fields = [(b"X-Original-Method", method.encode()), (b"X-Original-URI", uri.encode())]
+    fields += [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]
     client = TrustedProxies().peer(peer)
     reply = app.handle(HttpRequest("GET", "/v1/forward-auth", fields, body, client))
     assert isinstance(reply, Response)
@@ -263,7 +262,7 @@ def test_the_cache_can_be_turned_off(policy_dir: Path, clock: FixedClock) -> Non
 
 def test_envoy_checks_key_on_their_own_method_and_target(app: App) -> None:
     def envoy(method: str, path: str) -> int:
-        fields = LowercaseHeaders({"x-api-key": "key-alice"})
+        fields = [(b"X-API-Key", b"key-alice")]
         http = HttpRequest(method, "/v1/envoy" + path, fields, b"", TrustedProxies().peer("::1"))
         reply = app.handle(http)
         assert isinstance(reply, Response)
@@ -273,3 +272,21 @@ def test_envoy_checks_key_on_their_own_method_and_target(app: App) -> None:
     assert envoy("DELETE", "/orders/7") == 403
     assert envoy("GET", "/orders/x") == 403
     assert app.metrics.reused == 1
+
+
+def test_the_key_joins_repeated_fields_as_the_engine_sees_them(app: App) -> None:
+    """The key is read from the fields as received, the engine's headers are combined from
+    them: two requests share a key exactly when the engine sees the same header values."""
+    cache = DecisionCache(app.holder.engine)
+
+    def seen(*fields: tuple[bytes, bytes]) -> tuple[object, str | None]:
+        original = [(b"X-Original-Method", b"GET"), (b"X-Original-URI", b"/api/orders/7")]
+        http = HttpRequest("GET", "/v1/forward-auth", [*original, *fields], b"", None)
+        return cache.key("forward-auth", http), http.headers.get("x-api-key")
+
+    repeated = seen((b"X-API-Key", b"key-alice"), (b"x-api-key", b"key-bob"))
+    joined = seen((b"X-Api-Key", b"key-alice, key-bob"))
+    single = seen((b"X-API-KEY", b"key-alice"))
+    assert repeated == joined and repeated[1] == "key-alice, key-bob"
+    assert single[0] != repeated[0] and single[1] == "key-alice"
+    assert seen((b"X-API-Key", b"key-alice"), (b"Cookie", b"a=1"))[0] == single[0]
