@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+INTERPRETED = os.environ.get("POLICYENGINE_INTERPRETED") == "1"
+# tests/interpreted runs in its own interpreter (tests/test_inputs.py starts it)
+collect_ignore = [] if INTERPRETED else ["interpreted"]
 
 
 def compiled_sources() -> list[Path]:
