@@ -145,7 +145,7 @@ class App:
                 endpoint, entry.method, entry.target, entry.decision, renderer, started
             )
             return cache, key, answer
-        self.metrics.decision(entry.counted, (time.perf_counter_ns() - started) // 1000)
+        self.metrics.count(entry.series, (time.perf_counter_ns() - started) // 1000)
         return cache, key, entry.response
 
     def _decide(self, http: HttpRequest) -> Reply:
@@ -240,7 +240,9 @@ class App:
             decision_id = decision_id or self._ids.next()
             response = renderer(decision, decision_id, self._heads)
         # a Reason is its own code (StrEnum), and `.value` costs 90 ns a request
-        counted = (endpoint, decision.route or "", decision.status, decision.reason)
+        series = self.metrics.series(
+            (endpoint, decision.route or "", decision.status, decision.reason)
+        )
         if (
             key is not None
             and cache is not None
@@ -248,12 +250,10 @@ class App:
             and cache.admits(key)
         ):
             same_every_time = decision.allow and self.decision_log is None
-            reused = Reused(
-                decision, response if same_every_time else None, method, target, counted
-            )
+            reused = Reused(decision, response if same_every_time else None, method, target, series)
             cache.put(key, reused)
         latency_us = (time.perf_counter_ns() - started) // 1000
-        self.metrics.decision(counted, latency_us)
+        self.metrics.count(series, latency_us)
         if self.decision_log is not None:
             self.decision_log.record(decision, decision_id, method, target, latency_us)
         return response

@@ -37,7 +37,8 @@ class _Exposition(Collector):
             "Decisions by endpoint, route, status and reason",
             labels=("endpoint", "route", "status", "reason"),
         )
-        for (endpoint, route, status, reason), count in sorted(totals.decisions.items()):
+        for endpoint, route, status, reason in sorted(totals.decisions):
+            count = totals.decisions[endpoint, route, status, reason].count
             decisions.add_metric((endpoint, route, str(status), reason), count)
         yield decisions
         yield _latency(totals)

@@ -46,6 +46,17 @@ def limiter_stats(limiter: object) -> Callable[[], Mapping[str, float]]:
     return read
 
 
+class Series:
+    """One decisions counter. A decision the decision cache answers holds its series
+    and counts on it directly: no key to build, unbox and hash per request (compiled,
+    a tuple-typed key is a C struct boxed anew for each dict operation)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class Metrics:
     __slots__ = (
         "connections",
@@ -70,15 +81,23 @@ class Metrics:
         self.limiter: dict[str, float] = {}  # summed limiter stats, in totals only
         self.connections = 0  # accepted: with keep-alive, far fewer than requests
         self.reused = 0  # decisions answered from the decision cache
-        self.decisions: dict[DecisionKey, int] = {}
+        self.decisions: dict[DecisionKey, Series] = {}
         self.latency_buckets = [0] * (len(LATENCY_BOUNDS_US) + 1)
         self.latency_sum_us = 0
         self.reloads: dict[str, int] = {}
         self.http_errors: dict[str, int] = {}
 
+    def series(self, key: DecisionKey) -> Series:
+        series = self.decisions.get(key)
+        if series is None:
+            series = self.decisions[key] = Series()
+        return series
+
     def decision(self, key: DecisionKey, latency_us: int) -> None:
-        decisions = self.decisions
-        decisions[key] = decisions.get(key, 0) + 1
+        self.count(self.series(key), latency_us)
+
+    def count(self, series: Series, latency_us: int) -> None:
+        series.count += 1
         self.latency_buckets[bisect.bisect_left(LATENCY_BOUNDS_US, latency_us)] += 1
         self.latency_sum_us += latency_us
 
@@ -92,7 +111,7 @@ class Metrics:
     # -- sharing between workers -------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {
-            "decisions": [[*key, count] for key, count in self.decisions.items()],
+            "decisions": [[*key, series.count] for key, series in self.decisions.items()],
             "latency_buckets": self.latency_buckets,
             "latency_sum_us": self.latency_sum_us,
             "reloads": self.reloads,
@@ -126,7 +145,7 @@ class Metrics:
         for *key, count in snapshot.get("decisions", []):
             endpoint, route, status, reason = key
             decision_key = (str(endpoint), str(route), int(status), str(reason))
-            self.decisions[decision_key] = self.decisions.get(decision_key, 0) + int(count)
+            self.series(decision_key).count += int(count)
         for index, count in enumerate(snapshot.get("latency_buckets", [])):
             if index < len(self.latency_buckets):
                 self.latency_buckets[index] += int(count)

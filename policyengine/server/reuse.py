@@ -20,12 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import islice
-from typing import NamedTuple
 
 from policyengine.decision import Decision
 from policyengine.engine import Engine
 from policyengine.server.message import HttpRequest, field_name, join_field
-from policyengine.server.metrics import DecisionKey
+from policyengine.server.metrics import Series
 from policyengine.server.responses import Response
 
 MAX_SECONDS = 10.0
@@ -37,13 +36,26 @@ FORWARDED_FIELDS = ("x-forwarded-for", "x-real-ip")  # what the client address c
 Key = tuple[str | None, ...]
 
 
-class Reused(NamedTuple):
-    decision: Decision
-    response: Response | None  # an allow's response is the same every time; a deny's has its id
-    method: str  # the original request, for the decision log
-    target: str
-    counted: DecisionKey  # its metrics series
-    expires: float = 0.0  # in the engine's clock; set by put
+class Reused:
+    """A kept decision. A plain class: compiled, its fields are read without a lookup."""
+
+    __slots__ = ("decision", "expires", "method", "response", "series", "target")
+
+    def __init__(
+        self,
+        decision: Decision,
+        response: Response | None,
+        method: str,
+        target: str,
+        series: Series,
+    ) -> None:
+        self.decision = decision
+        # an allow's response is the same every time; a deny's has its own decision id
+        self.response = response
+        self.method = method  # the original request, for the decision log
+        self.target = target
+        self.series = series  # where it is counted in the metrics
+        self.expires = 0.0  # in the engine's clock; set by put
 
 
 class DecisionCache:
@@ -136,7 +148,8 @@ class DecisionCache:
         entries = self._entries
         if len(entries) >= self.size:
             self._evict_oldest(max(1, self.size // 4))
-        entries[key] = entry._replace(expires=expires)
+        entry.expires = expires
+        entries[key] = entry
 
     def _evict_oldest(self, count: int) -> None:
         """A quarter at a time: deleting from the front of a dict leaves holes that the
