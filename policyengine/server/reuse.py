@@ -23,7 +23,7 @@ from itertools import islice
 
 from policyengine.decision import Decision
 from policyengine.engine import Engine
-from policyengine.server.message import HttpRequest, field_name, join_field
+from policyengine.server.message import MAX_NAMES, HttpRequest, field_name, join_field
 from policyengine.server.metrics import Series
 from policyengine.server.responses import Response
 
@@ -70,9 +70,11 @@ class DecisionCache:
         "_clock",
         "_direct",
         "_direct_blank",
+        "_direct_places",
         "_entries",
         "_forward_auth",
         "_forward_auth_blank",
+        "_forward_auth_places",
         "_peer",
         "_seen_once",
         "engine",
@@ -94,6 +96,9 @@ class DecisionCache:
         direct = (*inputs.headers, *client)
         self._forward_auth = {name: 2 + i for i, name in enumerate(forward_auth)}
         self._direct = {name: 4 + i for i, name in enumerate(direct)}
+        # the same by field name as sent (0: not in the key): one lookup a field
+        self._forward_auth_places: dict[bytes, int] = {}
+        self._direct_places: dict[bytes, int] = {}
         self._forward_auth_blank: list[str | None] = [None] * len(forward_auth)
         self._direct_blank: list[str | None] = [None] * len(direct)
 
@@ -106,17 +111,20 @@ class DecisionCache:
         peer = http.client.text if self._peer and http.client is not None else None
         if endpoint == "forward-auth":
             parts: list[str | None] = [endpoint, peer, *self._forward_auth_blank]
-            slots = self._forward_auth
+            slots, places = self._forward_auth, self._forward_auth_places
         else:
             parts = [endpoint, peer, http.method, http.target, *self._direct_blank]
-            slots = self._direct
+            slots, places = self._direct, self._direct_places
         for name, raw in http.fields:
-            text = field_name(name)
-            index = slots.get(text)
-            if index is not None:
+            index = places.get(name)
+            if index is None:
+                index = _place(places, slots, name)
+            if index:
                 value = raw.decode("latin-1")
                 previous = parts[index]
-                parts[index] = value if previous is None else join_field(text, previous, value)
+                if previous is not None:
+                    value = join_field(field_name(name), previous, value)
+                parts[index] = value
         return tuple(parts)
 
     def get(self, key: Key) -> Reused | None:
@@ -157,3 +165,12 @@ class DecisionCache:
         entries = self._entries
         for key in list(islice(entries, count)):
             del entries[key]
+
+
+def _place(places: dict[bytes, int], slots: dict[str, int], name: bytes) -> int:
+    """A field name as sent -> its place in a key, remembered (bounded: a client may
+    send names at will)."""
+    if len(places) >= MAX_NAMES:
+        places.clear()
+    index = places[name] = slots.get(field_name(name), 0)
+    return index
