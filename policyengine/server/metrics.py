@@ -10,7 +10,6 @@ up all of them (the other workers' numbers are at most a second old).
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import json
 import os
@@ -98,7 +97,12 @@ class Metrics:
 
     def count(self, series: Series, latency_us: int) -> None:
         series.count += 1
-        self.latency_buckets[bisect.bisect_left(LATENCY_BOUNDS_US, latency_us)] += 1
+        bucket = 0  # the first bound >= latency_us: compiled, a loop that stops at once
+        for bound in LATENCY_BOUNDS_US:  # beats a call to bisect on 11 bounds
+            if latency_us <= bound:
+                break
+            bucket += 1
+        self.latency_buckets[bucket] += 1
         self.latency_sum_us += latency_us
 
     def reload(self, ok: bool) -> None:
