@@ -7,7 +7,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs
 
-from policyengine.decision import Identity, InputRefused, Reason, Request
+from policyengine.decision import (
+    Identity,
+    InputRefused,
+    LowercaseHeaders,
+    Reason,
+    Request,
+    join_field,
+)
 from policyengine.jsonbody import read_strict
 
 if TYPE_CHECKING:
@@ -27,13 +34,8 @@ def _find_field(headers: Mapping[str, str], lower_name: str) -> str | None:
     size = len(lower_name)
     for name, value in headers.items():
         if len(name) == size and name.lower() == lower_name:
-            found = value if found is None else f"{found}, {value}"
+            found = value if found is None else join_field(lower_name, found, value)
     return found
-
-
-class LowercaseHeaders(dict[str, str]):
-    """Names already lowercased and repeated fields already joined, as the sidecar server
-    builds them: `lower_headers` takes them as they are instead of redoing the work."""
 
 
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -47,7 +49,7 @@ def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
     lowered = {}
     for name, value in headers.items():
         key = name.lower()
-        lowered[key] = f"{lowered[key]}, {value}" if key in lowered else value
+        lowered[key] = join_field(key, lowered[key], value) if key in lowered else value
     return lowered
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from policyengine.context import LowercaseHeaders, RequestContext, lower_headers
-from policyengine.decision import Request
+from policyengine.context import RequestContext, lower_headers
+from policyengine.decision import LowercaseHeaders, Request
 
 CASES = [
     ({"X-Key": "a"}, "x-key", "a"),
@@ -29,3 +29,20 @@ def test_header_lookup_matches_folding_every_name(
     assert direct.header(name) == expected  # the second lookup is remembered
     assert folded.header(name) == expected
     assert direct.headers.get(name, "").strip() == (expected or "")
+
+
+def test_request_headers_as_wire_pairs_join_like_the_sidecar() -> None:
+    from policyengine.server.message import combine
+
+    pairs = [("Authorization", "Bearer a"), ("authorization", "Bearer b"), ("Cookie", "x"),
+             ("cookie", "y")]  # fmt: skip
+    expected = combine([(n.encode(), v.encode()) for n, v in pairs])
+    assert dict(Request("GET", "/", pairs).headers) == dict(expected)
+    assert dict(expected) == {"authorization": "Bearer a, Bearer b", "cookie": "x; y"}
+
+
+def test_request_headers_of_another_shape_fail_at_construction() -> None:
+
+    for bad in ("a: b", 5, [("a",)], {"a": 1}, [(1, "x")], [("a", None)]):
+        with pytest.raises(TypeError):
+            Request("GET", "/", bad)  # type: ignore[arg-type]

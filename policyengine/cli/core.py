@@ -52,14 +52,14 @@ def check(directory: str, strict: bool) -> None:
     click.echo(f"ok: policy{name}: {compiled.route_count} routes in {files} file(s)")
 
 
-def _parse_headers(raw: tuple[str, ...]) -> dict[str, str]:
-    headers: dict[str, str] = {}
+def _parse_headers(raw: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Each -H is one field line; a repeated name stays repeated, as on the wire."""
+    headers: list[tuple[str, str]] = []
     for item in raw:
         name, sep, value = item.partition(":")
         if not sep or not name.strip():
             raise click.BadParameter(f"`{item}` is not `Name: value`", param_hint="-H")
-        key = name.strip()
-        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+        headers.append((name.strip(), value.strip()))
     return headers
 
 
@@ -117,8 +117,8 @@ def eval_command(
 ) -> None:
     """Decide one request. Exit 0 when allowed, 1 when denied, 2 on usage or policy error."""
     header_map = _parse_headers(headers)
-    if body is not None and not any(n.lower() == "content-type" for n in header_map):
-        header_map["Content-Type"] = "application/json"  # --body is JSON unless told otherwise
+    if body is not None and not any(n.lower() == "content-type" for n, _ in header_map):
+        header_map.append(("Content-Type", "application/json"))  # --body is JSON by default
     request = Request(method, path, header_map, _read_body(body), client_ip)
     engine = _load_engine(directory)
     result: Explanation | Decision = engine.explain(request) if explain else engine.decide(request)

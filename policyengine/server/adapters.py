@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from policyengine.context import LowercaseHeaders
-from policyengine.decision import Request
+from policyengine.decision import LowercaseHeaders, Request
 from policyengine.jsonbody import InvalidJson, parse_json
 from policyengine.server.message import HttpRequest, add_header
 

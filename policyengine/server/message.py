@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policyengine.context import LowercaseHeaders
+from policyengine.decision import LowercaseHeaders, join_field
 from policyengine.server.clientip import Peer
 
 Fields = list[tuple[bytes, bytes]]  # header fields as received: names in any case, repeats
@@ -37,12 +37,6 @@ def add_header(headers: dict[str, str], name: str, value: str) -> None:
     """Combine a repeated field into one value, as RFC 9110 (5.3) allows."""
     previous = headers.get(name)
     headers[name] = value if previous is None else join_field(name, previous, value)
-
-
-def join_field(name: str, previous: str, value: str) -> str:
-    """Joining two `Authorization` headers with ", " yields a value no authn block
-    accepts, which is what a request carrying two credentials deserves."""
-    return f"{previous}{'; ' if name == 'cookie' else ', '}{value}"
 
 
 # Field names as sent -> lowercased text. Clients send the same few names on every
