@@ -41,6 +41,7 @@ PEER_MAX_CALLS = 5000
 PROBE_CALLS = 10
 PE = "policyengine"
 PE_ROW = f"{PE} (API key per call)"
+LIMITED_ROW = f"{PE} (API key, limited)"  # every route: `limit roomy`, memory store
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,18 @@ def check_reference(decisions: Sequence[Decision], calls: Sequence[Call], size: 
         )
 
 
+def check_same_answers(
+    limited: Engine, requests: Sequence[Request], reference: Sequence[Decision], size: int
+) -> None:
+    """The limit never refuses, so the limited policy must answer every call the same."""
+    answers = [limited.decide(r) for r in requests]
+    wrong = sum(
+        a.allow != d.allow or a.status != d.status for a, d in zip(answers, reference, strict=True)
+    )
+    if wrong or not any(a.response_headers for a in answers):
+        raise Disagreement(f"the limited policy answers {wrong} calls differently at {size}")
+
+
 def check_agreement(
     contender: Contender,
     inputs: Sequence[Any],
@@ -239,10 +252,14 @@ def run_size(
     with tempfile.TemporaryDirectory(prefix="bench-decide-") as tmp:
         write_policy_dir(w, Path(tmp))
         engine, load_seconds, pass_seconds = compile_pe(Path(tmp), BUILD_REPS)
+    with tempfile.TemporaryDirectory(prefix="bench-decide-") as tmp:
+        write_policy_dir(w, Path(tmp), limited=True)
+        limited = Engine.load(Path(tmp))
     requests = pe_requests(w.calls)
     reference = [engine.decide(r) for r in requests]
     check_reference(reference, w.calls, size)
     reasons = Counter(str(d.reason) for d in reference)
+    check_same_answers(limited, requests, reference, size)
     given = pe_requests_with_identity(w)
     mismatch = sum(engine.decide(g).allow != d.allow for g, d in zip(given, reference, strict=True))
     if mismatch:
@@ -252,6 +269,7 @@ def run_size(
     check_agreement(trie, trie_inputs, reference, w.calls, size, range(len(trie_inputs)))
     slots: list[Entry | Row] = [
         Entry(PE_ROW, engine.decide, requests, args.reps),
+        Entry(LIMITED_ROW, limited.decide, requests, args.reps),
         Entry(f"{PE} (identity given)", engine.decide, given, args.reps),
         Entry(trie.name, trie.call, trie_inputs, args.reps),
     ]

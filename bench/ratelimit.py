@@ -32,8 +32,8 @@ import redis
 from policyengine import Engine, Identity, Request
 from policyengine.context import RequestContext
 from policyengine.ratelimit import HeaderMode, Limiter, MemoryLimiter
+from policyengine.ratelimit.plan import LimitSpec, plan_of
 from policyengine.ratelimit.redis import RedisLimiter
-from policyengine.tree import LimitSpec
 
 SUBJECT = (("subject", None),)
 LIMITS = {
@@ -81,7 +81,7 @@ def contexts(keys: int) -> list[RequestContext]:
 
 
 def sync_checks(limiter: Limiter, spec: LimitSpec, keys: int) -> Callable[[int], None]:
-    pool, limits = contexts(keys), (spec,)
+    pool, limits = contexts(keys), plan_of((spec,))
 
     def run(ops: int) -> None:
         for i in range(ops):
@@ -94,7 +94,7 @@ def sync_checks(limiter: Limiter, spec: LimitSpec, keys: int) -> Callable[[int],
 
 def async_checks(limiter: Limiter, spec: LimitSpec, keys: int) -> Callable[[int], None]:
     """ASYNC_CONCURRENCY callers at once on one event loop, as in an asyncio server."""
-    pool, limits = contexts(keys), (spec,)
+    pool, limits = contexts(keys), plan_of((spec,))
     loop = asyncio.new_event_loop()
 
     async def caller(offset: int, ops: int) -> None:
@@ -116,7 +116,7 @@ def fill(limiter: Limiter, spec: LimitSpec) -> None:
     """Admit a full log, so that every timed check searches 10000 entries and is refused."""
     [ctx] = contexts(1)
     ctx.now = time.time()
-    while limiter.check((spec,), ctx).allowed:
+    while limiter.check(plan_of((spec,)), ctx).allowed:
         pass
 
 

@@ -19,10 +19,15 @@ server side of each row gets the same single core:
   Protocol on httptools + uvloop, and uvicorn (httptools, uvloop) with a bare ASGI
   app, each answering an empty 200.
 
+- rate limits (bench/sidecar_limits.py; --skip-limits leaves them out): an open and a
+  limited route (memory store, Redis store) at each of --limit-connections, with wrk's
+  non-2xx and socket-error counts.
+
 Rounds run every row in turn, so a busy machine slows all rows alike; the table
 shows medians over rounds and the ratios the issue sets targets for.
 
     bench/http.sh [--duration 5] [--rounds 3] [--connections 50] [--servers]
+                  [--limit-connections 50,300] [--skip-limits]
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ from pathlib import Path
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sidecar_limits import LimitRow, redis_command, rows, run_wrk, write_policy
+from sidecar_limits import report as report_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 RETAIL = ROOT / "policies" / "retail"
@@ -270,6 +277,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
+    parser.add_argument("--limit-connections", default="50,300")
+    parser.add_argument("--skip-limits", action="store_true")
     parser.add_argument(
         "--servers",
         action="store_true",
@@ -330,13 +339,35 @@ def main() -> None:
         ]
         if args.servers:
             targets += peer_servers(stack, work, core)
+        limit_rows = [] if args.skip_limits else limit_sidecars(stack, work, args)
         for target in targets:  # warm up: caches, connections, CPU frequency
             wrk(target, 1, args.connections, args.client_core)
             target.rps.clear(), target.p50_us.clear(), target.p99_us.clear()
+        for row in limit_rows:
+            run_wrk(row, 1, args.client_core)
+            row.rps.clear(), row.p99_us.clear(), row.non_2xx.clear(), row.socket_errors.clear()
         for _ in range(args.rounds):
             for target in targets:
                 wrk(target, args.duration, args.connections, args.client_core)
+            for row in limit_rows:
+                run_wrk(row, args.duration, args.client_core)
         report(targets, args)
+        if limit_rows:
+            report_limits(limit_rows, args.duration, args.rounds)
+
+
+def limit_sidecars(stack: ExitStack, work: Path, args: argparse.Namespace) -> list[LimitRow]:
+    """The memory and Redis sidecars on the limits policy, and their rows."""
+    policy, core = work / "limits", args.server_core
+    write_policy(policy)
+    redis_port, memory, shared = free_port(), free_port(), free_port()
+    (work / "redis").mkdir()
+    stack.enter_context(started(redis_command(redis_port, work / "redis"), redis_port, core))
+    redis_url = ["--redis", f"redis://127.0.0.1:{redis_port}/0"]
+    stack.enter_context(started(serve_command(policy, memory, []), memory, core))
+    stack.enter_context(started(serve_command(policy, shared, redis_url), shared, core))
+    connections = [int(n) for n in args.limit_connections.split(",")]
+    return rows(memory, shared, connections)
 
 
 def new_order_each_request(work: Path) -> Path:

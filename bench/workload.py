@@ -186,7 +186,11 @@ def _unmatched(w: Workload, services: int, rng: random.Random) -> tuple[str, str
     )
 
 
-def policy_text(w: Workload) -> str:
+# never refuses: what a limit costs when it admits, the common case
+ROOMY = "limit roomy 1000000 per second by subject burst 1000000"
+
+
+def policy_text(w: Workload, *, limited: bool = False) -> str:
     lines = [
         f'policy "bench-{len(w.routes)}"',
         "",
@@ -196,15 +200,13 @@ def policy_text(w: Workload) -> str:
         "}",
         "",
     ]
+    if limited:
+        lines += [ROOMY, ""]
     for role, parent in w.roles:
         lines.append(f"role {role} inherits {parent}" if parent else f"role {role}")
     for route in w.routes:
-        lines += [
-            "",
-            f"route {route.method} {route.template} {{",
-            f"    allow role {route.role}",
-            "}",
-        ]
+        lines += ["", f"route {route.method} {route.template} {{", f"    allow role {route.role}"]
+        lines += ["    limit roomy", "}"] if limited else ["}"]
     return "\n".join(lines) + "\n"
 
 
@@ -220,7 +222,8 @@ def keys_yaml(w: Workload) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_policy_dir(w: Workload, directory: Path) -> None:
-    """The workload as a policy set: one .policy file and the keys file it names."""
-    (directory / "bench.policy").write_text(policy_text(w), encoding="utf-8")
+def write_policy_dir(w: Workload, directory: Path, *, limited: bool = False) -> None:
+    """The workload as a policy set: one .policy file and the keys file it names;
+    `limited`: every route also names a limit that never refuses."""
+    (directory / "bench.policy").write_text(policy_text(w, limited=limited), encoding="utf-8")
     (directory / "keys.yaml").write_text(keys_yaml(w), encoding="utf-8")

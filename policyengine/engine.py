@@ -96,9 +96,8 @@ class Engine:
             routed.rule = verdict
             if route.plain:
                 return self._allow(routed, route, _NO_HEADERS, routed.reuse_until, None)
-            outcome = None
-            if route.limits:
-                outcome = await self.limiter.check_async(route.limits, routed)
+            plan = route.limits
+            outcome = None if plan is None else await self.limiter.check_async(plan, routed)
             return self._finish(routed, route, outcome, None)
         except InputRefused as refused:  # names differ: mypyc types one name once
             return self._unreadable(refused, None)
@@ -135,9 +134,8 @@ class Engine:
             ctx.rule = verdict
             if route.plain:  # without reading the route's limits and schemas
                 return self._allow(ctx, route, _NO_HEADERS, ctx.reuse_until, trace)
-            outcome = None
-            if route.limits:
-                outcome = self.limiter.check(route.limits, ctx)
+            plan = route.limits
+            outcome = None if plan is None else self.limiter.check(plan, ctx)
             return self._finish(ctx, route, outcome, trace)
         except InputRefused as refused:
             return self._unreadable(refused, trace)
@@ -306,7 +304,7 @@ class Engine:
                                 subject, roles, _NO_HEADERS, limit_headers, errors,
                                 self.policy.name)  # fmt: skip
         # counted by a limit or checked against a body: the next request is not the same
-        reuse = 0.0 if route.limits or route.body is not None else ctx.reuse_until
+        reuse = 0.0 if route.limits is not None or route.body is not None else ctx.reuse_until
         return self._allow(ctx, route, limit_headers, reuse, trace)
 
     def _allow(

@@ -16,6 +16,7 @@ from typing import Any
 from policyengine.authn import Authenticator
 from policyengine.context import RequestContext
 from policyengine.decision import InputError
+from policyengine.ratelimit.plan import LimitPlan
 
 Condition = Callable[[RequestContext], bool]
 Converter = Callable[[str], Any]  # a typed segment's value, or None when it does not fit
@@ -61,18 +62,6 @@ class InputSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class LimitSpec:
-    """A named rate limit as the limiter needs it."""
-
-    name: str
-    count: int
-    period: float
-    burst: int | None
-    keys: tuple[tuple[str, str | None], ...]  # (kind, arg) from LANGUAGE.md's `by`
-    site: str
-
-
-@dataclass(frozen=True, slots=True)
 class CompiledRoute:
     # In this order: compiled, the first five fields share a cache line with the refcount
     # (as in Node), and a decision on a `plain` route reads no other.
@@ -86,7 +75,7 @@ class CompiledRoute:
     param_names: tuple[str, ...]
     body: InputSpec | None
     query: InputSpec | None
-    limits: tuple[LimitSpec, ...]
+    limits: LimitPlan | None  # None: the route has no limits
 
 
 class Endpoint:

@@ -36,8 +36,9 @@ from policyengine.compile.state import CompileState
 from policyengine.compile.tree import build_tree
 from policyengine.decision import DecisionInputs
 from policyengine.errors import Diagnostic, PolicyError, one_of
+from policyengine.ratelimit.plan import LimitSpec
 from policyengine.schema import CompiledSchema, compile_schemas
-from policyengine.tree import DecisionTree, LimitSpec
+from policyengine.tree import DecisionTree
 
 
 @dataclass(frozen=True, slots=True)

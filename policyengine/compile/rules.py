@@ -8,6 +8,7 @@ from policyengine.compile.state import CompileState, FlatRoute
 from policyengine.errors import Diagnostics
 from policyengine.expr import ExprCompiler, ExprEnv
 from policyengine.patterns import PathPattern
+from policyengine.ratelimit.plan import plan_of
 from policyengine.schema import DEFAULT_MAX_BODY, compile_query_schema
 from policyengine.tree import (
     AllowKind,
@@ -72,7 +73,7 @@ def _compile_target(
             roles = _satisfying(state, rule.roles) if rule.roles else None
             denies.append(DenyRule(roles, _condition(compiler, rule.when), site, text))
     body = _body_spec(state, flat)
-    limits = tuple(
+    specs = tuple(
         state.compiled_limits[name.value]
         for rule in flat.route.rules
         if isinstance(rule, ast.LimitRule)
@@ -85,12 +86,12 @@ def _compile_target(
         denies=tuple(denies),
         authenticators=_authenticators(state, flat),
         needs_identity=all(a.needs_identity for a in allows),
-        plain=not limits and body is None and query is None,
+        plain=not specs and body is None and query is None,
         site=flat.route.span.short(),
         param_names=pattern.param_names,
         body=body,
         query=query,
-        limits=limits,
+        limits=plan_of(specs) if specs else None,
     )
 
 

@@ -13,8 +13,9 @@ from policyengine.patterns import PathPattern
 
 if TYPE_CHECKING:
     from policyengine.authn import Authenticator
+    from policyengine.ratelimit.plan import LimitSpec
     from policyengine.schema import CompiledSchema
-    from policyengine.tree import CompiledRoute, LimitSpec
+    from policyengine.tree import CompiledRoute
 
 
 @dataclass(frozen=True, slots=True)

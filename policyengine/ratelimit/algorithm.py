@@ -20,14 +20,10 @@ requests at once; the state is one time, the bucket's theoretical arrival time.
 
 from __future__ import annotations
 
-import functools
-import math
 from array import array
 from dataclasses import dataclass
 from enum import Enum
-from typing import NamedTuple
-
-from policyengine.tree import LimitSpec
+from typing import Final
 
 MICROS = 1_000_000
 
@@ -39,7 +35,7 @@ class Kind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A LimitSpec as the algorithms read it, in whole microseconds."""
+    """A limit as the algorithms read it, in whole microseconds."""
 
     name: str
     kind: Kind
@@ -53,26 +49,36 @@ class Rule:
         return self.unit_us if self.kind is Kind.WINDOW else self.capacity * self.unit_us
 
 
-@functools.lru_cache(maxsize=1024)
-def rule_of(spec: LimitSpec) -> Rule:
-    period_us = max(1, round(spec.period * MICROS))
-    if spec.burst is None:
-        return Rule(spec.name, Kind.WINDOW, spec.count, period_us, spec.keys)
-    return Rule(spec.name, Kind.BUCKET, spec.burst, -(-period_us // spec.count), spec.keys)
-
-
 def micros(seconds: float) -> int:
     return round(seconds * MICROS)
 
 
 def whole_seconds(us: int) -> int:
     """Rounded up: a client that waits this long is never early."""
-    return math.ceil(us / MICROS)
+    return -(-us // MICROS)
 
 
-class Quota(NamedTuple):  # a tuple: made twice per limit per check, so it must be cheap
-    available: int  # requests that would be admitted now
-    wait_us: int  # until one more becomes available; 0 when the quota is full
+class Quota:
+    """A limit's room for one key at one time. Made twice per limit per check, so a plain
+    class that mypyc builds natively (a NamedTuple's or frozen dataclass's __init__ is
+    interpreted code: a third of a limited decision)."""
+
+    __slots__ = ("available", "wait_us")
+
+    def __init__(self, available: int, wait_us: int) -> None:
+        self.available: Final = available  # requests that would be admitted now
+        self.wait_us: Final = wait_us  # until one more becomes available; 0 when full
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Quota):
+            return NotImplemented
+        return self.available == other.available and self.wait_us == other.wait_us
+
+    def __hash__(self) -> int:
+        return hash((self.available, self.wait_us))
+
+    def __repr__(self) -> str:
+        return f"Quota({self.available}, {self.wait_us})"
 
     def admitted(self, rule: Rule) -> Quota:
         """The quota once a request was admitted: one less, and if nothing was pending,

@@ -5,17 +5,19 @@ limiter option: the IETF fields (draft-ietf-httpapi-ratelimit-headers), the lega
 `X-RateLimit-*` trio, or none. IETF lists every limit of the route; `t` is the time until
 one more request is available, so on a refusal it equals `Retry-After`. The legacy trio
 can describe one limit only: the one that refused, else the one with the least left.
+What does not depend on the request (`RateLimit-Policy`, each limit's `"name";r=`) was
+made once, with the route's LimitPlan (plan.py).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from enum import StrEnum
 from types import MappingProxyType
 
-from policyengine.ratelimit.algorithm import Quota, Rule, whole_seconds
+from policyengine.ratelimit.algorithm import Quota, whole_seconds
 from policyengine.ratelimit.base import LimitOutcome
+from policyengine.ratelimit.plan import LimitPlan
 
 
 class HeaderMode(StrEnum):
@@ -28,18 +30,18 @@ ALLOWED = LimitOutcome(True, headers=MappingProxyType({}))
 
 
 def outcome(
-    rules: Sequence[Rule], quotas: Sequence[Quota], allowed: bool, mode: HeaderMode
+    plan: LimitPlan, quotas: Sequence[Quota], allowed: bool, mode: HeaderMode
 ) -> LimitOutcome:
     """`quotas` are after the request when it was admitted, before it when refused."""
     if allowed and mode is HeaderMode.OFF:
         return ALLOWED
-    headers = _quota_headers(rules, quotas, mode, allowed)
+    headers = _quota_headers(plan, quotas, mode, allowed)
     if allowed:
         return LimitOutcome(True, headers=headers)
     refused = _longest_wait(quotas)
     wait_us = quotas[refused].wait_us
     headers["Retry-After"] = str(max(1, whole_seconds(wait_us)))
-    return LimitOutcome(False, rules[refused].name, wait_us / 1_000_000, headers)
+    return LimitOutcome(False, plan.rules[refused].name, wait_us / 1_000_000, headers)
 
 
 def _longest_wait(quotas: Sequence[Quota]) -> int:
@@ -48,29 +50,22 @@ def _longest_wait(quotas: Sequence[Quota]) -> int:
     return max(refusing, key=lambda i: (quotas[i].wait_us, -i))
 
 
-@functools.lru_cache(maxsize=1024)
-def _policies(rules: tuple[Rule, ...]) -> str:
-    return ", ".join(f'"{r.name}";q={r.capacity};w={whole_seconds(r.window_us)}' for r in rules)
-
-
 def _quota_headers(
-    rules: Sequence[Rule], quotas: Sequence[Quota], mode: HeaderMode, allowed: bool
+    plan: LimitPlan, quotas: Sequence[Quota], mode: HeaderMode, allowed: bool
 ) -> dict[str, str]:
     if mode is HeaderMode.IETF:
-        return {
-            "RateLimit-Policy": _policies(tuple(rules)),
-            "RateLimit": ", ".join(
-                f'"{r.name}";r={max(0, q.available)};t={whole_seconds(q.wait_us)}'
-                for r, q in zip(rules, quotas, strict=True)
-            ),
-        }
+        fields = []
+        for i in range(len(quotas)):
+            q = quotas[i]
+            fields.append(f"{plan.heads[i]}{max(0, q.available)};t={whole_seconds(q.wait_us)}")
+        return {"RateLimit-Policy": plan.policy, "RateLimit": ", ".join(fields)}
     if mode is HeaderMode.LEGACY:
         if allowed:
             i = min(range(len(quotas)), key=lambda i: (quotas[i].available, -quotas[i].wait_us))
         else:
             i = _longest_wait(quotas)
         return {
-            "X-RateLimit-Limit": str(rules[i].capacity),
+            "X-RateLimit-Limit": str(plan.rules[i].capacity),
             "X-RateLimit-Remaining": str(max(0, quotas[i].available)),
             "X-RateLimit-Reset": str(whole_seconds(quotas[i].wait_us)),
         }

@@ -1,4 +1,4 @@
-"""Which counter a request draws on: the rules of a route and each rule's key.
+"""Which counter a request draws on: each rule's key.
 
 A key is a 16-byte BLAKE2b digest of the limit's name and kind and the request's values
 for the limit's `by` keys, so every limit has its own key space, a key has a fixed size
@@ -13,36 +13,44 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from policyengine.context import RequestContext
-from policyengine.ratelimit.algorithm import Rule, rule_of
-from policyengine.tree import LimitSpec
+from policyengine.ratelimit.algorithm import Rule
 
 ABSENT = "\x00"  # no value; distinct from every value a request can carry
-_RULES: dict[int, tuple[tuple[LimitSpec, ...], tuple[Rule, ...]]] = {}
+
+ValueOf = Callable[[RequestContext, str | None], str]
 
 
-def rules_of(limits: tuple[LimitSpec, ...]) -> tuple[Rule, ...]:
-    """The route's limits as rules, each name once (a limit named twice counts once)."""
-    cached = _RULES.get(id(limits))
-    if cached is not None and cached[0] is limits:
-        return cached[1]
-    unique: dict[str, Rule] = {}
-    for spec in limits:
-        unique.setdefault(spec.name, rule_of(spec))
-    rules = tuple(unique.values())
-    if len(_RULES) >= 4096:  # routes of policies that reloads have since replaced
-        _RULES.clear()
-    _RULES[id(limits)] = (limits, rules)  # holding `limits` keeps its id from being reused
-    return rules
+@dataclass(frozen=True, slots=True)
+class RuleKey:
+    """How one rule's key is derived, with every part that is not the request's made once.
+
+    The material hashed is the rule's name and kind (`seed`: a hash state fed them once,
+    copied per request), then each value, length first, so that no two lists of values
+    give the same material. `surrogatepass` encodes every str, lone surrogates included."""
+
+    rule: Rule
+    seed: Any  # hashlib's BLAKE2b state after repr((name, kind)): copied, never updated
+    values: tuple[tuple[ValueOf, str | None], ...]
+
+    def key(self, ctx: RequestContext) -> bytes:
+        digest = self.seed.copy()
+        for value_of, arg in self.values:
+            data = value_of(ctx, arg).encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "big") + data)
+        return bytes(digest.digest())
+
+
+def rule_key_of(rule: Rule) -> RuleKey:
+    seed = hashlib.blake2b(repr((rule.name, rule.kind.value)).encode(), digest_size=16)
+    return RuleKey(rule, seed, tuple([(_VALUES[kind], arg) for kind, arg in rule.keys]))
 
 
 def limit_key(rule: Rule, ctx: RequestContext) -> bytes:
-    values = tuple([_VALUES[kind](ctx, arg) for kind, arg in rule.keys])
-    # repr of a tuple of strings is unambiguous, and escapes what UTF-8 cannot encode
-    material = repr((rule.name, rule.kind.value, values)).encode()
-    return hashlib.blake2b(material, digest_size=16).digest()
+    return rule_key_of(rule).key(ctx)
 
 
 def _subject(ctx: RequestContext, _: str | None) -> str:

@@ -1,14 +1,15 @@
--- policyengine rate limits: every limit of one request, checked and taken atomically.
+-- policyengine rate limits: every limit of one request, checked and taken atomically,
+-- for each of several requests in turn (one call for the checks a server has pending).
 -- The algorithms of policyengine/ratelimit/algorithm.py, step for step; times are whole
 -- microseconds (exact in Lua's doubles until the year 2255).
 --
--- KEYS[i]   the state of limit i
--- ARGV[1]   the time, or "" to use this server's clock (one clock for every replica)
--- ARGV[3i-1], ARGV[3i], ARGV[3i+1]   limit i: kind ("w" window, "b" bucket), capacity,
---           unit (window: its period; bucket: its emission interval)
--- Returns {admitted (1 or 0), available_1, wait_1, available_2, wait_2, ...}: each
--- limit's quota after the request when it was admitted; before it when it was refused,
--- in which case nothing was written.
+-- KEYS      the states of the limits of every check, check after check
+-- ARGV      for each check: its time, or "" to use this server's clock (one clock for
+--           every replica); its number of limits n; then n triples: kind ("w" window,
+--           "b" bucket), capacity, unit (window: its period; bucket: its emission interval)
+-- Returns, for each check: admitted (1 or 0), then available and wait for each of its
+-- limits: each limit's quota after the request when it was admitted; before it when it
+-- was refused, in which case nothing was written for that check.
 --
 -- A window is a string: an 8-byte head index, then one 8-byte time per admitted request
 -- (the newest `capacity` of them: in order while filling, then a ring). A bucket is its
@@ -17,10 +18,15 @@
 
 local HEADER = 8
 
-local function now_us()
-  if ARGV[1] ~= '' then return tonumber(ARGV[1]) end
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000000 + tonumber(time[2])
+local server_now = nil
+
+local function now_us(given)
+  if given ~= '' then return tonumber(given) end
+  if not server_now then
+    local time = redis.call('TIME')
+    server_now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  end
+  return server_now
 end
 
 local function pack(number) return struct.pack('<d', number) end
@@ -103,28 +109,38 @@ local function bucket_admit(limit, clock)
              'PX', math.max(1, math.ceil((tat - clock) / 1000)))
 end
 
-local clock = now_us()
-local limits, admitted = {}, 1
-for i, key in ipairs(KEYS) do
-  local limit = {key = key, kind = ARGV[3 * i - 1], capacity = tonumber(ARGV[3 * i]),
-                 unit = tonumber(ARGV[3 * i + 1])}
-  if limit.kind == 'w' then
-    limit.available, limit.wait = window_quota(limit, clock)
-  else
-    limit.available, limit.wait = bucket_quota(limit, clock)
+-- one check: its limits are KEYS[first + 1 ...] and ARGV[at + 1 ...]; appends its reply
+local function check(first, at, count, clock, reply)
+  local limits, admitted = {}, 1
+  for i = 1, count do
+    local base = at + 3 * (i - 1)
+    local limit = {key = KEYS[first + i], kind = ARGV[base + 1],
+                   capacity = tonumber(ARGV[base + 2]), unit = tonumber(ARGV[base + 3])}
+    if limit.kind == 'w' then
+      limit.available, limit.wait = window_quota(limit, clock)
+    else
+      limit.available, limit.wait = bucket_quota(limit, clock)
+    end
+    if limit.available < 1 then admitted = 0 end
+    limits[i] = limit
   end
-  if limit.available < 1 then admitted = 0 end
-  limits[i] = limit
+  reply[#reply + 1] = admitted
+  for _, limit in ipairs(limits) do
+    if admitted == 1 then
+      if limit.kind == 'w' then window_admit(limit, clock) else bucket_admit(limit, clock) end
+      limit.available = limit.available - 1
+      if limit.wait == 0 then limit.wait = limit.unit end
+    end
+    reply[#reply + 1] = limit.available
+    reply[#reply + 1] = limit.wait
+  end
 end
 
-local reply = {admitted}
-for _, limit in ipairs(limits) do
-  if admitted == 1 then
-    if limit.kind == 'w' then window_admit(limit, clock) else bucket_admit(limit, clock) end
-    limit.available = limit.available - 1
-    if limit.wait == 0 then limit.wait = limit.unit end
-  end
-  reply[#reply + 1] = limit.available
-  reply[#reply + 1] = limit.wait
+local reply, first, at = {}, 0, 0
+while at < #ARGV do
+  local clock, count = now_us(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  check(first, at + 2, count, clock, reply)
+  first, at = first + count, at + 2 + 3 * count
 end
+if first ~= #KEYS then error('policyengine: keys and arguments disagree') end
 return reply

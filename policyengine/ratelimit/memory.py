@@ -1,6 +1,8 @@
 """The in-memory store: exact within one process, bounded in bytes, thread-safe.
 
-Counters live in a cachetools LRU cache whose size is counted in bytes: each key is
+Counters live in an LRU map whose size is counted in bytes (an OrderedDict: every
+operation is one C call, where cachetools' LRUCache cost a quarter of a limited
+decision in Python frames): each key is
 charged `KEY_BYTES` (the 16-byte key, its state object and the cache's bookkeeping, as
 measured on CPython 3.11) plus its log of admission times (8 bytes per request kept,
 see algorithm.py). Once the budget is spent, the least recently used keys are forgotten
@@ -15,9 +17,8 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-
-from cachetools import LRUCache
 
 from policyengine.context import RequestContext
 from policyengine.ratelimit.algorithm import (
@@ -34,8 +35,7 @@ from policyengine.ratelimit.algorithm import (
 )
 from policyengine.ratelimit.base import LimitOutcome
 from policyengine.ratelimit.headers import HeaderMode, outcome
-from policyengine.ratelimit.keys import limit_key, rules_of
-from policyengine.tree import LimitSpec
+from policyengine.ratelimit.plan import LimitPlan
 
 KEY_BYTES = 380  # per tracked key besides its log; see tests/ratelimit (memory bound)
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -55,15 +55,38 @@ class MemoryStats:
     evictions: int
 
 
-class _Counters(LRUCache[bytes, State]):
-    """The cache, counting the keys it had to forget before their time."""
+class _Counters:
+    """The states by key, least recently used first, with their sizes in bytes."""
 
-    evictions = 0
+    __slots__ = ("currsize", "evictions", "max_bytes", "sizes", "states")
 
-    def popitem(self) -> tuple[bytes, State]:
-        item = super().popitem()
-        self.evictions += 1
-        return item
+    def __init__(self, max_bytes: int) -> None:
+        self.states: OrderedDict[bytes, State] = OrderedDict()
+        self.sizes: dict[bytes, int] = {}
+        self.currsize = 0
+        self.max_bytes = max_bytes
+        self.evictions = 0  # keys forgotten before their time
+
+    def get(self, key: bytes) -> State | None:
+        state = self.states.get(key)
+        if state is not None:
+            self.states.move_to_end(key)
+        return state
+
+    def put(self, key: bytes, state: State) -> None:
+        """Store or re-size `key`'s state (it is the most recent already when stored)."""
+        size = _size_of(state)
+        old = self.sizes.get(key)
+        if old == size and self.states.get(key) is state:
+            return
+        self.states[key] = state
+        self.states.move_to_end(key)
+        self.sizes[key] = size
+        self.currsize += size - (old or 0)
+        while self.currsize > self.max_bytes:
+            forgotten, _ = self.states.popitem(last=False)
+            self.currsize -= self.sizes.pop(forgotten)
+            self.evictions += 1
 
 
 def _size_of(state: State) -> int:
@@ -83,20 +106,19 @@ class MemoryLimiter:
         self._headers = HeaderMode(headers)
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._counters = _Counters(max_bytes, getsizeof=_size_of)
+        self._counters = _Counters(max_bytes)
         self._checks = 0
         self._refused = 0
 
-    def check(self, limits: tuple[LimitSpec, ...], ctx: RequestContext) -> LimitOutcome:
-        rules = rules_of(limits)
-        keys = [limit_key(rule, ctx) for rule in rules]
+    def check(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
+        keys = plan.derive(ctx)
         now = micros(ctx.now)
         with self._lock:
-            quotas, allowed = self._take(rules, keys, now)
-        return outcome(rules, quotas, allowed, self._headers)
+            quotas, allowed = self._take(plan.rules, keys, now)
+        return outcome(plan, quotas, allowed, self._headers)
 
-    async def check_async(self, limits: tuple[LimitSpec, ...], ctx: RequestContext) -> LimitOutcome:
-        return self.check(limits, ctx)  # no I/O: the lock is held for microseconds
+    async def check_async(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
+        return self.check(plan, ctx)  # no I/O: the lock is held for microseconds
 
     def stats(self) -> MemoryStats:
         with self._lock:
@@ -104,8 +126,8 @@ class MemoryLimiter:
             return MemoryStats(
                 self._checks,
                 self._refused,
-                len(counters),
-                int(counters.currsize),
+                len(counters.states),
+                counters.currsize,
                 self._max_bytes,
                 counters.evictions,
             )
@@ -114,19 +136,25 @@ class MemoryLimiter:
         self, rules: tuple[Rule, ...], keys: list[bytes], now: int
     ) -> tuple[list[Quota], bool]:
         """All or nothing: a request one limit refuses takes nothing from the others."""
+        # index loops, no generators: compiled, this is most of a limited decision's cost
         self._checks += 1
-        states, quotas = [], []
-        for key, rule in zip(keys, rules, strict=True):
-            state = self._state(key, rule, now)
+        states: list[State] = []
+        quotas: list[Quota] = []
+        admissible = True
+        for i in range(len(rules)):
+            state = self._state(keys[i], rules[i], now)
             states.append(state)
-            quotas.append(quota(state, rule, now))
-        if any(q.available < 1 for q in quotas):
+            settled = quota(state, rules[i], now)
+            quotas.append(settled)
+            admissible = admissible and settled.available >= 1
+        if not admissible:
             self._refused += 1
             return quotas, False
-        for key, rule, state in zip(keys, rules, states, strict=True):
-            admit(state, rule, now)
-            self._counters[key] = state  # (re-)set: the cache re-reads its size
-        return [q.admitted(rule) for q, rule in zip(quotas, rules, strict=True)], True
+        for i in range(len(rules)):
+            admit(states[i], rules[i], now)
+            self._counters.put(keys[i], states[i])  # (re-)sized: a log may have grown
+            quotas[i] = quotas[i].admitted(rules[i])
+        return quotas, True
 
     def _state(self, key: bytes, rule: Rule, now: int) -> State:
         state = self._counters.get(key)

@@ -1,7 +1,9 @@
 """The Redis store: one exact count shared by every process and replica.
 
-Each check is one round trip: EVALSHA of limits.lua with the keys of every limit of the
-request (the script is loaded again when Redis answers NOSCRIPT, e.g. after a restart).
+Each check is one EVALSHA of limits.lua with the keys of every limit of the request
+(the script is loaded again when Redis answers NOSCRIPT, e.g. after a restart). On an
+event loop the checks pending together share one round trip (batch.py); threads share
+a blocking pool of `pool_size` connections and wait for a free one.
 The script reads Redis's own clock by default, so replicas whose clocks disagree still
 share one exact window; `clock="engine"` uses the engine's clock instead (tests, replays).
 
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from redis import Redis
+from redis import BlockingConnectionPool, Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
@@ -36,17 +38,18 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 
 from policyengine.context import RequestContext
-from policyengine.ratelimit.algorithm import Quota, Rule, micros
+from policyengine.ratelimit.algorithm import Quota, micros
 from policyengine.ratelimit.base import LimitOutcome
+from policyengine.ratelimit.batch import ScriptBatcher, StoreFailed
 from policyengine.ratelimit.headers import HeaderMode, outcome
-from policyengine.ratelimit.keys import limit_key, rules_of
 from policyengine.ratelimit.memory import DEFAULT_MAX_BYTES, MemoryLimiter, MemoryStats
-from policyengine.tree import LimitSpec
+from policyengine.ratelimit.plan import LimitPlan
 
 log = logging.getLogger("policyengine.ratelimit")
 
 SCRIPT = importlib.resources.files(__package__).joinpath("limits.lua").read_text("utf-8")
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+DEFAULT_POOL_SIZE = 32  # connections for threads (the Python API); an event loop uses one
 
 
 class StoreErrorMode(StrEnum):
@@ -123,9 +126,12 @@ class RedisLimiter:
         headers: HeaderMode | str = HeaderMode.IETF,
         clock: ClockSource | str = ClockSource.SERVER,
         local_max_bytes: int = DEFAULT_MAX_BYTES,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
-        if timeout_ms <= 0 or recovery_ms < 0:
-            raise ValueError("timeout_ms must be above 0 and recovery_ms at least 0")
+        if timeout_ms <= 0 or recovery_ms < 0 or pool_size < 1:
+            raise ValueError(
+                "timeout_ms must be above 0, recovery_ms at least 0 and pool_size at least 1"
+            )
         self._url = url  # may hold a password: never logged
         self._prefix = prefix
         self._timeout_s = timeout_ms / 1000
@@ -140,43 +146,43 @@ class RedisLimiter:
         )
         # No connection yet: redis-py connects on the first command, and again after errors.
         # One retry, at once, and only for a broken connection (a pooled one after a Redis
-        # restart): never for a timeout, so a check waits at most about 2 x timeout_ms.
-        self._client = Redis.from_url(
+        # restart): never for a timeout. A thread waits up to timeout_ms for a free
+        # connection, then up to timeout_ms for the answer.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=pool_size,
+            timeout=self._timeout_s,
             socket_timeout=self._timeout_s,
             socket_connect_timeout=self._timeout_s,
             retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
         )
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRedis]
-        self._async_clients = weakref.WeakKeyDictionary()
+        self._client = Redis(connection_pool=pool)
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ScriptBatcher]
+        self._batchers = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return f"RedisLimiter(prefix={self._prefix!r}, on_store_error={self._mode.value!r})"
 
     # -- the Limiter protocol ----------------------------------------------------------
-    def check(self, limits: tuple[LimitSpec, ...], ctx: RequestContext) -> LimitOutcome:
-        rules = rules_of(limits)
+    def check(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
         if self._health.resting():
-            return self._without_store(limits, ctx)
-        keys, args = self._script_input(rules, ctx)
+            return self._without_store(plan, ctx)
+        keys, args = self._script_input(plan, ctx)
         try:
             reply = self._evalsha(keys, args)
         except (RedisError, OSError) as err:
             self._health.failed(err)
-            return self._without_store(limits, ctx)
-        return self._answer(rules, reply)
+            return self._without_store(plan, ctx)
+        return self._answer(plan, reply)
 
-    async def check_async(self, limits: tuple[LimitSpec, ...], ctx: RequestContext) -> LimitOutcome:
-        rules = rules_of(limits)
+    async def check_async(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
         if self._health.resting():
-            return self._without_store(limits, ctx)
-        keys, args = self._script_input(rules, ctx)
+            return self._without_store(plan, ctx)
         try:
-            reply = await self._evalsha_async(keys, args)
-        except (RedisError, OSError) as err:
-            self._health.failed(err)
-            return self._without_store(limits, ctx)
-        return self._answer(rules, reply)
+            reply = await self._batcher().evalsha(self._script_input(plan, ctx))
+        except StoreFailed:  # the batcher counted and logged the cause
+            return self._without_store(plan, ctx)
+        return self._answer(plan, reply)
 
     def stats(self) -> RedisStats:
         health = self._health
@@ -189,24 +195,26 @@ class RedisLimiter:
         self._client.close()
 
     async def aclose(self) -> None:
-        client = self._async_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        batcher = self._batchers.pop(asyncio.get_running_loop(), None)
+        if batcher is not None:
+            await batcher.aclose()
 
     # -- Redis ---------------------------------------------------------------------------
     def _script_input(
-        self, rules: tuple[Rule, ...], ctx: RequestContext
+        self, plan: LimitPlan, ctx: RequestContext
     ) -> tuple[list[str], list[str | int]]:
-        keys = [f"{self._prefix}{rule.name}:{limit_key(rule, ctx).hex()}" for rule in rules]
-        args: list[str | int] = [str(micros(ctx.now)) if self._clock is ClockSource.ENGINE else ""]
-        for rule in rules:
+        prefix = self._prefix
+        keys = [f"{prefix}{k.rule.name}:{k.key(ctx).hex()}" for k in plan.keys]
+        now = str(micros(ctx.now)) if self._clock is ClockSource.ENGINE else ""
+        args: list[str | int] = [now, len(plan.rules)]
+        for rule in plan.rules:
             args += [rule.kind.value, rule.capacity, rule.unit_us]
         return keys, args
 
-    def _answer(self, rules: tuple[Rule, ...], reply: Any) -> LimitOutcome:
-        admitted, quotas = _parse(reply, len(rules))
+    def _answer(self, plan: LimitPlan, reply: Any) -> LimitOutcome:
+        admitted, quotas = _parse(reply, len(plan.rules))
         self._health.answered(admitted)
-        return outcome(rules, quotas, admitted, self._headers)
+        return outcome(plan, quotas, admitted, self._headers)
 
     def _evalsha(self, keys: list[str], args: list[str | int]) -> Any:
         client = self._client
@@ -216,34 +224,29 @@ class RedisLimiter:
             client.script_load(SCRIPT)
             return client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
 
-    async def _evalsha_async(self, keys: list[str], args: list[str | int]) -> Any:
-        client = self._async_client()
-        try:
-            return await client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
-        except NoScriptError:
-            await client.script_load(SCRIPT)
-            return await client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
-
-    def _async_client(self) -> AsyncRedis:
-        """One client per event loop: asyncio connections belong to the loop that made them."""
+    def _batcher(self) -> ScriptBatcher:
+        """One per event loop: asyncio connections belong to the loop that made them."""
         loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
+        batcher = self._batchers.get(loop)
+        if batcher is None:
             client = AsyncRedis.from_url(
                 self._url,
                 socket_timeout=self._timeout_s,
                 socket_connect_timeout=self._timeout_s,
                 retry=AsyncRetry(NoBackoff(), 1, (RedisConnectionError,)),
             )
-            self._async_clients[loop] = client
-        return client
+            batcher = ScriptBatcher(
+                client, (SCRIPT_SHA, SCRIPT), self._timeout_s, self._health.failed
+            )
+            self._batchers[loop] = batcher
+        return batcher
 
     # -- without Redis -------------------------------------------------------------------
-    def _without_store(self, limits: tuple[LimitSpec, ...], ctx: RequestContext) -> LimitOutcome:
+    def _without_store(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
         if self._mode is StoreErrorMode.ALLOW:
             return LimitOutcome(True)
         if self._local is not None:
-            return self._local.check(limits, ctx)
+            return self._local.check(plan, ctx)
         wait = max(1, math.ceil(self._health.recovery_s))
         return LimitOutcome(
             False, retry_after=wait, headers={"Retry-After": str(wait)}, unavailable=True

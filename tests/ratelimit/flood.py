@@ -12,7 +12,7 @@ import sys
 from policyengine.context import RequestContext
 from policyengine.decision import Identity, Request
 from policyengine.ratelimit import HeaderMode, MemoryLimiter
-from policyengine.tree import LimitSpec
+from policyengine.ratelimit.plan import LimitSpec, plan_of
 
 
 def rss_bytes() -> int:
@@ -27,15 +27,15 @@ def main(keys: int, max_bytes: int) -> None:
     hot = Identity("hot")
     ctx.identity = hot
     for _ in range(3):
-        limiter.check(limits, ctx)
+        limiter.check(plan_of(limits), ctx)
     before = rss_bytes()
     hot_refused = 0
     for i in range(keys):
         ctx.identity = Identity(f"user-{i}")
-        limiter.check(limits, ctx)
+        limiter.check(plan_of(limits), ctx)
         if i % 1000 == 0:  # the busy key stays recent, so it is never the one forgotten
             ctx.identity = hot
-            hot_refused += not limiter.check(limits, ctx).allowed
+            hot_refused += not limiter.check(plan_of(limits), ctx).allowed
     stats = limiter.stats()
     print(json.dumps({
         "rss_growth": rss_bytes() - before, "bytes": stats.bytes, "keys": stats.keys,

@@ -15,9 +15,8 @@ from policyengine.ratelimit.algorithm import (
     admit,
     new_state,
     quota,
-    rule_of,
 )
-from policyengine.tree import LimitSpec
+from policyengine.ratelimit.plan import LimitSpec, rule_of
 
 SUBJECT = (("subject", None),)
 

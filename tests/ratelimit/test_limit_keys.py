@@ -8,9 +8,8 @@ import pytest
 
 from policyengine.context import RequestContext
 from policyengine.decision import Identity, Request
-from policyengine.ratelimit.algorithm import rule_of
-from policyengine.ratelimit.keys import limit_key, rules_of
-from policyengine.tree import LimitSpec
+from policyengine.ratelimit.keys import limit_key
+from policyengine.ratelimit.plan import LimitSpec, plan_of, rule_of
 
 
 def spec(name: str = "l", *keys: tuple[str, str | None], burst: int | None = None) -> LimitSpec:
@@ -87,7 +86,7 @@ def test_keys_have_a_fixed_size_and_hold_no_header_value(value: str) -> None:
 
 def test_a_route_naming_a_limit_twice_counts_it_once() -> None:
     a, b = spec("a"), spec("b")
-    assert [r.name for r in rules_of((a, b, a))] == ["a", "b"]
+    assert [r.name for r in plan_of((a, b, a)).rules] == ["a", "b"]
 
 
 def test_an_unknown_key_kind_is_an_error_not_a_shared_counter() -> None:

@@ -14,7 +14,7 @@ from policyengine.context import RequestContext
 from policyengine.decision import Identity, Request
 from policyengine.ratelimit import HeaderMode, LimitOutcome, MemoryLimiter
 from policyengine.ratelimit.memory import KEY_BYTES, LimitTooLarge
-from policyengine.tree import LimitSpec
+from policyengine.ratelimit.plan import LimitSpec, plan_of
 
 BY_SUBJECT = (("subject", None),)
 
@@ -32,7 +32,7 @@ class Caller:
 
     def at(self, now: float, *limits: LimitSpec) -> LimitOutcome:
         ctx = RequestContext(Request("GET", "/", identity=self.identity), (), "", now)
-        return self.limiter.check(limits, ctx)
+        return self.limiter.check(plan_of(limits), ctx)
 
 
 def allowed(outcomes: list[LimitOutcome]) -> int:

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from policyengine.context import RequestContext
 from policyengine.decision import Identity, Request
 from policyengine.ratelimit import LimitOutcome, MemoryLimiter, limiter_from_url
+from policyengine.ratelimit.plan import LimitSpec, plan_of
 from policyengine.ratelimit.redis import RedisLimiter
-from policyengine.tree import LimitSpec
 
 if TYPE_CHECKING:
     from conftest import RedisServer  # the fixtures' type; conftest is no importable module
@@ -37,7 +37,7 @@ def ctx(subject: str = "alice", now: float = 0.0, headers: dict[str, str] | None
 
 
 def burst(limiter: RedisLimiter, n: int, *limits: LimitSpec, subject: str = "alice") -> int:
-    return sum(limiter.check(limits, ctx(subject)).allowed for _ in range(n))
+    return sum(limiter.check(plan_of(limits), ctx(subject)).allowed for _ in range(n))
 
 
 # -- the same algorithm in Lua and in Python ---------------------------------------------
@@ -71,7 +71,7 @@ def test_lua_and_python_give_the_same_answers(
             now += gap_ms / 1000
             limits = _one_per_name([VARIANTS[i] for i in sorted(chosen)])
             request = ctx(subject, now)
-            assert redis.check(limits, request) == memory.check(limits, request)
+            assert redis.check(plan_of(limits), request) == memory.check(plan_of(limits), request)
     finally:
         redis.close()
 
@@ -92,7 +92,7 @@ def test_exactly_n_then_refused_until_the_oldest_leaves(redis_url: str) -> None:
     quota = limit("q", 3, 2.0)
     assert burst(limiter, 1, quota) == 1
     time.sleep(1.0)
-    outcomes = [limiter.check((quota,), ctx()) for _ in range(10)]
+    outcomes = [limiter.check(plan_of((quota,)), ctx()) for _ in range(10)]
     assert sum(o.allowed for o in outcomes) == 2
     refused = outcomes[-1]
     assert refused.exceeded == "q" and 0.5 < refused.retry_after <= 1.0
@@ -126,7 +126,7 @@ def test_keys_have_the_prefix_and_no_header_value(
 ) -> None:
     by_header = LimitSpec("tenant", 5, 60.0, None, (("header", "authorization"),), "t:1")
     RedisLimiter(redis_url, prefix="{pe}:rl:").check(
-        (by_header,), ctx(headers={"Authorization": "Bearer top-secret"})
+        plan_of((by_header,)), ctx(headers={"Authorization": "Bearer top-secret"})
     )
     [key] = redis_server.client().keys("*")
     assert key.startswith(b"{pe}:rl:tenant:") and b"secret" not in key and len(key) < 64
@@ -147,7 +147,9 @@ def test_the_async_client_counts_in_the_same_place(redis_url: str) -> None:
     quota = limit("q", 4, 60.0)
 
     async def three() -> list[LimitOutcome]:
-        outcomes = await asyncio.gather(*(limiter.check_async((quota,), ctx()) for _ in range(3)))
+        outcomes = await asyncio.gather(
+            *(limiter.check_async(plan_of((quota,)), ctx()) for _ in range(3))
+        )
         await limiter.aclose()
         return list(outcomes)
 
@@ -163,7 +165,9 @@ def hammer(url: str, start: Barrier, tries: int, results: multiprocessing.Queue[
     limiter = RedisLimiter(url)
     quota = limit("shared", 50, 60.0)
     start.wait()
-    results.put(sum(limiter.check((quota,), ctx("everyone")).allowed for _ in range(tries)))
+    results.put(
+        sum(limiter.check(plan_of((quota,)), ctx("everyone")).allowed for _ in range(tries))
+    )
 
 
 def test_four_processes_share_one_exact_count(redis_url: str) -> None:
@@ -188,7 +192,7 @@ def test_deny_fails_closed_while_redis_is_down_and_recovers(own_redis: RedisServ
     quota = limit("q", 2, 60.0)
     assert burst(limiter, 1, quota) == 1
     own_redis.stop()
-    down = [limiter.check((quota,), ctx()) for _ in range(5)]
+    down = [limiter.check(plan_of((quota,)), ctx()) for _ in range(5)]
     assert all(not o.allowed and o.unavailable and o.exceeded is None for o in down)
     assert down[0].headers == {"Retry-After": "1"}
     stats = limiter.stats()
@@ -220,7 +224,7 @@ def test_local_counts_in_memory_while_redis_is_down(own_redis: RedisServer) -> N
 
 async def check_then_close(limiter: RedisLimiter, quota: LimitSpec) -> LimitOutcome:
     try:
-        return await limiter.check_async((quota,), ctx())
+        return await limiter.check_async(plan_of((quota,)), ctx())
     finally:
         await limiter.aclose()
 
@@ -232,7 +236,7 @@ def test_a_hung_redis_times_out_and_the_async_path_holds_too(own_redis: RedisSer
     own_redis.pause()
     try:
         started = time.monotonic()
-        outcome = limiter.check((quota,), ctx())
+        outcome = limiter.check(plan_of((quota,)), ctx())
         waited = time.monotonic() - started
         async_outcome = asyncio.run(check_then_close(limiter, quota))
     finally:

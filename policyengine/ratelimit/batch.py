@@ -1,0 +1,145 @@
+"""Many concurrent checks, one round trip: the asyncio side of the Redis store.
+
+A server answers hundreds of requests at once on one event loop. Giving each its own
+connection runs out of connections, and each command costs redis-py tens of
+microseconds to write and read. Instead every check of a loop joins a queue, and one
+sender per loop takes whatever is queued and sends it as one script call per
+`MAX_CHECKS` checks (limits.lua takes many checks, each atomic), all in one pipeline;
+it hands each check its part of the reply and goes on while anything is queued. Under
+load a batch is what arrived during the previous round trip; idle, a batch is one
+check and costs one round trip, as before.
+
+`timeout_s` bounds a check's whole wait, queue included: a batch is given what is left
+of its oldest check's time, and checks whose time ran out in the queue fail at once.
+A failed round trip fails its batch once (one store error, however many checks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import NoScriptError
+
+ScriptCall = tuple[list[str], list[str | int]]  # one check's keys and script arguments
+MAX_CHECKS = 128  # per script call: Redis runs one script at a time, others wait for it
+
+
+class StoreFailed(Exception):
+    """A check's round trip failed; the cause was counted and logged by the sender."""
+
+
+@dataclass(slots=True)
+class _Waiting:
+    call: ScriptCall
+    reply: asyncio.Future[Any]
+    since: float  # loop time when queued
+
+
+class ScriptBatcher:
+    """The checks queued on one event loop, sent one pipeline at a time."""
+
+    def __init__(
+        self,
+        client: AsyncRedis,
+        script: tuple[str, str],  # (sha1, source)
+        timeout_s: float,
+        failed: Callable[[Exception], None],
+    ) -> None:
+        self._client = client
+        self._sha, self._source = script
+        self._timeout_s = timeout_s
+        self._failed = failed
+        self._queue: list[_Waiting] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def evalsha(self, call: ScriptCall) -> list[Any]:
+        """The script's reply for this one check."""
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(call, loop.create_future(), loop.time())
+        self._queue.append(waiting)
+        if self._sender is None:  # it starts after this turn's other checks queued too
+            self._sender = loop.create_task(self._send_all())
+        reply: list[Any] = await waiting.reply
+        return reply
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _send_all(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._send(batch)
+        finally:
+            self._sender = None
+
+    async def _send(self, batch: list[_Waiting]) -> None:
+        loop = asyncio.get_running_loop()
+        left = batch[0].since + self._timeout_s - loop.time()
+        try:
+            if left <= 0:
+                raise TimeoutError("rate-limit checks waited their whole timeout in the queue")
+            async with asyncio.timeout(left):
+                replies = await self._run([w.call for w in batch])
+        except Exception as err:  # whatever failed, every check of the batch is told
+            self._failed(err)
+            for waiting in batch:
+                _settle(waiting.reply, error=StoreFailed())
+            return
+        for waiting, reply in zip(batch, replies, strict=True):
+            _settle(waiting.reply, reply=reply)
+
+    async def _run(self, calls: list[ScriptCall]) -> list[list[Any]]:
+        """Each check's reply. The script is loaded again, and the calls that missed it
+        sent again, when Redis lost it (a restart, SCRIPT FLUSH)."""
+        chunks = [calls[i : i + MAX_CHECKS] for i in range(0, len(calls), MAX_CHECKS)]
+        replies = await self._pipeline(chunks)
+        missed = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missed:
+            await self._client.script_load(self._source)
+            again = await self._pipeline([chunks[i] for i in missed])
+            for i, reply in zip(missed, again, strict=True):
+                replies[i] = reply
+        split: list[list[Any]] = []
+        for chunk, reply in zip(chunks, replies, strict=True):
+            split += _per_check(chunk, reply)
+        return split
+
+    async def _pipeline(self, chunks: list[list[ScriptCall]]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for chunk in chunks:
+            keys = [key for call_keys, _ in chunk for key in call_keys]
+            args = [arg for _, call_args in chunk for arg in call_args]
+            pipe.evalsha(self._sha, len(keys), *keys, *args)
+        return list(await pipe.execute(raise_on_error=False))
+
+
+def _per_check(chunk: list[ScriptCall], reply: Any) -> list[list[Any]]:
+    """One script call's reply cut into its checks' replies (admitted, then 2 per limit)."""
+    if isinstance(reply, Exception):
+        raise reply
+    if not isinstance(reply, list):
+        raise ValueError("unexpected reply from the rate-limit script")
+    parts, at = [], 0
+    for keys, _ in chunk:
+        size = 1 + 2 * len(keys)
+        parts.append(reply[at : at + size])
+        at += size
+    if at != len(reply):
+        raise ValueError("unexpected reply from the rate-limit script")
+    return parts
+
+
+def _settle(
+    future: asyncio.Future[Any], *, reply: Any = None, error: Exception | None = None
+) -> None:
+    if future.done():  # cancelled: the check's caller went away
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(reply)

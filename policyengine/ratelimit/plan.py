@@ -1,0 +1,62 @@
+"""What the compiler makes of a route's limits: one LimitPlan, built once per route.
+
+A plan holds everything about a check that does not depend on the request: the rules
+(each limit's numbers in whole microseconds), how each rule's key is derived, and the
+constant parts of the IETF fields. A check then derives the keys and updates the state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policyengine.context import RequestContext
+from policyengine.ratelimit.algorithm import MICROS, Kind, Rule, whole_seconds
+from policyengine.ratelimit.keys import RuleKey, rule_key_of
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSpec:
+    """A named rate limit as declared, with its `by` keys resolved."""
+
+    name: str
+    count: int
+    period: float
+    burst: int | None
+    keys: tuple[tuple[str, str | None], ...]  # (kind, arg) from LANGUAGE.md's `by`
+    site: str
+
+
+@dataclass(frozen=True, slots=True)
+class LimitPlan:
+    """A route's limits as the stores run them."""
+
+    specs: tuple[LimitSpec, ...]  # as the route names them (a name may repeat)
+    rules: tuple[Rule, ...]  # each name once: a limit named twice counts once
+    keys: tuple[RuleKey, ...]
+    policy: str  # the IETF RateLimit-Policy field
+    heads: tuple[str, ...]  # each rule's `"name";r=` in the RateLimit field
+
+    def derive(self, ctx: RequestContext) -> list[bytes]:
+        return [rule_key.key(ctx) for rule_key in self.keys]
+
+
+def rule_of(spec: LimitSpec) -> Rule:
+    period_us = max(1, round(spec.period * MICROS))
+    if spec.burst is None:
+        return Rule(spec.name, Kind.WINDOW, spec.count, period_us, spec.keys)
+    return Rule(spec.name, Kind.BUCKET, spec.burst, -(-period_us // spec.count), spec.keys)
+
+
+def plan_of(specs: tuple[LimitSpec, ...]) -> LimitPlan:
+    unique: dict[str, Rule] = {}
+    for spec in specs:
+        unique.setdefault(spec.name, rule_of(spec))
+    rules = tuple(unique.values())
+    policy = ", ".join([f'"{r.name}";q={r.capacity};w={whole_seconds(r.window_us)}' for r in rules])
+    return LimitPlan(
+        specs,
+        rules,
+        tuple([rule_key_of(rule) for rule in rules]),
+        policy,
+        tuple([f'"{r.name}";r=' for r in rules]),
+    )
