@@ -32,6 +32,7 @@ import redis
 from policyengine import Engine, Identity, Request
 from policyengine.context import RequestContext
 from policyengine.ratelimit import HeaderMode, Limiter, MemoryLimiter
+from policyengine.ratelimit.algorithm import micros
 from policyengine.ratelimit.plan import LimitSpec, plan_of
 from policyengine.ratelimit.redis import RedisLimiter
 
@@ -101,7 +102,7 @@ def async_checks(limiter: Limiter, spec: LimitSpec, keys: int) -> Callable[[int]
         for i in range(offset, ops, ASYNC_CONCURRENCY):
             ctx = pool[i % keys]
             ctx.now = time.time()
-            await limiter.check_async(limits, ctx)
+            await limiter.take_async(limits, limits.derive(ctx), micros(ctx.now))
 
     async def callers(ops: int) -> None:
         await asyncio.gather(*(caller(k, ops) for k in range(ASYNC_CONCURRENCY)))

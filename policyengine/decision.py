@@ -6,7 +6,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
+
+if TYPE_CHECKING:  # ratelimit builds on this module
+    from policyengine.ratelimit.plan import Metered
 
 
 class Reason(StrEnum):
@@ -220,6 +223,9 @@ class Decision(NamedTuple):
     # decide each one afresh (a rate limit counted it, a body or a changing credential
     # store was read). A hint for caches such as the sidecar's, not part of the answer.
     reuse_until: float = 0.0
+    # a limited route's decision: how a cache reuses it, taking from its limits again
+    # (ratelimit/plan.py; Engine.take_again). Not part of the answer either.
+    metered: Metered | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

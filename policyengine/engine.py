@@ -23,6 +23,8 @@ from policyengine.inputs import MissingBody, check_input
 from policyengine.loader import load_policy_set, parse_text
 from policyengine.paths import BadPath, normalize_target, segments_to_path
 from policyengine.ratelimit import Limiter, LimitOutcome, default_limiter
+from policyengine.ratelimit.algorithm import micros
+from policyengine.ratelimit.plan import Metered
 from policyengine.trace import Trace
 from policyengine.tree import AllowKind, CompiledRoute
 
@@ -97,8 +99,11 @@ class Engine:
             if route.plain:
                 return self._allow(routed, route, _NO_HEADERS, routed.reuse_until, None)
             plan = route.limits
-            outcome = None if plan is None else await self.limiter.check_async(plan, routed)
-            return self._finish(routed, route, outcome, None)
+            if plan is None:
+                return self._finish(routed, route, None, None, None)
+            keys = plan.derive(routed)
+            outcome = await self.limiter.take_async(plan, keys, micros(routed.now))
+            return self._finish(routed, route, outcome, keys, None)
         except InputRefused as refused:  # names differ: mypyc types one name once
             return self._unreadable(refused, None)
         except Exception as err:
@@ -135,8 +140,11 @@ class Engine:
             if route.plain:  # without reading the route's limits and schemas
                 return self._allow(ctx, route, _NO_HEADERS, ctx.reuse_until, trace)
             plan = route.limits
-            outcome = None if plan is None else self.limiter.check(plan, ctx)
-            return self._finish(ctx, route, outcome, trace)
+            if plan is None:
+                return self._finish(ctx, route, None, None, trace)
+            keys = plan.derive(ctx)
+            outcome = self.limiter.take(plan, keys, micros(ctx.now))
+            return self._finish(ctx, route, outcome, keys, trace)
         except InputRefused as refused:
             return self._unreadable(refused, trace)
         except Exception as err:
@@ -284,15 +292,20 @@ class Engine:
         ctx: RequestContext,
         route: CompiledRoute,
         outcome: LimitOutcome | None,
+        keys: tuple[bytes, ...] | None,
         trace: Trace | None,
     ) -> Decision:
         """Steps 5-7: the limiter's verdict, the input checks, then the allow."""
         limit_headers = _NO_HEADERS
+        metered = None
         if outcome is not None:
             refusal = self._limit_refusal(ctx, route, outcome, trace)
             if refusal is not None:
                 return refusal
             limit_headers = outcome.headers
+            # the same request again reaches the same verdict once its limits allow it
+            if route.limits is not None and keys is not None and route.body is None:
+                metered = Metered(route.limits, keys, ctx.reuse_until)
         if route.body is not None or route.query is not None:
             problem = check_input(route, ctx, self.options.on_missing_body)
             if problem is not None:
@@ -302,10 +315,10 @@ class Engine:
                 subject, roles = self._who(ctx)
                 return Decision(False, status, reason, message, route.label, ctx.rule,
                                 subject, roles, _NO_HEADERS, limit_headers, errors,
-                                self.policy.name)  # fmt: skip
+                                self.policy.name, 0.0, metered)  # fmt: skip
         # counted by a limit or checked against a body: the next request is not the same
         reuse = 0.0 if route.limits is not None or route.body is not None else ctx.reuse_until
-        return self._allow(ctx, route, limit_headers, reuse, trace)
+        return self._allow(ctx, route, limit_headers, reuse, trace, metered)
 
     def _allow(
         self,
@@ -314,6 +327,7 @@ class Engine:
         limit_headers: Mapping[str, str],
         reuse: float,
         trace: Trace | None,
+        metered: Metered | None = None,
     ) -> Decision:
         if trace is not None:
             trace.add("decision: allow")
@@ -321,32 +335,41 @@ class Engine:
         if identity is None:
             return Decision(True, 200, Reason.ALLOW, "allowed", route.label, ctx.rule,
                             None, (), _NO_HEADERS, limit_headers, (), self.policy.name,
-                            reuse)  # fmt: skip
+                            reuse, metered)  # fmt: skip
         upstream = {
             self.options.subject_header: identity.subject,
             self.options.roles_header: identity.roles_header,
         }
         return Decision(True, 200, Reason.ALLOW, "allowed", route.label, ctx.rule,
                         identity.subject, identity.role_list, upstream, limit_headers, (),
-                        self.policy.name, reuse)  # fmt: skip
+                        self.policy.name, reuse, metered)  # fmt: skip
+
+    async def take_again(self, decision: Decision) -> Decision:
+        """A metered decision reused (the sidecar's cache): its limits taken from again,
+        now; a 429 or 503 when they refuse, else the same decision with their headers."""
+        metered = decision.metered
+        if metered is None:
+            raise ValueError("only a metered decision (Decision.metered) is taken again")
+        plan, keys = metered.plan, metered.keys
+        outcome = await self.limiter.take_async(plan, keys, micros(self.clock()))
+        refused = _refusal(outcome)
+        if refused is None:
+            return decision._replace(response_headers=outcome.headers)
+        status, reason, message = refused
+        return Decision(False, status, reason, message, decision.route, decision.rule,
+                        decision.subject, decision.roles, {}, outcome.headers,
+                        policy=decision.policy)  # fmt: skip
 
     def _limit_refusal(
         self, ctx: RequestContext, route: CompiledRoute, outcome: LimitOutcome, trace: Trace | None
     ) -> Decision | None:
         """503 when the store failed closed, 429 when a limit refused, else None."""
-        if outcome.unavailable:
-            status, reason, message = (
-                503,
-                Reason.RATE_LIMIT_UNAVAILABLE,
-                ("rate-limit store unavailable"),
-            )
-        elif not outcome.allowed:
-            status, reason = 429, Reason.RATE_LIMITED
-            message = f"rate limit `{outcome.exceeded}` exceeded"
-        else:
+        refused = _refusal(outcome)
+        if refused is None:
             if trace is not None:
                 trace.add("limits: within quota")
             return None
+        status, reason, message = refused
         if trace is not None:
             trace.add(f"limits: {message}")
         return self._deny(status, reason, message, route, ctx,
@@ -410,3 +433,12 @@ def _holds_one_of(identity: Identity, role_set: frozenset[str]) -> bool:
     if len(role_list) > len(role_set):
         return not role_set.isdisjoint(identity.roles)
     return any(role in role_set for role in role_list)
+
+
+def _refusal(outcome: LimitOutcome) -> tuple[int, Reason, str] | None:
+    """503 when the store failed closed, 429 when a limit refused, else None."""
+    if outcome.unavailable:
+        return 503, Reason.RATE_LIMIT_UNAVAILABLE, "rate-limit store unavailable"
+    if not outcome.allowed:
+        return 429, Reason.RATE_LIMITED, f"rate limit `{outcome.exceeded}` exceeded"
+    return None

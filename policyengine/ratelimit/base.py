@@ -47,6 +47,15 @@ class LimitOutcome:
 
 
 class Limiter(Protocol):
-    def check(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome: ...
+    """Takes one request from every limit of `plan` at once, or from none. `keys` are
+    the request's counters (LimitPlan.derive), `now_us` its time in microseconds."""
 
-    async def check_async(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome: ...
+    def take(self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int) -> LimitOutcome: ...
+
+    async def take_async(
+        self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int
+    ) -> LimitOutcome: ...
+
+    def check(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
+        """`take` for one request context."""
+        ...

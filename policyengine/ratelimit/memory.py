@@ -111,14 +111,17 @@ class MemoryLimiter:
         self._refused = 0
 
     def check(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
-        keys = plan.derive(ctx)
-        now = micros(ctx.now)
+        return self.take(plan, plan.derive(ctx), micros(ctx.now))
+
+    def take(self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int) -> LimitOutcome:
         with self._lock:
-            quotas, allowed = self._take(plan.rules, keys, now)
+            quotas, allowed = self._take(plan.rules, keys, now_us)
         return outcome(plan, quotas, allowed, self._headers)
 
-    async def check_async(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
-        return self.check(plan, ctx)  # no I/O: the lock is held for microseconds
+    async def take_async(
+        self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int
+    ) -> LimitOutcome:
+        return self.take(plan, keys, now_us)  # no I/O: the lock is held for microseconds
 
     def stats(self) -> MemoryStats:
         with self._lock:
@@ -133,7 +136,7 @@ class MemoryLimiter:
             )
 
     def _take(
-        self, rules: tuple[Rule, ...], keys: list[bytes], now: int
+        self, rules: tuple[Rule, ...], keys: tuple[bytes, ...], now: int
     ) -> tuple[list[Quota], bool]:
         """All or nothing: a request one limit refuses takes nothing from the others."""
         # index loops, no generators: compiled, this is most of a limited decision's cost

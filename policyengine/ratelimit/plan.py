@@ -8,6 +8,7 @@ constant parts of the IETF fields. A check then derives the keys and updates the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from policyengine.context import RequestContext
 from policyengine.ratelimit.algorithm import MICROS, Kind, Rule, whole_seconds
@@ -36,8 +37,24 @@ class LimitPlan:
     policy: str  # the IETF RateLimit-Policy field
     heads: tuple[str, ...]  # each rule's `"name";r=` in the RateLimit field
 
-    def derive(self, ctx: RequestContext) -> list[bytes]:
-        return [rule_key.key(ctx) for rule_key in self.keys]
+    def derive(self, ctx: RequestContext) -> tuple[bytes, ...]:
+        """The counters this request draws on, one per rule."""
+        return tuple([rule_key.key(ctx) for rule_key in self.keys])
+
+
+class Metered:
+    """How a decision of a limited route is reused (the sidecar's cache): its limits are
+    taken from again, with the same keys, and the rest of the decision stands. `until`
+    is that decision's horizon; its own `reuse_until` stays 0.0, so that a cache that
+    knows nothing of limits never reuses it without counting. A plain class: mypyc
+    builds it natively, on every limited decision."""
+
+    __slots__ = ("keys", "plan", "until")
+
+    def __init__(self, plan: LimitPlan, keys: tuple[bytes, ...], until: float) -> None:
+        self.plan: Final = plan
+        self.keys: Final = keys  # the caller's counters, one per rule
+        self.until: Final = until
 
 
 def rule_of(spec: LimitSpec) -> Rule:

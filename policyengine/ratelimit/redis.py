@@ -165,23 +165,28 @@ class RedisLimiter:
 
     # -- the Limiter protocol ----------------------------------------------------------
     def check(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
+        return self.take(plan, plan.derive(ctx), micros(ctx.now))
+
+    def take(self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int) -> LimitOutcome:
         if self._health.resting():
-            return self._without_store(plan, ctx)
-        keys, args = self._script_input(plan, ctx)
+            return self._without_store(plan, keys, now_us)
+        names, args = self._script_input(plan, keys, now_us)
         try:
-            reply = self._evalsha(keys, args)
+            reply = self._evalsha(names, args)
         except (RedisError, OSError) as err:
             self._health.failed(err)
-            return self._without_store(plan, ctx)
+            return self._without_store(plan, keys, now_us)
         return self._answer(plan, reply)
 
-    async def check_async(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
+    async def take_async(
+        self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int
+    ) -> LimitOutcome:
         if self._health.resting():
-            return self._without_store(plan, ctx)
+            return self._without_store(plan, keys, now_us)
         try:
-            reply = await self._batcher().evalsha(self._script_input(plan, ctx))
+            reply = await self._batcher().evalsha(self._script_input(plan, keys, now_us))
         except StoreFailed:  # the batcher counted and logged the cause
-            return self._without_store(plan, ctx)
+            return self._without_store(plan, keys, now_us)
         return self._answer(plan, reply)
 
     def stats(self) -> RedisStats:
@@ -201,15 +206,15 @@ class RedisLimiter:
 
     # -- Redis ---------------------------------------------------------------------------
     def _script_input(
-        self, plan: LimitPlan, ctx: RequestContext
+        self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int
     ) -> tuple[list[str], list[str | int]]:
-        prefix = self._prefix
-        keys = [f"{prefix}{k.rule.name}:{k.key(ctx).hex()}" for k in plan.keys]
-        now = str(micros(ctx.now)) if self._clock is ClockSource.ENGINE else ""
-        args: list[str | int] = [now, len(plan.rules)]
-        for rule in plan.rules:
+        prefix, rules = self._prefix, plan.rules
+        names = [f"{prefix}{rules[i].name}:{keys[i].hex()}" for i in range(len(rules))]
+        now = str(now_us) if self._clock is ClockSource.ENGINE else ""
+        args: list[str | int] = [now, len(rules)]
+        for rule in rules:
             args += [rule.kind.value, rule.capacity, rule.unit_us]
-        return keys, args
+        return names, args
 
     def _answer(self, plan: LimitPlan, reply: Any) -> LimitOutcome:
         admitted, quotas = _parse(reply, len(plan.rules))
@@ -242,11 +247,11 @@ class RedisLimiter:
         return batcher
 
     # -- without Redis -------------------------------------------------------------------
-    def _without_store(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
+    def _without_store(self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int) -> LimitOutcome:
         if self._mode is StoreErrorMode.ALLOW:
             return LimitOutcome(True)
         if self._local is not None:
-            return self._local.check(plan, ctx)
+            return self._local.take(plan, keys, now_us)
         wait = max(1, math.ceil(self._health.recovery_s))
         return LimitOutcome(
             False, retry_after=wait, headers={"Retry-After": str(wait)}, unavailable=True

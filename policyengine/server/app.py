@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable
 
 from policyengine.decision import Decision, Reason, Request
+from policyengine.engine import Engine
 from policyengine.server import adapters, render
 from policyengine.server.adapters import Refusal
 from policyengine.server.clientip import ClientAddresses
@@ -34,7 +35,7 @@ from policyengine.server.responses import (
     UnsafeHeaderValue,
     error_response,
 )
-from policyengine.server.reuse import DecisionCache, Key, Reused
+from policyengine.server.reuse import DecisionCache, Key, Reused, reusable_until
 
 log = logging.getLogger("policyengine.server")
 
@@ -127,7 +128,7 @@ class App:
 
     def _reused(
         self, endpoint: str, http: HttpRequest, renderer: Renderer, started: int
-    ) -> tuple[DecisionCache | None, Key | None, Response | None]:
+    ) -> tuple[DecisionCache | None, Key | None, Reply | None]:
         """The decision cache of the engine in use, the request's key in it, and the
         answer when it holds a decision for that key."""
         cache = self._cache
@@ -140,6 +141,8 @@ class App:
         if entry is None:
             return cache, key, None
         self.metrics.reused += 1
+        if entry.decision.metered is not None:  # counted again: a new answer every time
+            return cache, key, self._take_again(entry, cache.engine, endpoint, renderer, started)
         if entry.response is None:  # a deny (its own id), or a logged allow
             answer = self._finish(
                 endpoint, entry.method, entry.target, entry.decision, renderer, started
@@ -147,6 +150,33 @@ class App:
             return cache, key, answer
         self.metrics.count(entry.series, (time.perf_counter_ns() - started) // 1000)
         return cache, key, entry.response
+
+    def _take_again(
+        self, entry: Reused, engine: Engine, endpoint: str, renderer: Renderer, started: int
+    ) -> Reply:
+        try:
+            coro = engine.take_again(entry.decision)
+            outcome = start_eagerly(coro) if self._eager else Suspended(coro)
+        except Exception as err:
+            outcome = self._internal(err, engine.policy.name)
+        if isinstance(outcome, Suspended):
+            return asyncio.ensure_future(self._take_again_later(outcome, entry, endpoint,
+                                                                renderer, started))  # fmt: skip
+        return self._finish(endpoint, entry.method, entry.target, outcome, renderer, started)
+
+    async def _take_again_later(
+        self,
+        suspended: Suspended[Decision],
+        entry: Reused,
+        endpoint: str,
+        renderer: Renderer,
+        started: int,
+    ) -> Response:
+        try:
+            decision = await suspended.rest
+        except Exception as err:
+            decision = self._internal(err, entry.decision.policy)
+        return self._finish(endpoint, entry.method, entry.target, decision, renderer, started)
 
     def _decide(self, http: HttpRequest) -> Reply:
         if http.method != "POST":
@@ -246,10 +276,11 @@ class App:
         if (
             key is not None
             and cache is not None
-            and decision.reuse_until > 0.0
+            and reusable_until(decision) > 0.0
             and cache.admits(key)
         ):
-            same_every_time = decision.allow and self.decision_log is None
+            # an allow's response is its own every time, unless logged or counted
+            same_every_time = decision.allow and self.decision_log is None and not decision.metered
             reused = Reused(decision, response if same_every_time else None, method, target, series)
             cache.put(key, reused)
         latency_us = (time.perf_counter_ns() - started) // 1000

@@ -2,8 +2,10 @@
 
 Gateways ask about the same caller on the same route again and again (every page
 load, every poll). The engine marks a decision reusable (`Decision.reuse_until`)
-when it was reached from the method, the target and the credentials alone: no rate
-limit counted it, no body was read, no authn step failed in a way that may pass.
+when it was reached from the method, the target and the credentials alone: no body
+was read, no authn step failed in a way that may pass. A decision of a limited route
+is reusable the same way (`Decision.metered`), except that each reuse takes from its
+limits again (Engine.take_again): only the counting is done per request.
 Such a decision is kept under a key made of everything a decision of the policy can
 read (`CompiledPolicy.inputs`): the fields that carry the original method and URI,
 the header fields its authn blocks, conditions and limit keys read, and, when
@@ -150,9 +152,10 @@ class DecisionCache:
         return False
 
     def put(self, key: Key, entry: Reused) -> None:
-        if entry.decision.reuse_until <= 0.0:
+        until = reusable_until(entry.decision)
+        if until <= 0.0:
             return
-        expires = min(entry.decision.reuse_until, self._clock() + MAX_SECONDS)
+        expires = min(until, self._clock() + MAX_SECONDS)
         entries = self._entries
         if len(entries) >= self.size:
             self._evict_oldest(max(1, self.size // 4))
@@ -165,6 +168,12 @@ class DecisionCache:
         entries = self._entries
         for key in list(islice(entries, count)):
             del entries[key]
+
+
+def reusable_until(decision: Decision) -> float:
+    """Until when a decision may answer the same request again (0.0: never)."""
+    metered = decision.metered
+    return decision.reuse_until if metered is None else metered.until
 
 
 def _place(places: dict[bytes, int], slots: dict[str, int], name: bytes) -> int:

@@ -7,6 +7,7 @@ import asyncio
 import multiprocessing
 import time
 import uuid
+from collections.abc import Awaitable
 from multiprocessing.synchronize import Barrier
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from policyengine.context import RequestContext
 from policyengine.decision import Identity, Request
 from policyengine.ratelimit import LimitOutcome, MemoryLimiter, limiter_from_url
+from policyengine.ratelimit.algorithm import micros
 from policyengine.ratelimit.plan import LimitSpec, plan_of
 from policyengine.ratelimit.redis import RedisLimiter
 
@@ -34,6 +36,12 @@ def ctx(subject: str = "alice", now: float = 0.0, headers: dict[str, str] | None
         ) -> RequestContext:  # fmt: skip
     request = Request("GET", "/", headers or {}, identity=Identity(subject))
     return RequestContext(request, (), "", now)
+
+
+def take_async(limiter: RedisLimiter, quota: LimitSpec, context: RequestContext
+               ) -> Awaitable[LimitOutcome]:  # fmt: skip
+    plan = plan_of((quota,))
+    return limiter.take_async(plan, plan.derive(context), micros(context.now))
 
 
 def burst(limiter: RedisLimiter, n: int, *limits: LimitSpec, subject: str = "alice") -> int:
@@ -147,9 +155,7 @@ def test_the_async_client_counts_in_the_same_place(redis_url: str) -> None:
     quota = limit("q", 4, 60.0)
 
     async def three() -> list[LimitOutcome]:
-        outcomes = await asyncio.gather(
-            *(limiter.check_async(plan_of((quota,)), ctx()) for _ in range(3))
-        )
+        outcomes = await asyncio.gather(*(take_async(limiter, quota, ctx()) for _ in range(3)))
         await limiter.aclose()
         return list(outcomes)
 
@@ -224,7 +230,7 @@ def test_local_counts_in_memory_while_redis_is_down(own_redis: RedisServer) -> N
 
 async def check_then_close(limiter: RedisLimiter, quota: LimitSpec) -> LimitOutcome:
     try:
-        return await limiter.check_async(plan_of((quota,)), ctx())
+        return await take_async(limiter, quota, ctx())
     finally:
         await limiter.aclose()
 

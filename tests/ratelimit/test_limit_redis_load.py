@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
+from policyengine import Decision, Engine
 from policyengine.context import RequestContext
 from policyengine.decision import Identity, Request
 from policyengine.ratelimit import LimitOutcome
+from policyengine.ratelimit.algorithm import micros
 from policyengine.ratelimit.batch import MAX_CHECKS
 from policyengine.ratelimit.plan import LimitPlan, LimitSpec, plan_of
 from policyengine.ratelimit.redis import RedisLimiter
@@ -30,10 +33,15 @@ def ctx(subject: str) -> RequestContext:
     return context
 
 
+def take_async(limiter: RedisLimiter, plan: LimitPlan, context: RequestContext
+               ) -> Awaitable[LimitOutcome]:  # fmt: skip
+    return limiter.take_async(plan, plan.derive(context), micros(context.now))
+
+
 async def at_once(limiter: RedisLimiter, plan: LimitPlan, subjects: list[str]
                   ) -> list[LimitOutcome]:  # fmt: skip
     try:
-        return list(await asyncio.gather(*(limiter.check_async(plan, ctx(s)) for s in subjects)))
+        return list(await asyncio.gather(*(take_async(limiter, plan, ctx(s)) for s in subjects)))
     finally:
         await limiter.aclose()
 
@@ -104,3 +112,33 @@ def test_a_hung_redis_fails_a_whole_batch_once_within_the_timeout(
     assert all(o.unavailable and not o.allowed for o in outcomes)
     assert limiter.stats().store_errors == 1  # one failed round trip, not 200
     assert waited < 2.0  # bounded by timeout_ms (150 ms), not by Redis
+
+
+POLICY = """
+role user
+limit shared 50 per minute by subject
+route GET /limited {
+    allow role user
+    limit shared
+}
+"""
+
+
+def test_a_metered_decision_taken_again_concurrently_counts_exactly(redis_url: str) -> None:
+    """What the sidecar's cache does with a limited route: decide once, then take again."""
+    engine = Engine.from_text(POLICY, limiter=RedisLimiter(redis_url, timeout_ms=2000))
+    request = Request("GET", "/limited", identity=Identity("carol", frozenset({"user"})))
+
+    async def run() -> list[Decision]:
+        first = await engine.decide_async(request)
+        assert first.allow and first.metered is not None
+        assert first.reuse_until == 0.0  # a cache that knows nothing of limits keeps out
+        again = await asyncio.gather(*(engine.take_again(first) for _ in range(80)))
+        await engine.limiter.aclose()  # type: ignore[attr-defined]
+        return [first, *again]
+
+    decisions = asyncio.run(run())
+    assert sum(d.allow for d in decisions) == 50
+    refused = [d for d in decisions if not d.allow]
+    assert {(d.status, str(d.reason)) for d in refused} == {(429, "ratelimit.exceeded")}
+    assert all(d.subject == "carol" and d.route == "GET /limited" for d in refused)

@@ -198,10 +198,27 @@ def test_the_client_address_is_part_of_the_key_when_a_rule_reads_it(app: App) ->
     assert ask(app, "/internal", peer="10.1.2.3")[0] == 200
 
 
-def test_a_rate_limited_route_is_decided_every_time(app: App) -> None:
-    statuses = [ask(app, "/limited", x_api_key="key-alice")[0] for _ in range(3)]
-    assert statuses == [200, 200, 429]
-    assert app.metrics.reused == 0
+def test_a_rate_limited_route_is_reused_but_counted_every_time(app: App) -> None:
+    answers = [ask(app, "/limited", x_api_key="key-alice") for _ in range(4)]
+    assert [status for status, _, _ in answers] == [200, 200, 429, 429]
+    assert app.metrics.reused == 2  # kept once its key came back: the 3rd and 4th
+    assert [h["ratelimit"] for _, h, _ in answers[:2]] == ['"tight";r=1;t=60', '"tight";r=0;t=60']
+    refused = answers[2][1]
+    assert refused["retry-after"] == "60" and refused["ratelimit"] == '"tight";r=0;t=60'
+    assert b"rate limit `tight` exceeded" in answers[3][2]
+    assert ask(app, "/limited", x_api_key="key-ops")[0] == 200  # a counter of its own
+
+
+def test_a_reused_limited_decision_counts_at_the_time_it_is_reused(
+    app: App, clock: FixedClock
+) -> None:
+    assert [ask(app, "/limited", x_api_key="key-alice")[0] for _ in range(2)] == [200, 200]
+    clock.now += 5
+    assert ask(app, "/limited", x_api_key="key-alice")[0] == 429  # reused, still full
+    clock.now += 56  # the window has passed both (2 per minute, exact)
+    status, headers, _ = ask(app, "/limited", x_api_key="key-alice")
+    assert status == 200 and headers["ratelimit"] == '"tight";r=1;t=60'
+    assert app.metrics.reused == 1  # the last came after the entry's horizon (MAX_SECONDS)
 
 
 def test_a_decision_that_read_the_body_is_not_reused(app: App) -> None:
