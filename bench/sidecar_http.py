@@ -27,7 +27,7 @@ Rounds run every row in turn, so a busy machine slows all rows alike; the table
 shows medians over rounds and the ratios the issue sets targets for.
 
     bench/http.sh [--duration 5] [--rounds 3] [--connections 50] [--servers]
-                  [--limit-connections 50,300] [--skip-limits]
+                  [--limit-connections 50,300] [--skip-limits | --only-limits]
 """
 
 from __future__ import annotations
@@ -279,6 +279,7 @@ def main() -> None:
     parser.add_argument("--client-core", type=int, default=1)
     parser.add_argument("--limit-connections", default="50,300")
     parser.add_argument("--skip-limits", action="store_true")
+    parser.add_argument("--only-limits", action="store_true", help="the rate-limit rows alone")
     parser.add_argument(
         "--servers",
         action="store_true",
@@ -340,6 +341,8 @@ def main() -> None:
         if args.servers:
             targets += peer_servers(stack, work, core)
         limit_rows = [] if args.skip_limits else limit_sidecars(stack, work, args)
+        if args.only_limits:
+            targets = []
         for target in targets:  # warm up: caches, connections, CPU frequency
             wrk(target, 1, args.connections, args.client_core)
             target.rps.clear(), target.p50_us.clear(), target.p99_us.clear()
@@ -351,7 +354,8 @@ def main() -> None:
                 wrk(target, args.duration, args.connections, args.client_core)
             for row in limit_rows:
                 run_wrk(row, args.duration, args.client_core)
-        report(targets, args)
+        if targets:
+            report(targets, args)
         if limit_rows:
             report_limits(limit_rows, args.duration, args.rounds)
 

@@ -24,7 +24,7 @@ from typing import Any
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import NoScriptError
 
-ScriptCall = tuple[list[str], list[str | int]]  # one check's keys and script arguments
+ScriptCall = tuple[list[str], list[str]]  # one check's keys and script arguments
 MAX_CHECKS = 128  # per script call: Redis runs one script at a time, others wait for it
 
 

@@ -4,9 +4,10 @@
 -- microseconds (exact in Lua's doubles until the year 2255).
 --
 -- KEYS      the states of the limits of every check, check after check
--- ARGV      for each check: its time, or "" to use this server's clock (one clock for
---           every replica); its number of limits n; then n triples: kind ("w" window,
---           "b" bucket), capacity, unit (window: its period; bucket: its emission interval)
+-- ARGV[i]   check i: its time, or nothing to use this server's clock (one clock for
+--           every replica), then for each of its limits `|kind,capacity,unit`: kind "w"
+--           (window) or "b" (bucket), unit the window's period or the bucket's emission
+--           interval. One argument per check: redis-py encodes each argument in Python.
 -- Returns, for each check: admitted (1 or 0), then available and wait for each of its
 -- limits: each limit's quota after the request when it was admitted; before it when it
 -- was refused, in which case nothing was written for that check.
@@ -109,13 +110,15 @@ local function bucket_admit(limit, clock)
              'PX', math.max(1, math.ceil((tat - clock) / 1000)))
 end
 
--- one check: its limits are KEYS[first + 1 ...] and ARGV[at + 1 ...]; appends its reply
-local function check(first, at, count, clock, reply)
-  local limits, admitted = {}, 1
-  for i = 1, count do
-    local base = at + 3 * (i - 1)
-    local limit = {key = KEYS[first + i], kind = ARGV[base + 1],
-                   capacity = tonumber(ARGV[base + 2]), unit = tonumber(ARGV[base + 3])}
+-- one check: its limits are KEYS[first + 1 ...]; appends its reply, returns their count
+local function check(first, spec, reply)
+  local given, rest = string.match(spec, '^([^|]*)(.*)$')
+  local clock = now_us(given)
+  local limits, admitted, i = {}, 1, 0
+  for kind, capacity, unit in string.gmatch(rest, '|(%a),(%d+),(%d+)') do
+    i = i + 1
+    local limit = {key = KEYS[first + i], kind = kind, capacity = tonumber(capacity),
+                   unit = tonumber(unit)}
     if limit.kind == 'w' then
       limit.available, limit.wait = window_quota(limit, clock)
     else
@@ -124,6 +127,7 @@ local function check(first, at, count, clock, reply)
     if limit.available < 1 then admitted = 0 end
     limits[i] = limit
   end
+  if i == 0 then error('policyengine: a check without limits') end
   reply[#reply + 1] = admitted
   for _, limit in ipairs(limits) do
     if admitted == 1 then
@@ -134,13 +138,12 @@ local function check(first, at, count, clock, reply)
     reply[#reply + 1] = limit.available
     reply[#reply + 1] = limit.wait
   end
+  return i
 end
 
-local reply, first, at = {}, 0, 0
-while at < #ARGV do
-  local clock, count = now_us(ARGV[at + 1]), tonumber(ARGV[at + 2])
-  check(first, at + 2, count, clock, reply)
-  first, at = first + count, at + 2 + 3 * count
+local reply, first = {}, 0
+for _, spec in ipairs(ARGV) do
+  first = first + check(first, spec, reply)
 end
 if first ~= #KEYS then error('policyengine: keys and arguments disagree') end
 return reply

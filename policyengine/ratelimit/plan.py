@@ -36,6 +36,7 @@ class LimitPlan:
     keys: tuple[RuleKey, ...]
     policy: str  # the IETF RateLimit-Policy field
     heads: tuple[str, ...]  # each rule's `"name";r=` in the RateLimit field
+    script_rules: str  # the rules as limits.lua reads them: `|kind,capacity,unit` each
 
     def derive(self, ctx: RequestContext) -> tuple[bytes, ...]:
         """The counters this request draws on, one per rule."""
@@ -76,4 +77,5 @@ def plan_of(specs: tuple[LimitSpec, ...]) -> LimitPlan:
         tuple([rule_key_of(rule) for rule in rules]),
         policy,
         tuple([f'"{r.name}";r=' for r in rules]),
+        "".join([f"|{r.kind.value},{r.capacity},{r.unit_us}" for r in rules]),
     )

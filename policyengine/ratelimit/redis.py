@@ -207,21 +207,18 @@ class RedisLimiter:
     # -- Redis ---------------------------------------------------------------------------
     def _script_input(
         self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int
-    ) -> tuple[list[str], list[str | int]]:
+    ) -> tuple[list[str], list[str]]:
         prefix, rules = self._prefix, plan.rules
         names = [f"{prefix}{rules[i].name}:{keys[i].hex()}" for i in range(len(rules))]
         now = str(now_us) if self._clock is ClockSource.ENGINE else ""
-        args: list[str | int] = [now, len(rules)]
-        for rule in rules:
-            args += [rule.kind.value, rule.capacity, rule.unit_us]
-        return names, args
+        return names, [now + plan.script_rules]
 
     def _answer(self, plan: LimitPlan, reply: Any) -> LimitOutcome:
         admitted, quotas = _parse(reply, len(plan.rules))
         self._health.answered(admitted)
         return outcome(plan, quotas, admitted, self._headers)
 
-    def _evalsha(self, keys: list[str], args: list[str | int]) -> Any:
+    def _evalsha(self, keys: list[str], args: list[str]) -> Any:
         client = self._client
         try:
             return client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
