@@ -105,7 +105,7 @@ def run_wrk(row: LimitRow, duration: float, core: int) -> None:
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )
     row.socket_errors.append(sum(int(n) for n in errors.groups()) if errors else 0)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)$", output, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
     assert p99, output
     row.p99_us.append(float(p99[1]) * {"us": 1.0, "ms": 1000.0, "s": 1e6}[p99[2]])
 
