@@ -22,6 +22,7 @@ class Reason(StrEnum):
     AUTHN_MISSING = "authn.missing"
     AUTHN_INVALID = "authn.invalid"
     AUTHN_EXPIRED = "authn.expired"
+    AUTHN_AMBIGUOUS = "authn.ambiguous"  # 400: more than one credential, or one sent twice
     DENIED = "authz.denied"
     NO_ALLOW = "authz.no_allow"
     RATE_LIMITED = "ratelimit.exceeded"

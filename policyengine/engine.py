@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from policyengine.authn import Authenticator, AuthnFailure
+from policyengine.authn.base import ambiguous
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import RequestContext
 from policyengine.decision import Decision, Identity, InputRefused, Reason, Request
@@ -125,14 +126,14 @@ class Engine:
                 return ctx
             route = ctx.route
             assert route is not None
-            authenticator = self._addressee(ctx, route, trace)
-            if authenticator is not None:
-                try:
+            try:
+                authenticator = self._addressee(ctx, route, trace)
+                if authenticator is not None:
                     ctx.identity = authenticator.authenticate(ctx)
-                except AuthnFailure as failure:
-                    return self._authn_denied(ctx, authenticator, failure, trace)
-                if trace is not None:
-                    trace.add(f"authn {authenticator.name}: {ctx.identity.subject}")
+                    if trace is not None:
+                        trace.add(f"authn {authenticator.name}: {ctx.identity.subject}")
+            except AuthnFailure as failure:
+                return self._authn_denied(ctx, failure, trace)
             verdict = self._check_rules(ctx, route, trace)
             if not isinstance(verdict, str):
                 return verdict
@@ -176,13 +177,12 @@ class Engine:
     async def _authenticate_async(self, ctx: RequestContext) -> Decision | None:
         """Step 3 as _guarded takes it; blocks that call an IdP do so off the event loop."""
         assert ctx.route is not None
-        authenticator = self._addressee(ctx, ctx.route, None)
-        if authenticator is None:
-            return None
         try:
-            ctx.identity = await authenticator.authenticate_async(ctx)
+            authenticator = self._addressee(ctx, ctx.route, None)
+            if authenticator is not None:
+                ctx.identity = await authenticator.authenticate_async(ctx)
         except AuthnFailure as failure:
-            return self._authn_denied(ctx, authenticator, failure, None)
+            return self._authn_denied(ctx, failure, None)
         return None
 
     @staticmethod
@@ -193,6 +193,8 @@ class Engine:
 
         When several blocks see a credential (a `jwt` and an `introspect` block both see
         a bearer token), the first that prefers it wins, else the first that sees it.
+        Credentials from different sources (an API key and a bearer token) are refused
+        as ambiguous: which caller it is would depend on which a backend reads.
         """
         if ctx.identity is not None:
             if trace is not None:
@@ -213,19 +215,22 @@ class Engine:
             return None
         if len(presented) == 1:
             return presented[0]
+        if any(a.source != presented[0].source for a in presented):
+            raise ambiguous("more than one credential: " + " and ".join(
+                dict.fromkeys(a.name for a in presented)))  # fmt: skip
         return next((a for a in presented if a.prefers(ctx)), presented[0])
 
     def _authn_denied(
         self,
         ctx: RequestContext,
-        authenticator: Authenticator,
         failure: AuthnFailure,
         trace: Trace | None,
     ) -> Decision:
         if trace is not None:
-            trace.add(f"authn {authenticator.name}: {failure.message}")
+            trace.add(f"authn: {failure.message}")
         headers = {"WWW-Authenticate": failure.challenge} if failure.challenge else {}
-        return self._deny(401, failure.reason, failure.message, ctx.route, response_headers=headers)
+        return self._deny(failure.status, failure.reason, failure.message, ctx.route,
+                          response_headers=headers)  # fmt: skip
 
     def _check_rules(
         self, ctx: RequestContext, route: CompiledRoute, trace: Trace | None

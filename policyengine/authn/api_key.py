@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from policyengine import ast
-from policyengine.authn.base import Authenticator, AuthnBuildContext, AuthnFailure
+from policyengine.authn.base import Authenticator, AuthnBuildContext, AuthnFailure, ambiguous
 from policyengine.authn.settings import SettingsReader
 from policyengine.context import RequestContext
 from policyengine.decision import Identity, Reason
@@ -71,6 +71,10 @@ class ApiKeyAuthenticator(Authenticator):
     def headers(self) -> tuple[str, ...]:
         return (self.header,) if self.header is not None else ()  # else in the target
 
+    @property
+    def source(self) -> tuple[str, ...]:
+        return self.headers or (f"?{self.query}",)
+
     def _presented_key(self, ctx: RequestContext) -> str | None:
         if self.header is not None:
             return ctx.header(self.header)
@@ -82,6 +86,8 @@ class ApiKeyAuthenticator(Authenticator):
 
     def authenticate(self, ctx: RequestContext) -> Identity:
         key = self._presented_key(ctx)
+        if self.header is not None and key is not None and "," in key:  # sent twice, joined
+            raise ambiguous("API key sent more than once")
         digest = key_digest(key) if key else b""
         identity = self.identities.get(digest)
         if identity is None:

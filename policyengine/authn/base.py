@@ -15,13 +15,23 @@ from policyengine.errors import Diagnostics
 
 
 class AuthnFailure(Exception):
-    """Credentials were presented but do not establish an identity (401)."""
+    """Credentials were presented but do not establish an identity (401, or 400 when
+    the request is ambiguous about whose it is)."""
 
-    def __init__(self, reason: Reason, message: str, challenge: str | None = None) -> None:
+    def __init__(
+        self, reason: Reason, message: str, challenge: str | None = None, status: int = 401
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.challenge = challenge  # the WWW-Authenticate value to send back
+        self.status = status
+
+
+def ambiguous(message: str) -> AuthnFailure:
+    """Two credentials, or one field sent twice: which caller this is depends on which
+    one a server behind the gateway reads, so no one is authenticated (400)."""
+    return AuthnFailure(Reason.AUTHN_AMBIGUOUS, message, None, 400)
 
 
 class AuthnUnavailable(Exception):
@@ -45,6 +55,12 @@ class Authenticator(ABC):
         requests that agree on them get the same identity, so caches of decisions key on
         them. A field read here but missing from this list would make such a cache answer
         one caller with another's decision."""
+
+    @property
+    def source(self) -> tuple[str, ...]:
+        """Where the credential is read: blocks with one source share one credential
+        (`jwt` and `introspect`: the bearer token); different sources, two credentials."""
+        return self.headers
 
     @abstractmethod
     def presented(self, ctx: RequestContext) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from policyengine.authn.base import Authenticator, AuthnFailure
+from policyengine.authn.base import Authenticator, AuthnFailure, ambiguous
 from policyengine.context import RequestContext
 from policyengine.decision import Reason
 
@@ -39,6 +39,8 @@ def _parse_bearer(ctx: RequestContext) -> Bearer | None:
     value = ctx.header("authorization")
     if value is None:
         return None
+    if "," in value and _names_a_bearer(value):
+        return Bearer(None, "sent more than once")  # two Authorization lines, joined
     value = value.strip(" \t")
     scheme, _, rest = value.partition(" ")
     if scheme.lower() != "bearer":
@@ -50,6 +52,12 @@ def _parse_bearer(ctx: RequestContext) -> Bearer | None:
     if not _TOKEN68.fullmatch(token):
         return Bearer(None, "malformed")
     return Bearer(token)
+
+
+def _names_a_bearer(joined: str) -> bool:
+    """Whether a comma-joined Authorization value holds a Bearer credential: a token68
+    has no comma, so the value is several field lines (RFC 9110 §5.3, §11.6.2)."""
+    return any(part.strip(" \t").lower().startswith("bearer") for part in joined.split(","))
 
 
 def looks_like_jwt(bearer: Bearer) -> bool:
@@ -73,6 +81,8 @@ class BearerAuthenticator(Authenticator):
 
     def token(self, ctx: RequestContext) -> str:
         bearer = bearer_of(ctx)
+        if bearer is not None and bearer.problem == "sent more than once":
+            raise ambiguous("Authorization sent more than once")
         if bearer is None or bearer.token is None:
             problem = bearer.problem if bearer is not None else "missing"
             raise self.failure(Reason.AUTHN_INVALID, f"bearer token {problem}")

@@ -103,7 +103,7 @@ def test_eval_joins_repeated_authorization_headers_and_refuses_them(
     result = evaluate(
         policy_dir, f"Authorization: Bearer {token}", f"Authorization: Bearer {token}"
     )
-    assert json.loads(result.stdout)["reason"] == "authn.invalid"
+    assert json.loads(result.stdout)["reason"] == "authn.ambiguous"
 
 
 def test_require_authn_limits_the_blocks_a_route_accepts(policy_dir: Path) -> None:

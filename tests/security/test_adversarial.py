@@ -86,7 +86,7 @@ def test_two_key_headers_over_http(server_port: int) -> None:
     """Repeated fields are joined (RFC 9110 §5.3): neither key wins by order."""
     case = next(c for c in API_KEY_CASES if c.name == "two keys, names differing in case")
     reply = forward_auth(server_port, case)
-    assert (reply.status, reply.reason()) == (401, "authn.invalid")
+    assert (reply.status, reply.reason()) == (400, "authn.ambiguous")
 
 
 # -- tokens: what tests/authn/test_jwt_attacks.py does not cover -----------------------------

@@ -85,7 +85,7 @@ def test_the_third_request_within_the_limit_is_429_with_retry_after(server: Serv
 
 
 def test_two_credentials_in_one_request_are_refused(server: ServerThread) -> None:
-    # the two values are joined with ", " (RFC 9110): no key matches, no winner is picked
+    # the two values are joined with ", " (RFC 9110): ambiguous, no winner is picked
     data = raw_get(
         "/v1/forward-auth",
         "X-Original-Method: GET",
@@ -94,7 +94,7 @@ def test_two_credentials_in_one_request_are_refused(server: ServerThread) -> Non
         "X-API-Key: key-ops",
         "Connection: close",
     )
-    assert exchange(server.port, data).startswith(b"HTTP/1.1 401 ")
+    assert exchange(server.port, data).startswith(b"HTTP/1.1 400 ")
 
 
 def test_forwarded_for_from_an_untrusted_peer_is_ignored(server: ServerThread) -> None:

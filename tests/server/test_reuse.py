@@ -308,3 +308,36 @@ def test_the_key_joins_repeated_fields_as_the_engine_sees_them(app: App) -> None
     assert repeated == joined and repeated[1] == "key-alice, key-bob"
     assert single[0] != repeated[0] and single[1] == "key-alice"
     assert seen((b"X-API-Key", b"key-alice"), (b"Cookie", b"a=1"))[0] == single[0]
+
+
+def ask_lines(app: App, endpoint: str, fields: list[tuple[str, str]]) -> tuple[int, bytes]:
+    """Field lines as sent, repeats included, to forward-auth or Envoy's check path."""
+    if endpoint == "forward-auth":
+        fields = [("X-Original-Method", "GET"), ("X-Original-URI", "/orders/7"), *fields]
+        http = HttpRequest("GET", "/v1/forward-auth", _raw(fields), b"", TrustedProxies().peer(
+            "127.0.0.1"))  # fmt: skip
+    else:
+        http = HttpRequest("GET", "/v1/envoy/orders/7", _raw(fields), b"",
+                           TrustedProxies().peer("127.0.0.1"))  # fmt: skip
+    reply = app.handle(http)
+    assert isinstance(reply, Response)
+    status, _, body = parse_response(serialize(reply, b"", close=False, head_only=False))
+    return status, body
+
+
+def _raw(fields: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode(), value.encode()) for name, value in fields]
+
+
+@pytest.mark.parametrize("endpoint", ["forward-auth", "envoy"])
+def test_two_credentials_or_one_sent_twice_are_ambiguous_on_every_endpoint(
+    app: App, clock: FixedClock, endpoint: str
+) -> None:
+    bearer = ("Authorization", f"Bearer {token(clock, 'carol', ['user'])}")
+    key = ("X-API-Key", "key-alice")
+    for _ in range(3):  # the single credential's decision is cached by now
+        assert ask_lines(app, endpoint, [key])[0] == 200
+        assert ask_lines(app, endpoint, [bearer])[0] == 200
+    for fields in ([key, key], [bearer, bearer], [key, bearer]):
+        status, body = ask_lines(app, endpoint, fields)
+        assert status == 400 and b"authn.ambiguous" in body, (fields, body)
