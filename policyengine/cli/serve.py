@@ -32,6 +32,28 @@ EXIT_USAGE = 2
     "unix://). Without it counts are kept per process.",
 )
 @click.option(
+    "--redis-timeout-ms",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1),
+    help="How long a rate-limit check may wait for Redis, queue included.",
+)
+@click.option(
+    "--redis-on-error",
+    type=click.Choice(["deny", "allow", "local"]),
+    default="deny",
+    show_default=True,
+    help="When Redis does not answer: deny (503 ratelimit.unavailable), allow, or count "
+    "in this process's memory until it is back.",
+)
+@click.option(
+    "--redis-recovery-ms",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="How long Redis is left alone after a failure before it is asked again.",
+)
+@click.option(
     "--trusted-proxy",
     "trusted_proxies",
     multiple=True,
@@ -110,6 +132,9 @@ def serve(
     port: int,
     workers: int,
     redis_url: str | None,
+    redis_timeout_ms: int,
+    redis_on_error: str,
+    redis_recovery_ms: int,
     trusted_proxies: tuple[str, ...],
     nginx_mode: bool,
     decision_log: str | None,
@@ -126,7 +151,7 @@ def serve(
 ) -> None:
     """Serve decisions over HTTP for gateways (nginx, Caddy, Traefik, Envoy)."""
     from policyengine.inputs import MissingBody
-    from policyengine.server import DecisionLogConfig, Limits, ServerConfig
+    from policyengine.server import DecisionLogConfig, Limits, ServerConfig, StoreOptions
     from policyengine.server import serve as run
     from policyengine.server.clientip import TrustedProxies
 
@@ -142,6 +167,7 @@ def serve(
             port=port,
             workers=workers,
             redis_url=redis_url,
+            store=StoreOptions(redis_timeout_ms, redis_on_error, redis_recovery_ms),
             trusted_proxies=TrustedProxies.parse(trusted_proxies),
             nginx_mode=nginx_mode,
             subject_header=subject_header,

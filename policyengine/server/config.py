@@ -28,6 +28,15 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """How the Redis store behaves when it is slow or down (README, "Redis store")."""
+
+    timeout_ms: int = 100  # a check's whole wait
+    on_store_error: str = "deny"  # deny (503), allow, or local (count in memory)
+    recovery_ms: int = 1000  # Redis left alone this long after a failure
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionLogConfig:
     target: str  # a file path, or "-" for stdout
     sample: float = 1.0  # the share of allowed decisions written; denies are always written
@@ -40,6 +49,7 @@ class ServerConfig:
     port: int = 8181
     workers: int = 1
     redis_url: str | None = None
+    store: StoreOptions = field(default_factory=StoreOptions)
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     nginx_mode: bool = False
     subject_header: str = "X-Auth-Subject"

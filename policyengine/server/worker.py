@@ -110,7 +110,13 @@ class Worker:
     async def start(cls, config: ServerConfig, metrics_dir: Path | None = None) -> Worker:
         """Load the policy, then listen; raises PolicyError or OSError."""
         loop = asyncio.get_running_loop()
-        limiter = limiter_from_url(config.redis_url)
+        store = config.store
+        limiter = limiter_from_url(
+            config.redis_url,
+            timeout_ms=store.timeout_ms,
+            on_store_error=store.on_store_error,
+            recovery_ms=store.recovery_ms,
+        )
         build = functools.partial(build_engine, config, limiter)
         holder = EngineHolder(await loop.run_in_executor(None, build))
         metrics = Metrics(metrics_dir, limiter_stats(limiter))
