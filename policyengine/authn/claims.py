@@ -2,10 +2,10 @@
 
 Both token blocks validate `iss`, `aud`, `exp`, `nbf`, `iat` and required claims the
 same way, against the request's `now`, and turn claims into an Identity the same way:
-a subject claim, a roles claim (an array, or with `string` a space-separated string),
-and an optional map from IdP group names to policy roles. A roles claim of another type
-than declared is refused, never coerced: an IdP attribute that a user can set to the
-string "admin" must not become the role `admin`.
+a subject claim, the OAuth2 scopes (scopes.py), a roles claim (an array, or with
+`string` a space-separated string), and an optional map from IdP group names to policy
+roles. A roles claim of another type than declared is refused, never coerced: an IdP
+attribute that a user can set to the string "admin" must not become the role `admin`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from policyengine.authn.base import AuthnBuildContext
+from policyengine.authn.scopes import token_scopes
 from policyengine.authn.settings import SettingsReader
 from policyengine.decision import Identity, Reason
 from policyengine.errors import one_of
@@ -103,7 +104,10 @@ class ClaimMapping:
         if names is None:
             kind = "a string" if self.roles_in_string else "an array of strings"
             return Rejection(Reason.AUTHN_INVALID, f"token claim `{self.roles}` is not {kind}")
-        return Identity(subject, self._policy_roles(names), claims, block)
+        scopes = token_scopes(claims)
+        if isinstance(scopes, str):
+            return Rejection(Reason.AUTHN_INVALID, scopes)
+        return Identity(subject, self._policy_roles(names), claims, block, scopes=scopes)
 
     def _role_names(self, claims: Mapping[str, Any]) -> list[str] | None:
         if self.roles is None:

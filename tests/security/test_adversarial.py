@@ -92,7 +92,11 @@ def test_two_key_headers_over_http(server_port: int) -> None:
 
 # -- tokens: what tests/authn/test_jwt_attacks.py does not cover -----------------------------
 
-TokenCase = tuple[str, Callable[[Credentials], dict[str, str]], int, str, str]
+# name, headers, status, reason, why, and the target when it is not /api/items/7
+TokenCase = (
+    tuple[str, Callable[[Credentials], dict[str, str]], int, str, str]
+    | tuple[str, Callable[[Credentials], dict[str, str]], int, str, str, str]
+)
 
 
 def bearer(make: Callable[[Credentials], str]) -> Callable[[Credentials], dict[str, str]]:
@@ -163,6 +167,22 @@ JWT_CASES: list[TokenCase] = [
         401,
         "authn.invalid",
         "the default token size cap",
+    ),
+    (
+        "scope granted",
+        lambda c: {"Authorization": f"Bearer {c.token(scope='reports:read')}"},
+        200,
+        "allow",
+        "the scope the rule names, from a space-separated `scope` claim",
+        "/api/reports",
+    ),
+    (
+        "scope missing",
+        lambda c: {"Authorization": f"Bearer {c.token(scp=['reports:write'])}"},
+        403,
+        "authz.insufficient_scope",
+        "a token without the scope is 403 insufficient_scope (RFC 6750 §3.1), not an allow",
+        "/api/reports",
     ),
     (
         "subject is a number",
@@ -249,9 +269,10 @@ def _raw_claims(credentials: Credentials, tail: bytes) -> str:
 
 
 def _token_case(credentials: Credentials, row: TokenCase) -> Case:
-    name, headers, status, reason, why = row
+    name, headers, status, reason, why = row[:5]
+    target = row[5] if len(row) > 5 else "/api/items/7"
     query = f"?access_token={credentials.token()}" if name == "token in the query" else ""
-    return Case(name, "GET", "/api/items/7" + query, status, reason, why,
+    return Case(name, "GET", target + query, status, reason, why,
                 tuple(headers(credentials).items()), subject="tina")  # fmt: skip
 
 

@@ -151,13 +151,115 @@ def strict_tokens() -> dict[str, Any]:
     }
 
 
+SCOPE_ROUTES = """role user
+role admin
+route GET /orders { allow scope "orders:read" }
+route POST /orders/{id} {
+    allow role admin
+    allow role user scope "orders:write" when path.id != "0"
+}
+"""
+
+
+def scopes() -> dict[str, Any]:
+    ok = {"status": 200, "subject": "alice"}
+
+    def insufficient(scope: str) -> dict[str, Any]:
+        challenge = f'Bearer realm="jwt", error="insufficient_scope", scope="{scope}"'
+        return {"status": 403, "reason": "authz.insufficient_scope",
+                "response_headers": {"WWW-Authenticate": challenge}}  # fmt: skip
+
+    def write(path: str, tok: str, expect: dict[str, Any]) -> dict[str, Any]:
+        made = case(path, tok, expect, path)
+        made["request"]["method"] = "POST"
+        return made
+
+    return {
+        "description": "OAuth2 scopes (RFC 6749 §3.3, RFC 6750 §3.1): `allow scope`, alone and "
+        "with roles and conditions, from `scope` strings and `scp` arrays; "
+        "tokens made by make_cases.py",
+        "files": {"idp.pem": PEM},
+        "policy": AUTHN + SCOPE_ROUTES,
+        "cases": [
+            {
+                **case("scope string", token(payload=claims(scope="openid orders:read")), ok),
+                "name": "a scope string grants its scopes",
+            },
+            {
+                **case("scp", token(payload=claims(scp=["orders:read"])), ok),
+                "name": "an scp array grants its scopes",
+            },
+            {
+                **case("none", token(), insufficient("orders:read")),
+                "name": "no scope: 403 with the scope needed",
+            },
+            {
+                **case(
+                    "near",
+                    token(payload=claims(scope="orders:READ orders")),
+                    insufficient("orders:read"),
+                ),
+                "name": "scopes match exactly",
+            },
+            {
+                **case(
+                    "both",
+                    token(payload=claims(scope="orders:read", scp=["orders:read"])),
+                    invalid("token has both `scope` and `scp`"),
+                ),
+                "name": "scope and scp at once are ambiguous",
+            },
+            {
+                **case(
+                    "typed",
+                    token(payload=claims(scope=["orders:read"])),
+                    invalid("token claim `scope` is not a space-separated list of scopes"),
+                ),
+                "name": "a scope array where a string belongs",
+            },
+            {
+                **write("/orders/7", token(payload=claims(scope="orders:write")), ok),
+                "name": "role, scope and condition hold",
+            },
+            {
+                **write(
+                    "/orders/7",
+                    token(payload=claims(scope="orders:read")),
+                    insufficient("orders:write"),
+                ),
+                "name": "role without the scope",
+            },
+            {
+                **write(
+                    "/orders/7",
+                    token(payload=claims(roles=[], scope="orders:write")),
+                    {"status": 403, "reason": "authz.no_allow"},
+                ),
+                "name": "scope without the role",
+            },
+            {
+                **write(
+                    "/orders/0",
+                    token(payload=claims(scope="orders:write")),
+                    {"status": 403, "reason": "authz.no_allow"},
+                ),
+                "name": "role and scope but the condition fails",
+            },
+            {
+                **write("/orders/0", token(payload=claims(roles=["admin"])), ok),
+                "name": "another allow needs no scope",
+            },
+        ],
+    }
+
+
 class _NoAliases(yaml.SafeDumper):
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
 def main() -> None:
-    for name, data in {"strict.yaml": strict_tokens()}.items():
+    for name, data in {"strict.yaml": strict_tokens(), "scopes.yaml": scopes()}.items():
         text = yaml.dump(data, Dumper=_NoAliases, sort_keys=False, width=10_000, allow_unicode=True)
         (HERE / name).write_text("# written by make_cases.py: edit that, then rerun it\n" + text)
 
