@@ -12,6 +12,7 @@ from lark.tree import Meta
 
 from policyengine import ast
 from policyengine.errors import Diagnostic
+from policyengine.numbers import exact_float
 from policyengine.source import Source, Span
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -58,7 +59,8 @@ MAX_NUMBER_LENGTH = 40
 def _number(text: str) -> int | float:
     if len(text) > MAX_NUMBER_LENGTH:  # Python refuses huge int conversions; so do we, clearly
         raise ValueError(f"number longer than {MAX_NUMBER_LENGTH} characters")
-    return float(text) if any(c in text for c in ".eE") else int(text)
+    # a bound the engine would hold as another number than written is refused (numbers.py)
+    return exact_float(text) if any(c in text for c in ".eE") else int(text)
 
 
 @dataclass(frozen=True, slots=True)
