@@ -332,8 +332,11 @@ class AllowAnyone:
 
 @dataclass(frozen=True, slots=True)
 class AllowAuthenticated:
+    """`allow authenticated`, or `allow scope "a", "b"`: any identity holding the scopes."""
+
     when: Expr | None
     span: Span
+    scopes: tuple[Name, ...] = ()  # OAuth2 scopes (RFC 6749 §3.3), every one required
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +344,7 @@ class AllowRole:
     roles: tuple[Name, ...]
     when: Expr | None
     span: Span
+    scopes: tuple[Name, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ class Reason(StrEnum):
     AUTHN_AMBIGUOUS = "authn.ambiguous"  # 400: more than one credential, or one sent twice
     DENIED = "authz.denied"
     NO_ALLOW = "authz.no_allow"
+    INSUFFICIENT_SCOPE = "authz.insufficient_scope"  # 403: a token without a needed scope
     RATE_LIMITED = "ratelimit.exceeded"
     RATE_LIMIT_UNAVAILABLE = "ratelimit.unavailable"  # 503: the shared store did not answer
     INPUT_INVALID = "input.invalid"
@@ -45,6 +46,7 @@ class Identity:
     claims: Mapping[str, Any] = field(default_factory=dict)
     authn: str | None = None  # name of the authn block that produced it
     credential_id: str | None = None  # a non-secret id of the credential (api key hash prefix)
+    scopes: frozenset[str] = frozenset()  # OAuth2 scopes of a token (`scope` or `scp`)
     role_list: tuple[str, ...] = field(init=False, repr=False, compare=False)
     roles_header: str = field(init=False, repr=False, compare=False)
 

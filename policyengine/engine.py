@@ -27,7 +27,7 @@ from policyengine.ratelimit import Limiter, LimitOutcome, default_limiter
 from policyengine.ratelimit.algorithm import micros
 from policyengine.ratelimit.plan import Metered
 from policyengine.trace import Trace
-from policyengine.tree import AllowKind, CompiledRoute
+from policyengine.tree import AllowKind, AllowRule, CompiledRoute
 
 log = logging.getLogger("policyengine")
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
@@ -262,6 +262,7 @@ class Engine:
                 )
             if trace is not None:
                 trace.add(f"deny {deny.site}: condition false ({deny.text})")
+        lacking: AllowRule | None = None  # the first rule that only a scope kept shut
         for allow in route.allows:
             kind = allow.kind
             if kind is not AllowKind.ANYONE and kind is not AllowKind.WHEN and identity is None:
@@ -270,6 +271,12 @@ class Engine:
                 identity is None or not _holds_one_of(identity, allow.roles)
             ):
                 why_not = "role does not match"
+            elif allow.scopes is not None and (
+                identity is None or not allow.scopes <= identity.scopes
+            ):
+                why_not = "scope missing"
+                if lacking is None:
+                    lacking = allow
             elif allow.condition is not None and not allow.condition(ctx):
                 why_not = "condition false"
             else:
@@ -280,11 +287,29 @@ class Engine:
                 trace.add(f"allow {allow.site}: {why_not} ({allow.text})")
         if identity is None:
             return self._credentials_required(route, ctx)
+        if lacking is not None:
+            return self._insufficient_scope(ctx, route, identity, lacking)
         roles = identity.role_list
         who = f"role {', '.join(roles)}" if roles else f"`{identity.subject}`"
         return self._deny(
             403, Reason.NO_ALLOW, f"{who} may not {route.label}", route, ctx, reusable=True
         )
+
+    def _insufficient_scope(
+        self, ctx: RequestContext, route: CompiledRoute, identity: Identity, rule: AllowRule
+    ) -> Decision:
+        """403 with the RFC 6750 §3.1 challenge naming the scopes the rule needs."""
+        realm = next(
+            (c for a in route.authenticators
+             if a.name == identity.authn and (c := a.challenge()) and c.startswith("Bearer ")),
+            "Bearer",
+        )  # fmt: skip
+        separator = " " if realm == "Bearer" else ", "
+        challenge = f'{realm}{separator}error="insufficient_scope", scope="{rule.scope_text}"'
+        return self._deny(403, Reason.INSUFFICIENT_SCOPE,
+                          f"insufficient scope: needs `{rule.scope_text}`", route, ctx,
+                          response_headers={"WWW-Authenticate": challenge},
+                          reusable=True)  # fmt: skip
 
     def _credentials_required(self, route: CompiledRoute, ctx: RequestContext) -> Decision:
         challenge = next((c for a in route.authenticators if (c := a.challenge())), None)

@@ -51,7 +51,9 @@ def _fix_spacing_around_strings(line: str) -> str:
     result: list[str] = []
     last = 0
     for match in re.finditer(r'"(?:[^"\\\n]|\\.)*"', line):
-        result.append(_space_punctuation(line[last : match.start()]))
+        code = _space_punctuation(line[last : match.start()])
+        # a comma just before a string: `"a","b"` -> `"a", "b"` (scope and setting lists)
+        result.append(f"{code} " if code.endswith(",") else code)
         result.append(match.group())
         last = match.end()
     result.append(_space_punctuation(line[last:]))

@@ -1,22 +1,23 @@
 """Strict JSON for request bodies (RFC 8259 and I-JSON, RFC 7493).
 
 Rejected, each with a message safe to show the client: invalid UTF-8, a byte order mark,
-an empty body, duplicate keys, NaN/Infinity, numbers longer than MAX_NUMBER_CHARS or out
-of float range, nesting deeper than MAX_DEPTH, and unpaired surrogates. The parser is
-the standard library's C scanner; every check is linear in the body's size.
+an empty body, duplicate keys, NaN/Infinity, numbers longer than MAX_NUMBER_CHARS, out
+of float range or more precise than a float holds (numbers.py), nesting deeper than
+MAX_DEPTH, and unpaired surrogates. The parser is the standard library's C scanner;
+every check is linear in the body's size.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
 from policyengine.decision import InputError, InputRefused, Reason
+from policyengine.numbers import MAX_CHARS, NumberError, exact_float
 
 MAX_DEPTH = 64
-MAX_NUMBER_CHARS = 100
+MAX_NUMBER_CHARS = MAX_CHARS
 # an escaped surrogate; paired ones are decoded into one character, unpaired ones are not
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -36,6 +37,8 @@ def parse_json(data: bytes | str) -> Any:
         value = _DECODER.decode(text)
     except InvalidJson:
         raise
+    except NumberError as err:
+        raise InvalidJson(str(err)) from None
     except RecursionError:  # the C scanner recurses per level; Python's limit stops it
         raise InvalidJson(f"nesting deeper than {MAX_DEPTH} levels") from None
     except json.JSONDecodeError as err:
@@ -81,15 +84,6 @@ def _int(text: str) -> int:
     return int(text)
 
 
-def _float(text: str) -> float:
-    if len(text) > MAX_NUMBER_CHARS:
-        raise InvalidJson(f"a number is longer than {MAX_NUMBER_CHARS} characters")
-    value = float(text)
-    if not math.isfinite(value):
-        raise InvalidJson("a number is out of range")
-    return value
-
-
 def _check_depth(value: Any) -> None:
     """Iterative, over containers only: cheap next to the parse that built them."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -105,7 +99,7 @@ _DECODER = json.JSONDecoder(  # built once: json.loads with hooks builds one per
     object_pairs_hook=_object,
     parse_constant=_reject_constant,
     parse_int=_int,
-    parse_float=_float,
+    parse_float=exact_float,  # the number as written, or refused: numbers.py
 )
 
 

@@ -19,7 +19,7 @@ from policyengine.syntax.to_ast import duration_seconds
 
 CASE_KEYS = {"name", "request", "identity", "expect", "advance"}
 REQUEST_KEYS = {"method", "path", "headers", "body", "client_ip"}
-IDENTITY_KEYS = {"subject", "roles", "claims", "authn"}
+IDENTITY_KEYS = {"subject", "roles", "claims", "authn", "scopes"}
 EXPECT_KEYS = {
     "allow", "status", "reason", "subject", "roles", "route", "rule", "message",
     "upstream_headers", "response_headers", "errors",
@@ -124,6 +124,7 @@ def _request(where: str, raw: Any, identity_raw: Any) -> Request:
             frozenset(ident.get("roles") or ()),
             ident.get("claims") or {},
             ident.get("authn", "test"),
+            scopes=frozenset(ident.get("scopes") or ()),
         )
     return Request(
         str(raw["method"]),

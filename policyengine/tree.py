@@ -36,6 +36,8 @@ class AllowRule:
     condition: Condition | None
     site: str  # file:line
     text: str  # the rule as written, for traces
+    scopes: frozenset[str] | None = None  # OAuth2 scopes the identity must all hold
+    scope_text: str = ""  # the scopes as RFC 6750 §3.1 `scope="..."` lists them
 
     @property
     def needs_identity(self) -> bool:

@@ -48,6 +48,10 @@ group "/api" {
   }
 }
 route GET /empty { }
+route GET /scoped {
+  allow   scope "orders:read","orders:list"   # two scopes, both needed
+  allow role  user scope   "orders:write" when  path.x == "1"
+}
 # the end
 """
 
@@ -87,6 +91,8 @@ def test_messy_input_gets_canonical_layout() -> None:
     assert "    route GET /a, GET /b/{id} {\n        allow anyone\n    }" in out
     assert "        # before the closing brace\n    }\n}" in out
     assert "route GET /empty {}" in out
+    assert '    allow scope "orders:read", "orders:list"  # two scopes, both needed\n' in out
+    assert '    allow role user scope "orders:write" when path.x == "1"\n' in out
     assert "\n\n\n" not in out
 
 

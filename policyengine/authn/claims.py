@@ -2,8 +2,10 @@
 
 Both token blocks validate `iss`, `aud`, `exp`, `nbf`, `iat` and required claims the
 same way, against the request's `now`, and turn claims into an Identity the same way:
-a subject claim, a roles claim (a list, or a space-separated string such as `scope`),
-and an optional map from IdP group names to policy roles.
+a subject claim, the OAuth2 scopes (scopes.py), a roles claim (an array, or with
+`string` a space-separated string), and an optional map from IdP group names to policy
+roles. A roles claim of another type than declared is refused, never coerced: an IdP
+attribute that a user can set to the string "admin" must not become the role `admin`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from policyengine.authn.base import AuthnBuildContext
+from policyengine.authn.scopes import token_scopes
 from policyengine.authn.settings import SettingsReader
 from policyengine.decision import Identity, Reason
 from policyengine.errors import one_of
@@ -91,6 +94,7 @@ class ClaimMapping:
     roles: str | None
     role_map: Mapping[str, str] | None
     known_roles: frozenset[str]
+    roles_in_string: bool = False  # `roles claim "..." string`: space-separated names
 
     def identity(self, claims: Mapping[str, Any], block: str) -> Identity | Rejection:
         subject = claim_at(claims, self.subject)
@@ -98,10 +102,12 @@ class ClaimMapping:
             return Rejection(Reason.AUTHN_INVALID, f"token has no subject claim `{self.subject}`")
         names = self._role_names(claims)
         if names is None:
-            return Rejection(
-                Reason.AUTHN_INVALID, f"token claim `{self.roles}` is not a list or a string"
-            )
-        return Identity(subject, self._policy_roles(names), claims, block)
+            kind = "a string" if self.roles_in_string else "an array of strings"
+            return Rejection(Reason.AUTHN_INVALID, f"token claim `{self.roles}` is not {kind}")
+        scopes = token_scopes(claims)
+        if isinstance(scopes, str):
+            return Rejection(Reason.AUTHN_INVALID, scopes)
+        return Identity(subject, self._policy_roles(names), claims, block, scopes=scopes)
 
     def _role_names(self, claims: Mapping[str, Any]) -> list[str] | None:
         if self.roles is None:
@@ -109,8 +115,8 @@ class ClaimMapping:
         value = claim_at(claims, self.roles)
         if value is None:
             return []
-        if isinstance(value, str):
-            return value.split()
+        if self.roles_in_string:
+            return value.split(" ") if isinstance(value, str) else None
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value
         return None
@@ -174,7 +180,8 @@ def read_claim_rules(settings: SettingsReader, *, require_exp: bool) -> ClaimRul
 
 def read_claim_mapping(settings: SettingsReader, bc: AuthnBuildContext) -> ClaimMapping:
     subject = settings.claim_path("subject") if settings.has("subject") else "sub"
-    roles = settings.claim_path("roles")
+    typed = settings.typed_claim_path("roles", ("array", "string"))
+    roles = typed[0] if typed is not None else None
     entries = settings.mapping("roles")
     role_map: dict[str, str] | None = None
     if entries is not None:
@@ -198,4 +205,5 @@ def read_claim_mapping(settings: SettingsReader, bc: AuthnBuildContext) -> Claim
                     f"roles are {one_of(bc.known_roles)}",
                 )
             role_map[entry.key] = entry.value.value
-    return ClaimMapping(subject or "sub", roles, role_map, bc.known_roles)
+    in_string = typed is not None and typed[1] == "string"
+    return ClaimMapping(subject or "sub", roles, role_map, bc.known_roles, in_string)

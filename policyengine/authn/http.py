@@ -9,13 +9,14 @@ to a place the policy did not name. Proxies from the environment are honoured.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from policyengine.jsonbody import InvalidJson, parse_json
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
 _NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\s*(?:,|$)", re.IGNORECASE)
@@ -94,9 +95,9 @@ def fetch_json(
     if len(body) > max_bytes:
         raise FetchError(f"answer larger than {max_bytes} bytes")
     try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):
-        raise FetchError("answer is not JSON") from None
+        value = parse_json(body)  # strict: an IdP's duplicate `active` is no answer
+    except InvalidJson:
+        raise FetchError("answer is not plain JSON") from None
     return JsonResponse(value, _max_age(cache_control))
 
 

@@ -1,9 +1,11 @@
 """`authn jwt`: bearer JWTs verified with pyjwt against keys chosen by key type and `kid`.
 
-Per token: the header is read unverified only to pick keys (`alg` must be in the
-block's allowlist, `kid` selects among JWKS keys; `jku`, `x5u`, `jwk`, `x5c` are
-never looked at; any `crit` is refused, as we implement no extension). pyjwt then
-checks the signature with `algorithms=[alg]` and a key whose type admits that alg.
+Per token: the size cap, then the header, read unverified (as strict JSON, jose.py)
+only to pick keys (`alg` must be in the block's allowlist, `typ` in its type allowlist,
+`kid` selects among JWKS keys; `jku`, `x5u`, `jwk`, `x5c` are never looked at; any
+`crit` is refused, as we implement no extension). pyjwt then checks the signature with
+`algorithms=[alg]` and a key whose type admits that alg, and the claims set is read as
+strict JSON too.
 Claims are checked against the request's `now` (claims.py). A verified token's
 identity is cached under the token's sha256 until `exp` (at most CACHE_SECONDS),
 so a repeated token costs a dictionary lookup instead of a signature check.
@@ -12,23 +14,16 @@ so a repeated token costs a dictionary lookup instead of a signature check.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import jwt as pyjwt
-from jwt.exceptions import InvalidSignatureError, PyJWTError
+from jwt.exceptions import DecodeError, InvalidSignatureError, PyJWTError
 
-from policyengine.authn.bearer import (
-    BearerAuthenticator,
-    bearer_of,
-    looks_like_jwt,
-    looks_like_jwt_text,
-)
+from policyengine.authn.bearer import BearerAuthenticator, bearer_of, looks_like_jwt
 from policyengine.authn.cache import ExpiringCache, token_key
 from policyengine.authn.claims import ClaimMapping, ClaimRules, Rejection
+from policyengine.authn.jose import NotPlainJson, TokenRules, decode_part, plain_object
 from policyengine.authn.jwks import JwksUrl
 from policyengine.authn.keys import VerificationKey
 from policyengine.context import RequestContext
@@ -48,7 +43,26 @@ _VERIFY_ONLY: dict[str, Any] = {
     "require": [],
     "enforce_minimum_key_length": True,
 }
-_DECODER = pyjwt.PyJWT(options=_VERIFY_ONLY)  # type: ignore[arg-type]
+
+
+_CLAIMS_NOT_JSON = NotPlainJson("claims set").message
+
+
+class _ClaimsNotPlainJson(DecodeError):
+    pass
+
+
+class _StrictDecoder(pyjwt.PyJWT):
+    """pyjwt with the claims set read as strict JSON (its documented override point)."""
+
+    def _decode_payload(self, decoded: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return plain_object(decoded["payload"], "claims set")
+        except NotPlainJson:
+            raise _ClaimsNotPlainJson() from None
+
+
+_DECODER = _StrictDecoder(options=_VERIFY_ONLY)  # type: ignore[arg-type]
 
 
 class JwtAuthenticator(BearerAuthenticator):
@@ -60,8 +74,10 @@ class JwtAuthenticator(BearerAuthenticator):
         url_keys: JwksUrl | None,
         rules: ClaimRules,
         mapping: ClaimMapping,
+        token_rules: TokenRules,
     ) -> None:
         super().__init__(name)
+        self.token_rules = token_rules
         self.algorithms = algorithms
         self.static_keys = static_keys
         self.url_keys = url_keys
@@ -111,9 +127,14 @@ class JwtAuthenticator(BearerAuthenticator):
         return await asyncio.to_thread(self.authenticate, ctx)
 
     def _verified_claims(self, token: str, now: float) -> Mapping[str, Any]:
-        header = unverified_part(token, 0)
-        if header is None:
-            raise self.failure(Reason.AUTHN_INVALID, "token is malformed")
+        if len(token) > self.token_rules.max_bytes:
+            raise self.failure(
+                Reason.AUTHN_INVALID, f"token is larger than {self.token_rules.max_bytes} bytes"
+            )
+        try:
+            header = decode_part(token, 0)
+        except NotPlainJson as err:
+            raise self.failure(Reason.AUTHN_INVALID, err.message) from None
         alg, kid = self._checked_header(header)
         candidates = self._keys_for(alg, kid, now)
         url_keys = self.url_keys
@@ -130,6 +151,10 @@ class JwtAuthenticator(BearerAuthenticator):
                 decoded = _DECODER.decode_complete(token, key=candidate.key, algorithms=[alg])
             except InvalidSignatureError:
                 continue
+            except _ClaimsNotPlainJson:
+                raise self.failure(
+                    Reason.AUTHN_INVALID, NotPlainJson("claims set").message
+                ) from None
             except PyJWTError:
                 raise self.failure(Reason.AUTHN_INVALID, "token is malformed") from None
             payload: Mapping[str, Any] = decoded["payload"]
@@ -142,6 +167,9 @@ class JwtAuthenticator(BearerAuthenticator):
             raise self.failure(Reason.AUTHN_INVALID, "token algorithm is not accepted")
         if "crit" in header or "b64" in header:  # we implement no extension (RFC 7515 §4.1.11)
             raise self.failure(Reason.AUTHN_INVALID, "token header is not accepted")
+        typ_problem = self.token_rules.typ_problem(header)
+        if typ_problem is not None:
+            raise self.failure(Reason.AUTHN_INVALID, typ_problem)
         if kid is not None and not isinstance(kid, str):
             raise self.failure(Reason.AUTHN_INVALID, "token header is not accepted")
         return alg, kid
@@ -158,14 +186,9 @@ class JwtAuthenticator(BearerAuthenticator):
 
 
 def unverified_part(token: str, index: int) -> dict[str, Any] | None:
-    """The JSON object in the header (0) or payload (1) of a JWT-shaped token, unverified:
-    only to choose keys and blocks. pyjwt then decodes the token strictly, once (its own
-    unverified-header helper would decode all three parts: a second full pass)."""
-    if not looks_like_jwt_text(token):
-        return None
-    segment = token.split(".", 2)[index]
+    """The header (0) or claims (1) of a JWT-shaped token, unverified: only to choose
+    keys and blocks; None when the part is not one strict JSON object."""
     try:
-        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error, RecursionError):
+        return decode_part(token, index)
+    except NotPlainJson:
         return None
-    return value if isinstance(value, dict) else None

@@ -7,11 +7,14 @@ a listed algorithm, so a policy never carries a key or an algorithm by mistake.
 from __future__ import annotations
 
 import json
+import re
 
 from policyengine import ast
 from policyengine.authn.base import AuthnBuildContext
+from policyengine.authn.bearer import MAX_TOKEN_BYTES
 from policyengine.authn.claims import CLAIM_SETTINGS, read_claim_mapping, read_claim_rules
 from policyengine.authn.http import url_problem
+from policyengine.authn.jose import DEFAULT_MAX_BYTES, DEFAULT_TYPES, TokenRules, media_type
 from policyengine.authn.jwks import JwksUrl
 from policyengine.authn.jwt import JwtAuthenticator
 from policyengine.authn.keys import (
@@ -26,7 +29,17 @@ from policyengine.authn.keys import (
 from policyengine.authn.settings import SettingsReader
 from policyengine.errors import one_of
 
-SETTINGS = CLAIM_SETTINGS | {"algorithms", "public_key", "jwks", "secret"}
+SETTINGS = CLAIM_SETTINGS | {
+    "algorithms",
+    "public_key",
+    "jwks",
+    "secret",
+    "typ",
+    "missing_typ",
+    "max_token_size",
+}
+MIN_TOKEN_BYTES = 256
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+(/[A-Za-z0-9!#$&^_.+-]+)?")  # RFC 6838 §4.2
 
 
 def build_jwt(block: ast.AuthnBlock, bc: AuthnBuildContext) -> JwtAuthenticator | None:
@@ -45,9 +58,44 @@ def build_jwt(block: ast.AuthnBlock, bc: AuthnBuildContext) -> JwtAuthenticator 
         _check_every_algorithm_has_a_key(settings, algorithms, static_keys)
     rules = read_claim_rules(settings, require_exp=True)
     mapping = read_claim_mapping(settings, bc)
+    token_rules = _token_rules(settings)
     if len(bc.diags.errors) > errors_before:
         return None
-    return JwtAuthenticator(block.label, algorithms, static_keys, url_keys, rules, mapping)
+    return JwtAuthenticator(
+        block.label, algorithms, static_keys, url_keys, rules, mapping, token_rules
+    )
+
+
+def _token_rules(settings: SettingsReader) -> TokenRules:
+    """`typ "JWT", "at+jwt"`, `missing_typ accept|refuse`, `max_token_size 8KiB`."""
+    types = settings.strings("typ")
+    for typ in types or ():
+        if not _MEDIA_TYPE.fullmatch(typ):
+            settings.diags.error(
+                "compile/bad-setting",
+                f"`{typ}` is not a media type",
+                settings.span("typ"),
+                'a `typ` is a media type such as `"at+jwt"` (RFC 7515 §4.1.9)',
+            )
+    missing = settings.names("missing_typ")
+    if missing is not None and missing not in (["accept"], ["refuse"]):
+        settings.diags.error(
+            "compile/bad-setting",
+            "`missing_typ` is `accept` or `refuse`",
+            settings.span("missing_typ"),
+        )
+    size = settings.size("max_token_size")
+    if size is not None and not MIN_TOKEN_BYTES <= size <= MAX_TOKEN_BYTES:
+        settings.diags.error(
+            "compile/bad-setting",
+            f"`max_token_size` must be between {MIN_TOKEN_BYTES}B and {MAX_TOKEN_BYTES // 1024}KiB",
+            settings.span("max_token_size"),
+        )
+    return TokenRules(
+        types=frozenset(media_type(t) for t in (types if types is not None else DEFAULT_TYPES)),
+        require_typ=missing == ["refuse"],
+        max_bytes=size if size is not None else DEFAULT_MAX_BYTES,
+    )
 
 
 def _algorithms(settings: SettingsReader) -> frozenset[str]:

@@ -99,20 +99,28 @@ class SettingsReader:
 
     def claim_path(self, key: str) -> str | None:
         """`key claim "a.b"`; a `map { ... }` may follow and is read by `mapping`."""
+        found = self.typed_claim_path(key, ())
+        return found[0] if found is not None else None
+
+    def typed_claim_path(self, key: str, kinds: tuple[str, ...]) -> tuple[str, str | None] | None:
+        """`key claim "a.b"`, or `key claim "a.b" KIND` with KIND one of `kinds`."""
         setting = self.by_key.get(key)
         if setting is None or not setting.groups:
             return None
         words = setting.groups[0]
+        kind = words[2].value if len(words) == 3 else None
         if (
             len(setting.groups) != 1
-            or len(words) != 2
+            or len(words) not in ((2, 3) if kinds else (2,))
             or words[0].value != "claim"
             or words[1].kind is not ast.WordKind.STRING
             or not words[1].value
+            or (kind is not None and (words[2].kind is not ast.WordKind.NAME or kind not in kinds))
         ):
-            self._bad(setting, f'a claim path, like `{key} claim "realm_access.roles"`')
+            shape = f" {'|'.join(kinds)}" if kinds else ""
+            self._bad(setting, f'a claim path, like `{key} claim "realm_access.roles"{shape}`')
             return None
-        return str(words[1].value)
+        return str(words[1].value), None if kind is None else str(kind)
 
     def mapping(self, key: str) -> tuple[ast.MapEntry, ...] | None:
         setting = self.by_key.get(key)
@@ -149,6 +157,10 @@ class SettingsReader:
     def duration(self, key: str) -> float | None:
         words = self.words(key, (ast.WordKind.DURATION,), "a duration, like `30s`")
         return float(words[0].value) if words else None
+
+    def size(self, key: str) -> int | None:
+        words = self.words(key, (ast.WordKind.SIZE,), "a size, like `8KiB`")
+        return int(words[0].value) if words else None
 
     def span(self, key: str) -> Span:
         setting = self.by_key.get(key)

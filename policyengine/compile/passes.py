@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import TypeVar
 
 from policyengine import ast
+from policyengine.authn.scopes import is_scope_token
 from policyengine.compile.state import CompileState, Declared, FlatRoute
 from policyengine.errors import one_of
 from policyengine.paths import normalize_path
@@ -156,6 +157,8 @@ def resolve_names(state: CompileState) -> None:
 
 
 def _resolve_rule(state: CompileState, rule: ast.Rule) -> None:
+    if isinstance(rule, ast.AllowRole | ast.AllowAuthenticated):
+        _check_scopes(state, rule.scopes)
     if isinstance(rule, ast.AllowRole | ast.Deny):
         for role in rule.roles:
             if role.value not in state.roles:
@@ -175,6 +178,23 @@ def _resolve_rule(state: CompileState, rule: ast.Rule) -> None:
         for ref in rule.schema.schema_refs():
             if ref.value not in state.schemas:
                 _unknown(state, "schema", ref.value, ref.span, state.schemas)
+
+
+def _check_scopes(state: CompileState, scopes: tuple[ast.Name, ...]) -> None:
+    seen: set[str] = set()
+    for scope in scopes:
+        if not is_scope_token(scope.value):
+            state.diags.error(
+                "compile/bad-scope",
+                f"`{scope.value}` is not a scope",
+                scope.span,
+                'a scope is printable ASCII without spaces, `"` or `\\` (RFC 6749 §3.3); '
+                'list several as `scope "a", "b"`',
+            )
+        elif scope.value in seen:
+            state.diags.error("compile/bad-scope", f"scope `{scope.value}` is listed twice",
+                              scope.span)  # fmt: skip
+        seen.add(scope.value)
 
 
 def _unknown(

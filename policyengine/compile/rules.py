@@ -49,20 +49,21 @@ def _compile_target(
         text = rule.span.source.text[rule.span.start : rule.span.end]
         if isinstance(rule, ast.AllowAnyone):
             allows.append(AllowRule(AllowKind.ANYONE, None, None, site, text))
-        elif isinstance(rule, ast.AllowAuthenticated):
+        elif isinstance(rule, ast.AllowAuthenticated | ast.AllowRole):
+            scopes, scope_text = _scopes(state, rule.scopes)
             allows.append(
                 AllowRule(
-                    AllowKind.AUTHENTICATED, None, _condition(compiler, rule.when), site, text
-                )
-            )
-        elif isinstance(rule, ast.AllowRole):
-            allows.append(
-                AllowRule(
-                    AllowKind.ROLE,
-                    _satisfying(state, rule.roles),
-                    _condition(compiler, rule.when),
-                    site,
-                    text,
+                    kind=AllowKind.ROLE
+                    if isinstance(rule, ast.AllowRole)
+                    else AllowKind.AUTHENTICATED,
+                    roles=_satisfying(state, rule.roles)
+                    if isinstance(rule, ast.AllowRole)
+                    else None,
+                    condition=_condition(compiler, rule.when),
+                    site=site,
+                    text=text,
+                    scopes=scopes,
+                    scope_text=scope_text,
                 )
             )
         elif isinstance(rule, ast.AllowWhen):
@@ -134,6 +135,16 @@ def _satisfying(state: CompileState, roles: tuple[ast.Name, ...]) -> frozenset[s
         found |= state.satisfying_roles.get(role.value, frozenset())
     role_set = frozenset(found)
     return state.role_sets.setdefault(role_set, role_set)
+
+
+def _scopes(state: CompileState, names: tuple[ast.Name, ...]) -> tuple[frozenset[str] | None, str]:
+    """The scopes a rule needs as a shared frozenset (None: no scope clause), and how the
+    RFC 6750 challenge lists them: as written, space-separated, once each."""
+    if not names:
+        return None, ""
+    ordered = list(dict.fromkeys(n.value for n in names))
+    scope_set = frozenset(ordered)
+    return state.scope_sets.setdefault(scope_set, scope_set), " ".join(ordered)
 
 
 def _authenticators(state: CompileState, flat: FlatRoute) -> tuple[Authenticator, ...]:

@@ -57,6 +57,7 @@ class CompileState:
     # equal role sets and authenticator lists are one object each: a large policy's
     # routes then share a few hot objects instead of pulling thousands into cache
     role_sets: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
+    scope_sets: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)  # shared too
     authn_sets: dict[tuple[Authenticator, ...], tuple[Authenticator, ...]] = field(
         default_factory=dict
     )

@@ -8,7 +8,6 @@ takes every occurrence of a repeated parameter; any other field takes exactly on
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from policyengine import ast
 from policyengine.decision import InputError
 from policyengine.errors import Diagnostics
+from policyengine.numbers import NumberError, exact_float
 from policyengine.schema.build import DEFAULT_MAX_BODY, build_validator
 from policyengine.schema.convert import InlineConverter, JsonSchema
 from policyengine.schema.files import DRAFT_2020_12
@@ -48,18 +48,32 @@ class QueryValidator:
             for name, values in query.items()
             if len(values) > 1 and name in self.scalars
         )
-        return (repeated + self.validator(self.coerce(query)))[:MAX_ERRORS]
+        try:
+            coerced = self.coerce(query)
+        except _Unreadable as err:  # checking the double would not check what was sent
+            return (*repeated, InputError(to_pointer([err.name]), err.message))[:MAX_ERRORS]
+        return (repeated + self.validator(coerced))[:MAX_ERRORS]
 
     def coerce(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
         value: dict[str, Any] = {}
         for name, values in query.items():
-            if name in self.lists:
-                value[name] = [self.lists[name](v) for v in values]
-            elif name in self.scalars:
-                value[name] = self.scalars[name](values[0])
-            else:  # unknown: rejected by a closed schema, ignored by an open one
-                value[name] = values[0] if len(values) == 1 else values
+            try:
+                if name in self.lists:
+                    value[name] = [self.lists[name](v) for v in values]
+                elif name in self.scalars:
+                    value[name] = self.scalars[name](values[0])
+                else:  # unknown: rejected by a closed schema, ignored by an open one
+                    value[name] = values[0] if len(values) == 1 else values
+            except NumberError as err:
+                raise _Unreadable(name, str(err)) from None
         return value
+
+
+class _Unreadable(Exception):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+        self.message = message
 
 
 def compile_query_schema(rule: ast.QueryRule, state: CompileState, diags: Diagnostics) -> InputSpec:
@@ -103,12 +117,12 @@ def _to_int(text: str) -> int | str:
 
 
 def _to_number(text: str) -> int | float | str:
+    """Raises a NumberError for a number a double cannot hold as written."""
     if not _NUMBER.fullmatch(text):
         return text
     if _INT.fullmatch(text):
         return int(text)
-    number = float(text)
-    return number if math.isfinite(number) else text
+    return exact_float(text)
 
 
 def _to_bool(text: str) -> bool | str:

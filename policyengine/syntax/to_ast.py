@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from lark import Token, Transformer, v_args
@@ -11,6 +12,7 @@ from lark.tree import Meta
 
 from policyengine import ast
 from policyengine.errors import Diagnostic
+from policyengine.numbers import exact_float
 from policyengine.source import Source, Span
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -57,7 +59,15 @@ MAX_NUMBER_LENGTH = 40
 def _number(text: str) -> int | float:
     if len(text) > MAX_NUMBER_LENGTH:  # Python refuses huge int conversions; so do we, clearly
         raise ValueError(f"number longer than {MAX_NUMBER_LENGTH} characters")
-    return float(text) if any(c in text for c in ".eE") else int(text)
+    # a bound the engine would hold as another number than written is refused (numbers.py)
+    return exact_float(text) if any(c in text for c in ".eE") else int(text)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scopes:
+    """A `scope "a", "b"` clause between the rules that take one."""
+
+    names: tuple[ast.Name, ...] = ()
 
 
 @v_args(meta=True)
@@ -346,7 +356,16 @@ class AstBuilder(Transformer[Token, list[ast.Statement]]):
         return ast.AllowAuthenticated(items[0] if items else None, self._span(meta))
 
     def allow_role(self, meta: Meta, items: list[Any]) -> ast.AllowRole:
-        return ast.AllowRole(items[0], items[1] if len(items) > 1 else None, self._span(meta))
+        scopes = next((i for i in items[1:] if isinstance(i, _Scopes)), _Scopes())
+        when = next((i for i in items[1:] if not isinstance(i, _Scopes)), None)
+        return ast.AllowRole(items[0], when, self._span(meta), scopes.names)
+
+    def allow_scope(self, meta: Meta, items: list[Any]) -> ast.AllowAuthenticated:
+        when = items[1] if len(items) > 1 else None
+        return ast.AllowAuthenticated(when, self._span(meta), items[0].names)
+
+    def scope_list(self, meta: Meta, items: list[Token]) -> _Scopes:
+        return _Scopes(tuple(ast.Name(unquote(str(t)), self._tok_span(t)) for t in items))
 
     def allow_when(self, meta: Meta, items: list[Any]) -> ast.AllowWhen:
         return ast.AllowWhen(items[0], self._span(meta))

@@ -134,7 +134,7 @@ class IdP:
     jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
     cache_control: str | None = "max-age=300"
     jwks_status: int = 200
-    answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # token -> answer
+    answers: dict[str, Any] = field(default_factory=dict)  # token -> answer (bytes: sent as is)
     client_id: str = "gateway"
     client_secret: str = "introspect-secret"
     delay: float = 0.0
@@ -154,7 +154,7 @@ def _handler(idp: IdP) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _send(self, status: int, body: Any, cache_control: str | None = None) -> None:
-            data = json.dumps(body).encode()
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()  # bytes: raw
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

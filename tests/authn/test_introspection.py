@@ -35,7 +35,7 @@ def introspect_block(idp: IdP, *lines: str) -> str:
             f'endpoint "{idp.base_url}/introspect"',
             f'client_id "{idp.client_id}"',
             'client_secret env "INTROSPECT_SECRET"',
-            'roles claim "scope"',
+            'roles claim "scope" string',
             *lines,
         ]
     )
@@ -180,6 +180,14 @@ def test_roles_map_applies_to_introspection(make: Make, idp: IdP) -> None:
         (lambda idp: setattr(idp, "introspect_status", 500), "server error"),
         (lambda idp: idp.answers.__setitem__(OPAQUE, {"active": "yes"}), "malformed answer"),
         (lambda idp: idp.answers.__setitem__(OPAQUE, {"sub": "x"}), "no `active`"),
+        (
+            lambda idp: idp.answers.__setitem__(OPAQUE, b'{"active":false,"active":true}'),
+            "duplicate member names: not plain JSON",
+        ),
+        (
+            lambda idp: idp.answers.__setitem__(OPAQUE, b'\xef\xbb\xbf{"active":true}'),
+            "a byte order mark: not plain JSON",
+        ),
     ],
 )
 def test_failures_of_the_endpoint_fail_closed_and_are_not_cached(
@@ -251,3 +259,11 @@ def test_decide_async_introspects_off_the_event_loop(make: Make, idp: IdP) -> No
 
     assert [d.allow for d in asyncio.run(run())] == [True, True]
     assert idp.hits["introspect"] == 1
+
+
+def test_a_roles_claim_of_the_wrong_type_is_refused(make: Make, idp: IdP) -> None:
+    idp.answers[OPAQUE] = active(scope=["openid", "user"])  # declared `string`
+    decision = ask(make())
+    assert (decision.status, decision.reason) == (401, Reason.AUTHN_INVALID)
+    assert decision.message == "token claim `scope` is not a string"
+    assert 'error="invalid_token"' in decision.response_headers["WWW-Authenticate"]

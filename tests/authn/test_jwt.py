@@ -211,7 +211,7 @@ def test_roles_from_a_nested_claim_keep_only_declared_roles(hs: Any) -> None:
 
 
 def test_roles_from_a_space_separated_scope(hs: Any) -> None:
-    e = hs('roles claim "scope"')
+    e = hs('roles claim "scope" string')
     assert decide(e, token(scope="openid viewer email")).roles == ("viewer",)
 
 

@@ -287,19 +287,19 @@ ATTACKS = [
         "header is not JSON",
         bearer_of(lambda k: f"{b64(b'nope')}.{b64(b'{}')}.c2ln"),
         INVALID,
-        "malformed",
+        "token header is not plain JSON",
     ),
     Attack(
         "header is a JSON list",
         bearer_of(lambda k: f"{b64(b'[]')}.{b64(b'{}')}.c2ln"),
         INVALID,
-        "malformed",
+        "token header is not plain JSON",
     ),
     Attack(
         "payload is not an object",
         bearer_of(lambda k: _signed_raw_payload(k.rsa2, b"[1, 2]")),
         INVALID,
-        "token is malformed",
+        "token claims set is not plain JSON",
     ),
     Attack(
         "two segments",

@@ -22,6 +22,12 @@ MIB = 1024 * 1024
         (b"[0." + b"1" * 100_000 + b"]", "a number is longer than 100 characters"),
         (b"-" + b"9" * 4301, "a number is longer than 100 characters"),
         (b"1e999999999", "a number is out of range"),
+        # more precise than a double: a decimal reader would see another number (I-JSON)
+        (b'{"quantity": 100.0000000000000000001}', "a number has more precision than"),
+        (b"[1e-400]", "a number has more precision than"),  # 0.0 to a double
+        (b"[3.14159265358979323846]", "a number has more precision than"),
+        (b"[9007199254740993.0]", "a number has more precision than"),
+        (b"[1.00000000000000000000000000001e2]", "a number has more precision than"),
         (b'"' + b"x" * MIB + b"\\ud800" + b'"', "a string holds an unpaired UTF-16 surrogate"),
         (b'{"\\uDC00": 1}', "a string holds an unpaired UTF-16 surrogate"),
         (b'{"k": 1, "k": 1}', 'duplicate key "k"'),
@@ -44,8 +50,9 @@ def test_hostile_bodies(body: bytes, message: str) -> None:
         '"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["',
         '{"emoji": "\\ud83d\\ude00", "é": "\\u00e9"}',
         "-0",
-        "1e-400",
         "9" * 100,
+        "[19.99, 0.1, 1e2, 1.5e-300, 123456789012345, 100.000000000000000000000]",
+        "[1.7976931348623157e308, 5e-324, 0.30000000000000004, -0.0]",
         '{"a": [1, 2.5, true, false, null, "s", {}, []]}',
     ],
 )

@@ -34,6 +34,12 @@ CASES: list[tuple[str, list[str] | None]] = [
     ("price=nan", ["/price"]),
     ("price=inf", ["/price"]),
     ("price=1e99999", ["/price"]),
+    ("price=19.99", VALID),
+    ("price=100.000000000000000000", VALID),  # long, but exactly the number a double holds
+    ("price=100.0000000000000000001", ["/price"]),  # a double would read 100.0
+    ("price=1e-400", ["/price"]),  # a double would read 0.0
+    ("limit=100.0000000000000000001", ["/limit"]),
+    ("ids=1&ids=2&tags=x&price=3.14159265358979323846", ["/price"]),
     ("flag=true", VALID),
     ("flag=false", VALID),
     ("flag=1", ["/flag"]),
@@ -80,6 +86,14 @@ def test_query_messages(decide: Callable[[str], Decide]) -> None:
         '/limit: "abc" is not an integer',
         '/flag: "1" is not a boolean',
     ]
+
+
+def test_numbers_a_double_cannot_hold_are_named(decide: Callable[[str], Decide]) -> None:
+    run = decide(QUERY)
+    assert rendered(run({}, path="/r?price=100.0000000000000000001")) == [
+        "/price: a number has more precision than a 64-bit float holds"
+    ]
+    assert rendered(run({}, path="/r?price=1e999")) == ["/price: a number is out of range"]
 
 
 def test_required_and_open_query(decide: Callable[[str], Decide]) -> None:

@@ -103,6 +103,26 @@ BODY_CASES = [
         "a 5000-digit number: parsing cost (CVE-2020-10735) is bounded at 100 characters",
     ),
     order(
+        "just over the bound, as a decimal",
+        b'{"productId": "ABCD1234", "quantity": 100.0000000000000000001}',
+        *INVALID,
+        "a double reads 100.0 (within 1..100), a decimal reader more than 100: refused, as "
+        "a number a double cannot hold as written (RFC 7493 §2.2)",
+    ),
+    order(
+        "underflow to zero",
+        b'{"productId": "ABCD1234", "quantity": 1e-400}',
+        *INVALID,
+        "0.0 to a double, not to a decimal reader",
+    ),
+    order(
+        "the bound written long but exact",
+        b'{"productId": "ABCD1234", "quantity": 100.000000000000000000}',
+        200,
+        "allow",
+        "trailing zeros lose nothing: the number as written is 100",
+    ),
+    order(
         "fraction for an int",
         b'{"productId": "ABCD1234", "quantity": 2.5}',
         *INVALID,

@@ -88,6 +88,10 @@ route GET /api/me {
     allow authenticated
 }
 
+route GET /api/reports {
+    allow role user scope "reports:read"
+}
+
 route GET /api/items/{id:int} {
     allow role user
 }

@@ -7,6 +7,7 @@ Each row says what it expects and why; a row that fails names both.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -91,7 +92,11 @@ def test_two_key_headers_over_http(server_port: int) -> None:
 
 # -- tokens: what tests/authn/test_jwt_attacks.py does not cover -----------------------------
 
-TokenCase = tuple[str, Callable[[Credentials], dict[str, str]], int, str, str]
+# name, headers, status, reason, why, and the target when it is not /api/items/7
+TokenCase = (
+    tuple[str, Callable[[Credentials], dict[str, str]], int, str, str]
+    | tuple[str, Callable[[Credentials], dict[str, str]], int, str, str, str]
+)
 
 
 def bearer(make: Callable[[Credentials], str]) -> Callable[[Credentials], dict[str, str]]:
@@ -126,7 +131,58 @@ JWT_CASES: list[TokenCase] = [
         bearer(lambda c: c.token(roles={"user": True})),
         401,
         "authn.invalid",
-        "a roles claim that is neither list nor string is refused",
+        "a roles claim that is not an array of strings is refused",
+    ),
+    (
+        "roles as a string",
+        bearer(lambda c: c.token(roles="user")),
+        401,
+        "authn.invalid",
+        "a string where an array is declared is refused, not split into roles",
+    ),
+    (
+        "typ at+jwt",
+        bearer(lambda c: _with_header(c, {"typ": "at+jwt"})),
+        200,
+        "allow",
+        "RFC 9068 access tokens are in the default typ allowlist",
+    ),
+    (
+        "typ dpop+jwt",
+        bearer(lambda c: _with_header(c, {"typ": "dpop+jwt"})),
+        401,
+        "authn.invalid",
+        "a DPoP proof signed by the same key is no access token (RFC 8725 §3.11)",
+    ),
+    (
+        "duplicate sub",
+        bearer(lambda c: _raw_claims(c, b', "sub": "root"}')),
+        401,
+        "authn.invalid",
+        "parsers disagree on which duplicate member wins: refused (RFC 8725 §3.2)",
+    ),
+    (
+        "token over 8 KiB",
+        bearer(lambda c: c.token(pad="x" * 9000)),
+        401,
+        "authn.invalid",
+        "the default token size cap",
+    ),
+    (
+        "scope granted",
+        lambda c: {"Authorization": f"Bearer {c.token(scope='reports:read')}"},
+        200,
+        "allow",
+        "the scope the rule names, from a space-separated `scope` claim",
+        "/api/reports",
+    ),
+    (
+        "scope missing",
+        lambda c: {"Authorization": f"Bearer {c.token(scp=['reports:write'])}"},
+        403,
+        "authz.insufficient_scope",
+        "a token without the scope is 403 insufficient_scope (RFC 6750 §3.1), not an allow",
+        "/api/reports",
     ),
     (
         "subject is a number",
@@ -196,10 +252,27 @@ def _with_kid(credentials: Credentials, kid: str) -> str:
     return jwt.encode(payload, credentials.private_key, algorithm="RS256", headers={"kid": kid})
 
 
+def _with_header(credentials: Credentials, header: dict[str, str]) -> str:
+    import jwt
+
+    payload = jwt.decode(credentials.token(), options={"verify_signature": False})
+    return jwt.encode(payload, credentials.private_key, algorithm="RS256", headers=header)
+
+
+def _raw_claims(credentials: Credentials, tail: bytes) -> str:
+    """An honestly signed token whose claims end with `tail` instead of `}`."""
+    import jwt
+
+    payload = jwt.decode(credentials.token(), options={"verify_signature": False})
+    raw = json.dumps(payload).encode()[:-1] + tail
+    return jwt.api_jws.encode(raw, credentials.private_key, algorithm="RS256")
+
+
 def _token_case(credentials: Credentials, row: TokenCase) -> Case:
-    name, headers, status, reason, why = row
+    name, headers, status, reason, why = row[:5]
+    target = row[5] if len(row) > 5 else "/api/items/7"
     query = f"?access_token={credentials.token()}" if name == "token in the query" else ""
-    return Case(name, "GET", "/api/items/7" + query, status, reason, why,
+    return Case(name, "GET", target + query, status, reason, why,
                 tuple(headers(credentials).items()), subject="tina")  # fmt: skip
 
 

@@ -277,3 +277,18 @@ def test_any_text_parses_or_fails_cleanly(text: str) -> None:
         parse(text)
     except PolicyError as err:
         assert err.render()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("100.0000000000000000001", "a number has more precision than a 64-bit float holds"),
+        ("1e999", "a number is out of range"),
+    ],
+)
+def test_policy_numbers_a_double_would_change_are_refused(text: str, message: str) -> None:
+    source = Source("n.policy", f"schema S {{ n: number 0..{text} }}")
+    with pytest.raises(PolicyError) as caught:
+        parse_source(source)
+    rendered = caught.value.render()
+    assert f"n.policy:1:25: error[syntax/bad-number]: {message}" in rendered
