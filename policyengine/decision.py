@@ -22,6 +22,8 @@ class Reason(StrEnum):
     AUTHN_MISSING = "authn.missing"
     AUTHN_INVALID = "authn.invalid"
     AUTHN_EXPIRED = "authn.expired"
+    METHOD_OVERRIDE = "request.method_override"  # 400: X-HTTP-Method-Override, `_method`
+    URL_OVERRIDE = "request.url_override"  # 400: X-Original-URL, X-Rewrite-URL
     AUTHN_AMBIGUOUS = "authn.ambiguous"  # 400: more than one credential, or one sent twice
     DENIED = "authz.denied"
     NO_ALLOW = "authz.no_allow"

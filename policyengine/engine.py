@@ -20,6 +20,7 @@ from policyengine.authn.base import ambiguous
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import RequestContext
 from policyengine.decision import Decision, Identity, InputRefused, Reason, Request
+from policyengine.hardening import override_refusal
 from policyengine.inputs import MissingBody, check_input
 from policyengine.loader import load_policy_set, parse_text
 from policyengine.paths import BadPath, normalize_target, segments_to_path
@@ -159,6 +160,11 @@ class Engine:
             if trace is not None:
                 trace.add(f"normalize: rejected ({err})")
             return self._deny(400, Reason.BAD_PATH, f"bad path: {err}", reusable=True)
+        override = override_refusal(request.headers, raw_query)
+        if override is not None:
+            if trace is not None:
+                trace.add(f"normalize: rejected ({override[1]})")
+            return self._deny(400, override[0], override[1], reusable=True)
         match = self.policy.tree.match(segments, request.method)
         if match is None:
             path = segments_to_path(segments)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from typing import ClassVar
 
 __all__ = ["BadPath", "normalize_path", "normalize_target", "segments_to_path", "split_target"]
@@ -48,6 +49,11 @@ _NEEDS_ESCAPE = re.compile(r"[ \"#<>?\[\]^`{|}]")
 # `%3B` may be decoded before that strip, so it counts too.
 _DOT_WITH_PARAMS = re.compile(r"\.\.?(?:;|%3B)")
 
+# `%252e` is `%2e` to us and `.` to a backend that decodes twice: a dot segment, slash
+# or backslash we never saw (CVE-2021-41773's class). Any depth: `%25252e` too.
+_DOUBLE_ENCODED = re.compile(r"%25(?:25)*(?:2[eEfF]|5[cC])")
+_SEPARATORS = "./\\"
+
 _ABSOLUTE = re.compile(r"(?i:https?)://([^/?#]*)(.*)", re.DOTALL)
 # RFC 9110 §4.2.4: userinfo in an http(s) URI is treated as an error.
 _AUTHORITY = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:\[\]%]+")
@@ -71,16 +77,23 @@ _SINGLE_ESCAPES = {
 
 
 def split_target(target: str) -> tuple[str, str]:
-    """Split a request target into (path, raw_query), dropping any `#fragment`.
+    """Split a request target into (path, raw_query).
 
     Accepts origin-form (`/a/b?x=1`) and http(s) absolute-form
     (`http://host:8080/a?x`, RFC 9112 §3.2.2), whose scheme and authority are
-    dropped. Anything else (``, `*`, `a/b`, authority-form) raises BadPath.
+    dropped. Anything else (``, `*`, `a/b`, authority-form) raises BadPath, and so
+    does a `#` (a client never sends a fragment, RFC 9112 §3.2: a gateway that
+    forwards the whole target would send a backend more than we decided on) and a raw
+    non-ASCII character in the path (RFC 3986 §2.1: it must be percent-encoded; raw,
+    each server reads its bytes its own way).
     """
-    target = target.partition("#")[0]
+    if "#" in target:
+        raise BadPath("`#` in request target")
     if not target.startswith("/"):
         target = _strip_origin(target)
     path, _, query = target.partition("?")
+    if not path.isascii():
+        raise BadPath("raw non-ASCII character in path (percent-encode it)")
     return path, query
 
 
@@ -121,7 +134,7 @@ def normalize_target(target: str) -> tuple[tuple[str, ...], str]:
         path, query = split_target(target)
         return normalize_path(path), query
     if "#" in query:  # a clean path has none, so a fragment starts in the query
-        query = query.partition("#")[0]
+        raise BadPath("`#` in request target")
     return segments, query
 
 
@@ -151,13 +164,25 @@ def _normalize_slow(path: str) -> tuple[str, ...]:
         raise BadPath(_raw_reason(bad.group()))
     if _MALFORMED.search(path):
         raise BadPath("malformed percent-escape in path")
+    if "%25" in path and _DOUBLE_ENCODED.search(path):
+        raise BadPath("double-encoded `.`, `/` or `\\` in path")
     # Decoding may span segments: an encoded '/' is rejected, so runs never
     # cross a real one. Dots are resolved after decoding, as a backend would
     # (`.%2e` is `..`: CVE-2021-41773 in Apache httpd).
     if "%" in path:
         path = _ESCAPES.sub(_decode_run, path)
+    if not path.isascii() and _folds_to_separator(path):
+        raise BadPath("a character that is `.`, `/` or `\\` after NFKC in path")
     path = _NEEDS_ESCAPE.sub(_escape_char, path)
     return _resolve_dots(path[1:].split("/"))
+
+
+def _folds_to_separator(text: str) -> bool:
+    """Whether NFKC makes a `.`, `/` or `\\` appear (fullwidth U+FF0E, U+FF0F, U+FF3C,
+    the one dot leader U+2024, U+2488 `1.`...): a backend that normalizes Unicode (IDNA,
+    some frameworks' NFKC) would see a dot segment or a separator we never saw."""
+    folded = unicodedata.normalize("NFKC", text)
+    return any(folded.count(c) != text.count(c) for c in _SEPARATORS)
 
 
 def _raw_reason(char: str) -> str:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from policyengine import Engine
+from policyengine.hardening import FIELDS as OVERRIDE_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,5 +45,8 @@ def test_the_inputs_name_authn_condition_and_limit_headers(tmp_path: Path) -> No
         """,
         directory=str(tmp_path),
     )
-    assert engine.policy.inputs.headers == ("x-debug", "x-key", "x-tenant")
+    # and the override fields every decision reads, to refuse them (hardening.py)
+    assert engine.policy.inputs.headers == tuple(
+        sorted(("x-debug", "x-key", "x-tenant", *OVERRIDE_FIELDS))
+    )
     assert engine.policy.inputs.client_ip

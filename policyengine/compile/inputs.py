@@ -12,10 +12,11 @@ from policyengine import ast
 from policyengine.compile.contradictions import condition_of, walk
 from policyengine.compile.state import CompileState
 from policyengine.decision import DecisionInputs
+from policyengine.hardening import FIELDS as OVERRIDE_FIELDS
 
 
 def collect_inputs(state: CompileState) -> None:
-    headers: set[str] = set()
+    headers: set[str] = set(OVERRIDE_FIELDS)  # every decision reads them: refused if present
     client_ip = False
     for authenticator in state.authenticators.values():
         headers.update(authenticator.headers)

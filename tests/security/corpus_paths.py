@@ -71,11 +71,12 @@ PATH_CASES = [
     admin(
         "half-encoded dot-dot", "/public/.%2e/api/admin/users", "the exact CVE-2021-41773 spelling"
     ),
-    unmatched(
+    bad(
         "double-encoded dot-dot",
         "/public/%252e%252e/api/admin/users",
-        "decoded once only: `%252e` is the text `%2e`, never a dot (CVE-2021-42013)",
+        "`%252e` is `.` to a backend that decodes twice (CVE-2021-42013): refused",
     ),
+    bad("triple-encoded dot-dot", "/public/%25252e%25252e/api/admin", "any depth"),
     # -- encoded separators -------------------------------------------------------------------
     bad(
         "encoded slash",
@@ -89,11 +90,13 @@ PATH_CASES = [
         "Windows and IIS backends read `\\` as `/`",
     ),
     bad("encoded backslash", "/public/%5c../api/admin/users", "`%5C` is a backslash"),
-    unmatched(
+    bad(
         "double-encoded slash",
         "/public/%252f..%252fapi/admin",
-        "decoded once: the segment is the text `%2f..%2fapi`, no separator",
+        "a separator to a backend that decodes twice: refused",
     ),
+    bad("double-encoded backslash", "/public/%255c..%255capi/admin", "the same for `\\`"),
+    unmatched("double-encoded other byte", "/api/admin%2541/users", "`%2541` stays data"),
     # -- path parameters (Tomcat `;`: CVE-2020-1957 in Shiro, CVE-2020-11989) ----------------
     bad(
         "dot-dot with a parameter",
@@ -159,10 +162,10 @@ PATH_CASES = [
         "//evil.example/../api/admin/users",
         "a path, never an authority: the dots resolve within it",
     ),
-    public(
-        "fragment dropped",
+    bad(
+        "raw fragment",
         "/public#/../api/admin/users",
-        "a fragment never reaches a server (RFC 9110 §4.2.5); the path is /public",
+        "a client never sends `#` (RFC 9112 §3.2); nginx would forward the whole target",
     ),
     unmatched("encoded fragment", "/api/admin%23/users", "`%23` is data: no route matches"),
     public(
@@ -184,11 +187,14 @@ PATH_CASES = [
         "RFC 3986 §6.2.2.2: `%70` is `p`, the same path",
     ),
     unmatched("dotless i", "/publ%C4%B1c", "U+0131 is not `i`: no Unicode folding"),
-    unmatched(
+    bad(
         "fullwidth solidus",
         "/public%EF%BC%8F..%EF%BC%8Fapi/admin",
-        "U+FF0F is not `/`; one segment, no route",
+        "U+FF0F is `/` after NFKC, as a normalizing backend reads it: refused",
     ),
+    bad("fullwidth full stops", "/public/%EF%BC%8E%EF%BC%8E/api/admin", "U+FF0E is `.`"),
+    bad("one dot leader", "/public/%E2%80%A4%E2%80%A4/api/admin", "U+2024 is `.` after NFKC"),
+    bad("raw non-ASCII", "/publ\u00e9c", "raw, each server reads the bytes its own way"),
     unmatched("encoded space", "/public%20", "`public ` is another segment"),
     # -- typed segments ----------------------------------------------------------------------------
     unmatched(
@@ -245,33 +251,70 @@ METHOD_CASES = [
         "ANY covers methods the language does not name",
     ),
     Case("method with a NUL", "GET\x00", "/public", *UNMATCHED, "not the token GET", **MALFORMED),  # type: ignore[arg-type]
-    # X-HTTP-Method-Override and friends are never read: the decision is on the real method.
+    # Method and URL overrides are refused (400): frameworks behind the gateway honour
+    # them, and the request they serve would not be the one decided on.
     Case(
         "override cannot upgrade",
         "DELETE",
         "/api/items/7",
-        403,
-        "authz.no_allow",
-        "a user may not DELETE, whatever X-HTTP-Method-Override says",
+        400,
+        "request.method_override",
+        "refused whatever it says: a DELETE with X-HTTP-Method-Override: GET",
         headers=(("X-API-Key", "key-alice"), ("X-HTTP-Method-Override", "GET")),
     ),
     Case(
-        "override is not the method",
+        "override cannot downgrade",
         "GET",
         "/api/items/7",
-        200,
-        "allow",
-        "decided as the GET it is; a backend that honours the header must be told to stop",
+        400,
+        "request.method_override",
+        "a permitted GET that a framework would serve as DELETE",
         headers=(("X-API-Key", "key-alice"), ("X-HTTP-Method-Override", "DELETE")),
-        subject="alice",
     ),
     Case(
-        "method override on a missing route",
+        "method override headers in any case",
         "POST",
         "/api/items/7",
-        403,
-        "route.unmatched",
-        "POST has no route here; X-HTTP-Method / X-Method-Override: GET change nothing",
-        headers=(("X-HTTP-Method", "GET"), ("X-Method-Override", "GET")),
+        400,
+        "request.method_override",
+        "X-HTTP-Method and X-Method-Override, names in any case",
+        headers=(("x-http-method", "GET"), ("X-METHOD-OVERRIDE", "GET")),
+    ),
+    Case(
+        "_method parameter",
+        "POST",
+        "/api/items/7?_method=DELETE",
+        400,
+        "request.method_override",
+        "Rails, Laravel and Symfony read `_method` from the query",
+        headers=(("X-API-Key", "key-alice"),),
+    ),
+    Case(
+        "encoded _method parameter",
+        "GET",
+        "/api/items/7?x=1&%5Fmethod=DELETE",
+        400,
+        "request.method_override",
+        "`%5F` is `_` to every query parser",
+        headers=(("X-API-Key", "key-alice"),),
+    ),
+    public("a parameter that only ends in _method", "/public?http_method=x", "not `_method`"),
+    Case(
+        "X-Original-URL",
+        "GET",
+        "/public",
+        400,
+        "request.url_override",
+        "IIS and Symfony route by it: the gateway matched /public, the backend /api/admin",
+        headers=(("X-Original-URL", "/api/admin/users"),),
+    ),
+    Case(
+        "X-Rewrite-URL",
+        "GET",
+        "/public",
+        400,
+        "request.url_override",
+        "Zend and Symfony route by it",
+        headers=(("x-rewrite-url", "/api/admin/users"),),
     ),
 ]

@@ -22,7 +22,6 @@ SPELLINGS = [
     "/x/../limited",
     "/%6cimited",
     "/limited?page=2",
-    "/limited#top",
     "http://other.example/limited",
 ]
 

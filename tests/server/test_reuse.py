@@ -341,3 +341,17 @@ def test_two_credentials_or_one_sent_twice_are_ambiguous_on_every_endpoint(
     for fields in ([key, key], [bearer, bearer], [key, bearer]):
         status, body = ask_lines(app, endpoint, fields)
         assert status == 400 and b"authn.ambiguous" in body, (fields, body)
+
+
+def test_an_override_field_is_never_answered_from_the_cache(app: App) -> None:
+    for _ in range(3):
+        assert ask(app, "/orders/7", x_api_key="key-alice")[0] == 200
+    assert app.metrics.reused >= 1
+    for name, value, reason in (
+        ("x_http_method_override", "DELETE", b"request.method_override"),
+        ("x_original_url", "/admin", b"request.url_override"),
+    ):
+        status, _, body = ask(app, "/orders/7", x_api_key="key-alice", **{name: value})
+        assert status == 400 and reason in body
+    status, _, body = ask(app, "/orders/7?_method=DELETE", x_api_key="key-alice")
+    assert status == 400 and b"request.method_override" in body
