@@ -305,13 +305,14 @@ class Engine:
         self, ctx: RequestContext, route: CompiledRoute, identity: Identity, rule: AllowRule
     ) -> Decision:
         """403 with the RFC 6750 §3.1 challenge naming the scopes the rule needs."""
-        realm = next(
+        # the realm of the bearer block that made the identity, when it made one
+        prefix = next(
             (c for a in route.authenticators
              if a.name == identity.authn and (c := a.challenge()) and c.startswith("Bearer ")),
             "Bearer",
         )  # fmt: skip
-        separator = " " if realm == "Bearer" else ", "
-        challenge = f'{realm}{separator}error="insufficient_scope", scope="{rule.scope_text}"'
+        separator = " " if prefix == "Bearer" else ", "
+        challenge = f'{prefix}{separator}error="insufficient_scope", scope="{rule.scope_text}"'
         return self._deny(403, Reason.INSUFFICIENT_SCOPE,
                           f"insufficient scope: needs `{rule.scope_text}`", route, ctx,
                           response_headers={"WWW-Authenticate": challenge},

@@ -136,6 +136,7 @@ LINES = [
     'group "/g" { route POST /p { allow anyone; query { q: string, n?: int 1.. } } }',
     'authn api_key k { header "X"; keys file "k.yaml" }', "# comment", "",
     'route ANY /z/** { deny when client_ip in [10.0.0.0/8, fd00::/8]; allow authenticated }',
+    'route PUT /s { allow scope "s:w","s:r" when true; allow role a scope "x" }  # scopes',
 ]  # fmt: skip
 
 

@@ -205,5 +205,12 @@ def read_claim_mapping(settings: SettingsReader, bc: AuthnBuildContext) -> Claim
                     f"roles are {one_of(bc.known_roles)}",
                 )
             role_map[entry.key] = entry.value.value
+    if typed is not None and typed == ("scope", None):
+        settings.diags.error(
+            "compile/bad-setting",
+            "`scope` is a space-separated string, not an array",
+            settings.span("roles"),
+            'write `roles claim "scope" string` (RFC 9068 §2.2.3), or use `allow scope`',
+        )
     in_string = typed is not None and typed[1] == "string"
     return ClaimMapping(subject or "sub", roles, role_map, bc.known_roles, in_string)

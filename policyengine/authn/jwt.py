@@ -43,8 +43,6 @@ _VERIFY_ONLY: dict[str, Any] = {
     "require": [],
     "enforce_minimum_key_length": True,
 }
-
-
 _CLAIMS_NOT_JSON = NotPlainJson("claims set").message
 
 
@@ -152,9 +150,7 @@ class JwtAuthenticator(BearerAuthenticator):
             except InvalidSignatureError:
                 continue
             except _ClaimsNotPlainJson:
-                raise self.failure(
-                    Reason.AUTHN_INVALID, NotPlainJson("claims set").message
-                ) from None
+                raise self.failure(Reason.AUTHN_INVALID, _CLAIMS_NOT_JSON) from None
             except PyJWTError:
                 raise self.failure(Reason.AUTHN_INVALID, "token is malformed") from None
             payload: Mapping[str, Any] = decoded["payload"]

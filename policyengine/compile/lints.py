@@ -18,7 +18,8 @@ fails on them. Definitions, precisely (SECURITY.md lists them for policy authors
   `GET /admin/health`), or at least two other routes at the same depth under the same
   static parent all admit only roles.
 - `lint/unsatisfiable-rule`: an allow or deny condition that no request can make true
-  (contradictions.py says exactly what is recognized).
+  (contradictions.py says exactly what is recognized), or a scope rule on a route that
+  only API keys (which carry no scopes) authenticate.
 - `lint/unused-role`, `lint/unused-schema`, `lint/unused-limit`, `lint/unused-authn`: a
   declaration no route uses. A role counts as used when a rule admits or names it,
   directly or by inheritance (a role that inherits a used role is used), or when another
@@ -72,6 +73,7 @@ def lint_unsatisfiable_rules(state: CompileState) -> None:
     key_claims = _ApiKeyClaims()
     for flat in state.routes:
         for rule in flat.route.rules:
+            _lint_scopes_without_tokens(state, rule, first_route.get(id(flat.route)))
             condition = condition_of(rule)
             if condition is None:
                 continue
@@ -85,6 +87,22 @@ def lint_unsatisfiable_rules(state: CompileState) -> None:
                     rule.span,
                     "no request" + (" is denied by it" if kind == "deny" else " is admitted by it"),
                 )
+
+
+def _lint_scopes_without_tokens(
+    state: CompileState, rule: ast.Rule, route: CompiledRoute | None
+) -> None:
+    """Only tokens carry scopes: a scope rule on a route no token block serves admits no one."""
+    if not isinstance(rule, ast.AllowAuthenticated | ast.AllowRole) or not rule.scopes:
+        return
+    if route is None or any(not isinstance(a, ApiKeyAuthenticator) for a in route.authenticators):
+        return
+    state.diags.warning(
+        "lint/unsatisfiable-rule",
+        "this allow rule can never match: no authn block of this route reads scopes",
+        rule.span,
+        "scopes come from `authn jwt` and `authn introspect` tokens; API keys carry none",
+    )
 
 
 def _facts(

@@ -220,6 +220,7 @@ def test_strictness_runs_once_per_token(
         ("max_token_size 64KiB", "`max_token_size` must be between 256B and 16KiB"),
         ("max_token_size 10s", "`max_token_size` expects a size"),
         ('roles claim "roles" list', "`roles` expects a claim path"),
+        ('roles claim "scope"', "`scope` is a space-separated string, not an array"),
     ],
 )
 def test_bad_settings_are_compile_errors(make: Any, line: str, message: str) -> None:

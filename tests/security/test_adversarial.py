@@ -291,3 +291,15 @@ def test_the_sidecar_refuses_an_identity_in_decide(server_port: int) -> None:
     reply = send(server_port, "POST", "/v1/decide", (("Content-Type", "application/json"),),
                  body)  # fmt: skip
     assert (reply.status, reply.reason()) == (400, "request.invalid")
+
+
+def test_the_scope_challenge_reaches_the_gateway(
+    credentials: Credentials, server_port: int
+) -> None:
+    """RFC 6750 §3.1: the 403 names the scope to ask for, through forward-auth too."""
+    row = next(r for r in JWT_CASES if r[0] == "scope missing")
+    reply = forward_auth(server_port, _token_case(credentials, row))
+    assert (reply.status, reply.reason()) == (403, "authz.insufficient_scope")
+    assert reply.headers.get("www-authenticate") == (
+        'Bearer realm="tokens", error="insufficient_scope", scope="reports:read"'
+    )

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from policyengine.cli import main
 from policyengine.compile import compile_policy_set
@@ -191,6 +193,26 @@ def test_a_claim_some_api_key_carries_is_not_reported(tmp_path: Path) -> None:
 def test_claims_of_token_routes_are_never_guessed(tmp_path: Path) -> None:
     (tmp_path / "k.pem").write_text("")
     text = KEYED.replace('authn api_key { header "X-API-Key"; keys file "keys.yaml" }', "")
+    assert "lint/unsatisfiable-rule" not in [w.code for w in lint(text, tmp_path)]
+
+
+def test_a_scope_rule_only_api_keys_serve_is_reported(tmp_path: Path) -> None:
+    _key_file(tmp_path, "{}")
+    text = KEYED + 'route GET /r { allow role user scope "reports:read" }\n'
+    assert ("lint/unsatisfiable-rule", 'allow role user scope "reports:read"') in found(
+        text, tmp_path
+    )
+
+
+def test_a_scope_rule_a_token_block_serves_is_not_reported(tmp_path: Path) -> None:
+    _key_file(tmp_path, "{}")
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    pem = key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "k.pem").write_bytes(pem)
+    jwt_block = (
+        'authn jwt { issuer "i"; audience "a"; algorithms EdDSA; public_key file "k.pem" }\n'
+    )
+    text = jwt_block + KEYED + 'route GET /r { allow scope "reports:read" }\n'
     assert "lint/unsatisfiable-rule" not in [w.code for w in lint(text, tmp_path)]
 
 
