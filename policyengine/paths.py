@@ -52,7 +52,7 @@ _DOT_WITH_PARAMS = re.compile(r"\.\.?(?:;|%3B)")
 # `%252e` is `%2e` to us and `.` to a backend that decodes twice: a dot segment, slash
 # or backslash we never saw (CVE-2021-41773's class). Any depth: `%25252e` too.
 _DOUBLE_ENCODED = re.compile(r"%25(?:25)*(?:2[eEfF]|5[cC])")
-_SEPARATORS = "./\\"
+_FOLD_TARGETS = "./\\"  # what NFKC must not make appear
 
 _ABSOLUTE = re.compile(r"(?i:https?)://([^/?#]*)(.*)", re.DOTALL)
 # RFC 9110 §4.2.4: userinfo in an http(s) URI is treated as an error.
@@ -182,7 +182,7 @@ def _folds_to_separator(text: str) -> bool:
     the one dot leader U+2024, U+2488 `1.`...): a backend that normalizes Unicode (IDNA,
     some frameworks' NFKC) would see a dot segment or a separator we never saw."""
     folded = unicodedata.normalize("NFKC", text)
-    return any(folded.count(c) != text.count(c) for c in _SEPARATORS)
+    return any(folded.count(c) != text.count(c) for c in _FOLD_TARGETS)
 
 
 def _raw_reason(char: str) -> str:

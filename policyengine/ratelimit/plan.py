@@ -31,7 +31,6 @@ class LimitSpec:
 class LimitPlan:
     """A route's limits as the stores run them."""
 
-    specs: tuple[LimitSpec, ...]  # as the route names them (a name may repeat)
     rules: tuple[Rule, ...]  # each name once: a limit named twice counts once
     keys: tuple[RuleKey, ...]
     policy: str  # the IETF RateLimit-Policy field
@@ -72,7 +71,6 @@ def plan_of(specs: tuple[LimitSpec, ...]) -> LimitPlan:
     rules = tuple(unique.values())
     policy = ", ".join([f'"{r.name}";q={r.capacity};w={whole_seconds(r.window_us)}' for r in rules])
     return LimitPlan(
-        specs,
         rules,
         tuple([rule_key_of(rule) for rule in rules]),
         policy,
