@@ -29,18 +29,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from redis import BlockingConnectionPool, Redis
-from redis.asyncio import Redis as AsyncRedis
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
-from redis.retry import Retry
 
 from policyengine.context import RequestContext
 from policyengine.ratelimit.algorithm import Quota, micros
 from policyengine.ratelimit.base import LimitOutcome
 from policyengine.ratelimit.batch import ScriptBatcher, StoreFailed
+from policyengine.ratelimit.connect import (
+    ClientOptions,
+    StoreAddress,
+    async_client,
+    parse_store_url,
+    sync_client,
+)
 from policyengine.ratelimit.headers import HeaderMode, outcome
 from policyengine.ratelimit.memory import DEFAULT_MAX_BYTES, MemoryLimiter, MemoryStats
 from policyengine.ratelimit.plan import LimitPlan
@@ -76,9 +77,10 @@ class RedisStats:
 class _Health:
     """The store's failures: counted, logged once per outage, and rested after."""
 
-    def __init__(self, recovery_s: float) -> None:
+    def __init__(self, recovery_s: float, address: StoreAddress) -> None:
         self._lock = threading.Lock()
         self.recovery_s = recovery_s
+        self._address = address  # to take the password out of drivers' messages
         self._retry_at = 0.0
         self.down = False
         self.checks = self.refused = self.errors = self.skipped = 0
@@ -99,7 +101,7 @@ class _Health:
             log.warning(
                 "rate-limit store unreachable (%s: %s); asking again in %.1fs",
                 type(err).__name__,
-                err,
+                self._address.redact(str(err)),
                 self.recovery_s,
             )
 
@@ -119,7 +121,7 @@ class RedisLimiter:
         self,
         url: str,
         *,
-        prefix: str = "policyengine:rl:",
+        prefix: str | None = None,  # the deployment's default: hash-tagged for a cluster
         timeout_ms: int = 100,
         on_store_error: StoreErrorMode | str = StoreErrorMode.DENY,
         recovery_ms: int = 1000,
@@ -127,41 +129,33 @@ class RedisLimiter:
         clock: ClockSource | str = ClockSource.SERVER,
         local_max_bytes: int = DEFAULT_MAX_BYTES,
         pool_size: int = DEFAULT_POOL_SIZE,
+        ca_file: str | None = None,
     ) -> None:
         if timeout_ms <= 0 or recovery_ms < 0 or pool_size < 1:
             raise ValueError(
                 "timeout_ms must be above 0, recovery_ms at least 0 and pool_size at least 1"
             )
-        self._url = url  # may hold a password: never logged
-        self._prefix = prefix
+        self._address = parse_store_url(url, ca_file=ca_file)  # holds the password
+        self._prefix = self._address.default_prefix if prefix is None else prefix
+        self._address.check_prefix(self._prefix)
+        self._options = ClientOptions(timeout_ms / 1000, pool_size, ca_file)
         self._timeout_s = timeout_ms / 1000
         self._mode = StoreErrorMode(on_store_error)
         self._headers = HeaderMode(headers)
         self._clock = ClockSource(clock)
-        self._health = _Health(recovery_ms / 1000)
+        self._health = _Health(recovery_ms / 1000, self._address)
         self._local = (
             MemoryLimiter(max_bytes=local_max_bytes, headers=self._headers)
             if self._mode is StoreErrorMode.LOCAL
             else None
         )
-        # No connection yet: redis-py connects on the first command, and again after errors.
-        # One retry, at once, and only for a broken connection (a pooled one after a Redis
-        # restart): never for a timeout. A thread waits up to timeout_ms for a free
-        # connection, then up to timeout_ms for the answer.
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=pool_size,
-            timeout=self._timeout_s,
-            socket_timeout=self._timeout_s,
-            socket_connect_timeout=self._timeout_s,
-            retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
-        )
-        self._client = Redis(connection_pool=pool)
+        self._client = sync_client(self._address, self._options)  # connects when first used
         self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ScriptBatcher]
         self._batchers = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
-        return f"RedisLimiter(prefix={self._prefix!r}, on_store_error={self._mode.value!r})"
+        deployment, mode = self._address.deployment.value, self._mode.value
+        return f"RedisLimiter({deployment}, prefix={self._prefix!r}, on_store_error={mode!r})"
 
     # -- the Limiter protocol ----------------------------------------------------------
     def check(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
@@ -231,12 +225,7 @@ class RedisLimiter:
         loop = asyncio.get_running_loop()
         batcher = self._batchers.get(loop)
         if batcher is None:
-            client = AsyncRedis.from_url(
-                self._url,
-                socket_timeout=self._timeout_s,
-                socket_connect_timeout=self._timeout_s,
-                retry=AsyncRetry(NoBackoff(), 1, (RedisConnectionError,)),
-            )
+            client = async_client(self._address, self._options)
             batcher = ScriptBatcher(
                 client, (SCRIPT_SHA, SCRIPT), self._timeout_s, self._health.failed
             )

@@ -110,7 +110,7 @@ class Worker:
     async def start(cls, config: ServerConfig, metrics_dir: Path | None = None) -> Worker:
         """Load the policy, then listen; raises PolicyError or OSError."""
         loop = asyncio.get_running_loop()
-        limiter = limiter_from_url(config.redis_url)
+        limiter = limiter_from_url(config.redis_url, ca_file=config.redis_ca_file)
         build = functools.partial(build_engine, config, limiter)
         holder = EngineHolder(await loop.run_in_executor(None, build))
         metrics = Metrics(metrics_dir, limiter_stats(limiter))
