@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 import pytest
 from click.testing import CliRunner
 
+from policyengine import Engine, Reason
 from policyengine.cli import main
 from policyengine.context import RequestContext
 from policyengine.decision import Identity, Request
 from policyengine.ratelimit import LimitOutcome, limiter_from_url
-from policyengine.ratelimit.algorithm import micros
 from policyengine.ratelimit.connect import CLUSTER_PREFIX, has_hash_tag, parse_store_url
 from policyengine.ratelimit.plan import LimitSpec, plan_of
 from policyengine.ratelimit.redis import RedisLimiter
@@ -149,16 +149,29 @@ def test_tls_with_the_ca_counts_exactly(tls_redis: Deployment) -> None:
     limiter.close()
 
 
+POLICY = """
+policy "tls"
+role user
+limit few 5 per minute by subject
+route GET /orders {
+    allow role user
+    limit few
+}
+"""
+
+
 def test_tls_without_the_ca_fails_closed_and_logs_no_secret(
     tls_redis: Deployment, caplog: pytest.LogCaptureFixture
 ) -> None:
     limiter = limiter_from_url(tls_redis.url, timeout_ms=500, recovery_ms=0)
     assert isinstance(limiter, RedisLimiter)
+    engine = Engine.from_text(POLICY, limiter=limiter)
+    request = Request("GET", "/orders", identity=Identity("alice", frozenset({"user"})))
     with caplog.at_level(logging.WARNING, logger="policyengine.ratelimit"):
-        outcome = limiter.check(FIFTY, ctx("tls-no-ca"))
-        [async_outcome] = async_outcomes(limiter, ["tls-no-ca"])
-    for refused in (outcome, async_outcome):  # on_store_error deny: a 503 to the caller
-        assert not refused.allowed and refused.unavailable
+        decision = engine.decide(request)
+        async_decision = asyncio.run(engine.decide_async(request))
+    for refused in (decision, async_decision):  # on_store_error deny: a named 503
+        assert (refused.status, refused.reason) == (503, Reason.RATE_LIMIT_UNAVAILABLE)
     assert limiter.stats().store_errors >= 1 and limiter.stats().checks == 0
     assert "certificate verify failed" in caplog.text
     assert PASSWORD not in caplog.text and PASSWORD not in repr(limiter)
