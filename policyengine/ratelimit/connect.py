@@ -215,7 +215,7 @@ def sync_client(address: StoreAddress, options: ClientOptions) -> SyncClient:
         return RedisCluster(
             startup_nodes=nodes,
             connection_pool_class=BlockingConnectionPool,
-            retry=Retry(NoBackoff(), 1),
+            retry=Retry(NoBackoff(), 1),  # a cluster retries its own errors, timeouts too
             **blocking,
             **kwargs,
         )

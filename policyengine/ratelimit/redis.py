@@ -27,9 +27,9 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from policyengine.context import RequestContext
 from policyengine.ratelimit.algorithm import Quota, micros
@@ -46,10 +46,14 @@ from policyengine.ratelimit.headers import HeaderMode, outcome
 from policyengine.ratelimit.memory import DEFAULT_MAX_BYTES, MemoryLimiter, MemoryStats
 from policyengine.ratelimit.plan import LimitPlan
 
+if TYPE_CHECKING:
+    from policyengine.ratelimit.connect import SyncClient
+
 log = logging.getLogger("policyengine.ratelimit")
 
 SCRIPT = importlib.resources.files(__package__).joinpath("limits.lua").read_text("utf-8")
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+STORE_ERRORS = (RedisError, RedisClusterException, OSError)  # a cluster's are no RedisError
 DEFAULT_POOL_SIZE = 32  # connections for threads (the Python API); an event loop uses one
 
 
@@ -149,7 +153,8 @@ class RedisLimiter:
             if self._mode is StoreErrorMode.LOCAL
             else None
         )
-        self._client = sync_client(self._address, self._options)  # connects when first used
+        self._client: SyncClient | None = None  # made when first used: see _sync_client
+        self._client_lock = threading.Lock()
         self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ScriptBatcher]
         self._batchers = weakref.WeakKeyDictionary()
 
@@ -167,7 +172,7 @@ class RedisLimiter:
         names, args = self._script_input(plan, keys, now_us)
         try:
             reply = self._evalsha(names, args)
-        except (RedisError, OSError) as err:
+        except STORE_ERRORS as err:
             self._health.failed(err)
             return self._without_store(plan, keys, now_us)
         return self._answer(plan, reply)
@@ -191,7 +196,8 @@ class RedisLimiter:
         )
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
     async def aclose(self) -> None:
         batcher = self._batchers.pop(asyncio.get_running_loop(), None)
@@ -213,12 +219,23 @@ class RedisLimiter:
         return outcome(plan, quotas, admitted, self._headers)
 
     def _evalsha(self, keys: list[str], args: list[str]) -> Any:
-        client = self._client
+        client = self._sync_client()
         try:
             return client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
         except NoScriptError:
             client.script_load(SCRIPT)
             return client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+
+    def _sync_client(self) -> SyncClient:
+        """Made on first use, as a cluster client asks a node for the slots as it is made:
+        a store down at start is then a store error like any other, not a crash."""
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = sync_client(self._address, self._options)
+                client = self._client
+        return client
 
     def _batcher(self) -> ScriptBatcher:
         """One per event loop: asyncio connections belong to the loop that made them."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -236,3 +237,41 @@ def test_the_cli_checks_the_ca_file_against_the_url(tmp_path: object) -> None:
         main, ["serve", str(tmp_path), "--redis-ca-file", __file__]
     )  # no --redis at all
     assert result.exit_code == 2 and "--redis-ca-file needs a rediss://" in result.output
+
+
+# -- failures: the same bounds and modes on every deployment ------------------------------
+
+
+@pytest.mark.parametrize("mode", ["deny", "allow", "local"])
+def test_a_cluster_down_at_start_follows_on_store_error(mode: str) -> None:
+    limiter = RedisLimiter("redis+cluster://127.0.0.1:1", on_store_error=mode, recovery_ms=0)
+    outcomes = [limiter.check(FIFTY, ctx("down")), *async_outcomes(limiter, ["down"])]
+    if mode == "deny":
+        assert all(o.unavailable and not o.allowed for o in outcomes)
+    else:
+        assert all(o.allowed and not o.unavailable for o in outcomes)
+    assert limiter.stats().store_errors == 2 and limiter.stats().checks == 0
+
+
+@pytest.mark.parametrize("name", ["redis_cluster", "redis_sentinel"])
+def test_a_hung_store_is_bounded_by_the_timeout_and_recovers(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    deployment: Deployment = request.getfixturevalue(name)
+    limiter = RedisLimiter(deployment.url, timeout_ms=200, recovery_ms=0)
+    assert limiter.check(FIFTY, ctx("hung")).allowed  # connected: slots known
+    for node in deployment.servers:
+        node.pause()
+    try:
+        started = time.monotonic()
+        [async_outcome] = async_outcomes(limiter, ["hung"])
+        async_took, started = time.monotonic() - started, time.monotonic()
+        sync_outcome = limiter.check(FIFTY, ctx("hung"))
+        sync_took = time.monotonic() - started
+    finally:
+        for node in deployment.servers:
+            node.resume()
+    assert async_outcome.unavailable and sync_outcome.unavailable
+    assert async_took < 2.0 and sync_took < 2.0  # bounded by timeout_ms, not by Redis
+    assert limiter.check(FIFTY, ctx("hung")).allowed  # the first answer ends the outage
+    assert not limiter.stats().store_down
