@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,6 +23,9 @@ from policyengine.ratelimit import LimitOutcome, limiter_from_url
 from policyengine.ratelimit.connect import CLUSTER_PREFIX, has_hash_tag, parse_store_url
 from policyengine.ratelimit.plan import LimitSpec, plan_of
 from policyengine.ratelimit.redis import RedisLimiter
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "server"))  # the sidecar's test helpers
+from server_support import forward_auth, request, serve_process
 
 if TYPE_CHECKING:
     from conftest import Deployment, RedisServer
@@ -275,3 +280,46 @@ def test_a_hung_store_is_bounded_by_the_timeout_and_recovers(
     assert async_took < 2.0 and sync_took < 2.0  # bounded by timeout_ms, not by Redis
     assert limiter.check(FIFTY, ctx("hung")).allowed  # the first answer ends the outage
     assert not limiter.stats().store_down
+
+
+# -- the sidecar: serve --redis rediss://... --redis-ca-file ------------------------------
+
+SIDECAR_POLICY = """
+policy "sidecar"
+limit three 3 per minute by client_ip
+route GET /api/limited {
+    allow anyone
+    limit three
+}
+"""
+
+
+def sidecar_statuses(workdir: Path, url: str, *options: str) -> tuple[list[int], str, str]:
+    """Four requests through `policyengine serve`: their statuses, /metrics, stderr."""
+    (workdir / "policy").mkdir(parents=True)
+    (workdir / "policy" / "main.policy").write_text(SIDECAR_POLICY)
+    stderr = workdir / "stderr"
+    limited = forward_auth("GET", "/api/limited")
+    with serve_process(workdir / "policy", "--redis", url, *options, stderr_path=stderr) as (
+        _,
+        port,
+    ):
+        statuses = [request(port, "GET", "/v1/forward-auth", limited).status for _ in range(4)]
+        metrics = request(port, "GET", "/metrics").body.decode()
+    return statuses, metrics, stderr.read_text()
+
+
+def test_the_sidecar_counts_over_tls_and_fails_closed_without_the_ca(
+    tls_redis: Deployment, tmp_path: Path
+) -> None:
+    assert tls_redis.ca_file is not None
+    tls_redis.servers[0].client().flushall()
+    statuses, metrics, log = sidecar_statuses(
+        tmp_path / "ca", tls_redis.url, "--redis-ca-file", tls_redis.ca_file
+    )
+    assert statuses == [200, 200, 200, 429]
+    assert PASSWORD not in metrics and PASSWORD not in log
+    statuses, metrics, log = sidecar_statuses(tmp_path / "no-ca", tls_redis.url)
+    assert statuses == [503] * 4  # ratelimit.unavailable: the certificate does not verify
+    assert "certificate verify failed" in log and log.count("unreachable") == 1
+    assert PASSWORD not in metrics and PASSWORD not in log
