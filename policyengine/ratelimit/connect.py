@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote
 
 if TYPE_CHECKING:  # redis-py is imported when a client is made: parsing a URL needs none
@@ -29,8 +29,8 @@ if TYPE_CHECKING:  # redis-py is imported when a client is made: parsing a URL n
     from redis.cluster import RedisCluster
     from redis.sentinel import SentinelConnectionPool
 
-    SyncClient = Redis | RedisCluster
-    AsyncClient = AsyncRedis | AsyncRedisCluster
+    SyncClient: TypeAlias = Redis | RedisCluster
+    AsyncClient: TypeAlias = AsyncRedis | AsyncRedisCluster
 
 DEFAULT_PREFIX = "policyengine:rl:"
 CLUSTER_PREFIX = "{policyengine}:rl:"  # the hash tag puts every key in one slot
