@@ -3,7 +3,8 @@
 Each check is one EVALSHA of limits.lua with the keys of every limit of the request
 (the script is loaded again when Redis answers NOSCRIPT, e.g. after a restart). On an
 event loop the checks pending together share one round trip (batch.py); threads share
-a blocking pool of `pool_size` connections and wait for a free one.
+a blocking pool of `pool_size` connections and wait for a free one. The URL names one
+server, a Cluster or a Sentinel-watched primary (connect.py makes the clients).
 The script reads Redis's own clock by default, so replicas whose clocks disagree still
 share one exact window; `clock="engine"` uses the engine's clock instead (tests, replays).
 
