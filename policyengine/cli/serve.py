@@ -28,8 +28,16 @@ EXIT_USAGE = 2
     "--redis",
     "redis_url",
     metavar="URL",
-    help="Rate-limit store shared by workers and replicas (redis://, rediss://, "
-    "unix://). Without it counts are kept per process.",
+    help="Rate-limit store shared by workers and replicas: redis://, rediss:// (TLS), "
+    "unix://, redis+cluster://h:p[,h:p...], rediss+cluster://, "
+    "redis+sentinel://h:p[,h:p...]/service[/db]. Without it counts are kept per process.",
+)
+@click.option(
+    "--redis-ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="CA certificates (PEM) that sign a rediss:// store's certificate; default: the "
+    "system's. The certificate and host name are always verified.",
 )
 @click.option(
     "--redis-timeout-ms",
@@ -132,6 +140,7 @@ def serve(
     port: int,
     workers: int,
     redis_url: str | None,
+    redis_ca_file: str | None,
     redis_timeout_ms: int,
     redis_on_error: str,
     redis_recovery_ms: int,
@@ -167,7 +176,9 @@ def serve(
             port=port,
             workers=workers,
             redis_url=redis_url,
-            store=StoreOptions(redis_timeout_ms, redis_on_error, redis_recovery_ms),
+            store=StoreOptions(
+                redis_timeout_ms, redis_on_error, redis_recovery_ms, ca_file=redis_ca_file
+            ),
             trusted_proxies=TrustedProxies.parse(trusted_proxies),
             nginx_mode=nginx_mode,
             subject_header=subject_header,

@@ -19,8 +19,6 @@ __all__ = [
     "limiter_from_url",
 ]
 
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-
 
 def default_limiter() -> Limiter:
     return MemoryLimiter()
@@ -31,21 +29,20 @@ def limiter_from_url(
     *,
     headers: HeaderMode | str = HeaderMode.IETF,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    prefix: str = "policyengine:rl:",
+    prefix: str | None = None,
     timeout_ms: int = 100,
     on_store_error: str = "deny",
     recovery_ms: int = 1000,
+    ca_file: str | None = None,
 ) -> Limiter:
-    """The in-memory limiter for no URL; a Redis limiter for `redis://`, `rediss://`,
-    `unix://` URLs. `max_bytes` bounds the memory store (for Redis: the local fallback)."""
+    """The in-memory limiter for no URL; a Redis limiter for a store URL (connect.py:
+    one server, a Cluster or Sentinel). `max_bytes` bounds the memory store (for Redis:
+    the local fallback). A ValueError, naming no secret, for a URL or prefix that cannot work."""
     mode = HeaderMode(headers)
     if url is None:
+        if ca_file is not None:
+            raise ValueError("a CA file is for a rediss:// store URL")
         return MemoryLimiter(max_bytes=max_bytes, headers=mode)
-    if not url.startswith(REDIS_SCHEMES):
-        scheme = url.split("://", 1)[0] if "://" in url else ""  # the rest may hold a password
-        raise ValueError(
-            f"unsupported rate-limit store `{scheme}`: use a redis://, rediss:// or unix:// URL"
-        )
     from policyengine.ratelimit.redis import RedisLimiter  # imports redis-py only when asked
 
     return RedisLimiter(
@@ -56,4 +53,5 @@ def limiter_from_url(
         timeout_ms=timeout_ms,
         on_store_error=on_store_error,
         recovery_ms=recovery_ms,
+        ca_file=ca_file,
     )

@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import NoScriptError
+
+if TYPE_CHECKING:
+    from policyengine.ratelimit.connect import AsyncClient
 
 ScriptCall = tuple[list[str], list[str]]  # one check's keys and script arguments
 MAX_CHECKS = 128  # per script call: Redis runs one script at a time, others wait for it
@@ -44,7 +46,7 @@ class ScriptBatcher:
 
     def __init__(
         self,
-        client: AsyncRedis,
+        client: AsyncClient,  # one server's, or a cluster's: its pipeline routes by slot
         script: tuple[str, str],  # (sha1, source)
         timeout_s: float,
         failed: Callable[[Exception], None],

@@ -3,7 +3,8 @@
 Each check is one EVALSHA of limits.lua with the keys of every limit of the request
 (the script is loaded again when Redis answers NOSCRIPT, e.g. after a restart). On an
 event loop the checks pending together share one round trip (batch.py); threads share
-a blocking pool of `pool_size` connections and wait for a free one.
+a blocking pool of `pool_size` connections and wait for a free one. The URL names one
+server, a Cluster or a Sentinel-watched primary (connect.py makes the clients).
 The script reads Redis's own clock by default, so replicas whose clocks disagree still
 share one exact window; `clock="engine"` uses the engine's clock instead (tests, replays).
 
@@ -27,28 +28,33 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redis import BlockingConnectionPool, Redis
-from redis.asyncio import Redis as AsyncRedis
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
-from redis.retry import Retry
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from policyengine.context import RequestContext
 from policyengine.ratelimit.algorithm import Quota, micros
 from policyengine.ratelimit.base import LimitOutcome
 from policyengine.ratelimit.batch import ScriptBatcher, StoreFailed
+from policyengine.ratelimit.connect import (
+    ClientOptions,
+    StoreAddress,
+    async_client,
+    parse_store_url,
+    sync_client,
+)
 from policyengine.ratelimit.headers import HeaderMode, outcome
 from policyengine.ratelimit.memory import DEFAULT_MAX_BYTES, MemoryLimiter, MemoryStats
 from policyengine.ratelimit.plan import LimitPlan
+
+if TYPE_CHECKING:
+    from policyengine.ratelimit.connect import SyncClient
 
 log = logging.getLogger("policyengine.ratelimit")
 
 SCRIPT = importlib.resources.files(__package__).joinpath("limits.lua").read_text("utf-8")
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+STORE_ERRORS = (RedisError, RedisClusterException, OSError)  # a cluster's are no RedisError
 DEFAULT_POOL_SIZE = 32  # connections for threads (the Python API); an event loop uses one
 
 
@@ -76,9 +82,10 @@ class RedisStats:
 class _Health:
     """The store's failures: counted, logged once per outage, and rested after."""
 
-    def __init__(self, recovery_s: float) -> None:
+    def __init__(self, recovery_s: float, address: StoreAddress) -> None:
         self._lock = threading.Lock()
         self.recovery_s = recovery_s
+        self._address = address  # to take the password out of drivers' messages
         self._retry_at = 0.0
         self.down = False
         self.checks = self.refused = self.errors = self.skipped = 0
@@ -99,7 +106,7 @@ class _Health:
             log.warning(
                 "rate-limit store unreachable (%s: %s); asking again in %.1fs",
                 type(err).__name__,
-                err,
+                self._address.redact(str(err)),
                 self.recovery_s,
             )
 
@@ -119,7 +126,7 @@ class RedisLimiter:
         self,
         url: str,
         *,
-        prefix: str = "policyengine:rl:",
+        prefix: str | None = None,  # the deployment's default: hash-tagged for a cluster
         timeout_ms: int = 100,
         on_store_error: StoreErrorMode | str = StoreErrorMode.DENY,
         recovery_ms: int = 1000,
@@ -127,41 +134,34 @@ class RedisLimiter:
         clock: ClockSource | str = ClockSource.SERVER,
         local_max_bytes: int = DEFAULT_MAX_BYTES,
         pool_size: int = DEFAULT_POOL_SIZE,
+        ca_file: str | None = None,
     ) -> None:
         if timeout_ms <= 0 or recovery_ms < 0 or pool_size < 1:
             raise ValueError(
                 "timeout_ms must be above 0, recovery_ms at least 0 and pool_size at least 1"
             )
-        self._url = url  # may hold a password: never logged
-        self._prefix = prefix
+        self._address = parse_store_url(url, ca_file=ca_file)  # holds the password
+        self._prefix = self._address.default_prefix if prefix is None else prefix
+        self._address.check_prefix(self._prefix)
+        self._options = ClientOptions(timeout_ms / 1000, pool_size, ca_file)
         self._timeout_s = timeout_ms / 1000
         self._mode = StoreErrorMode(on_store_error)
         self._headers = HeaderMode(headers)
         self._clock = ClockSource(clock)
-        self._health = _Health(recovery_ms / 1000)
+        self._health = _Health(recovery_ms / 1000, self._address)
         self._local = (
             MemoryLimiter(max_bytes=local_max_bytes, headers=self._headers)
             if self._mode is StoreErrorMode.LOCAL
             else None
         )
-        # No connection yet: redis-py connects on the first command, and again after errors.
-        # One retry, at once, and only for a broken connection (a pooled one after a Redis
-        # restart): never for a timeout. A thread waits up to timeout_ms for a free
-        # connection, then up to timeout_ms for the answer.
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=pool_size,
-            timeout=self._timeout_s,
-            socket_timeout=self._timeout_s,
-            socket_connect_timeout=self._timeout_s,
-            retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
-        )
-        self._client = Redis(connection_pool=pool)
+        self._client: SyncClient | None = None  # made when first used: see _sync_client
+        self._client_lock = threading.Lock()
         self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ScriptBatcher]
         self._batchers = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
-        return f"RedisLimiter(prefix={self._prefix!r}, on_store_error={self._mode.value!r})"
+        deployment, mode = self._address.deployment.value, self._mode.value
+        return f"RedisLimiter({deployment}, prefix={self._prefix!r}, on_store_error={mode!r})"
 
     # -- the Limiter protocol ----------------------------------------------------------
     def check(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
@@ -173,7 +173,7 @@ class RedisLimiter:
         names, args = self._script_input(plan, keys, now_us)
         try:
             reply = self._evalsha(names, args)
-        except (RedisError, OSError) as err:
+        except STORE_ERRORS as err:
             self._health.failed(err)
             return self._without_store(plan, keys, now_us)
         return self._answer(plan, reply)
@@ -197,7 +197,8 @@ class RedisLimiter:
         )
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
     async def aclose(self) -> None:
         batcher = self._batchers.pop(asyncio.get_running_loop(), None)
@@ -219,24 +220,30 @@ class RedisLimiter:
         return outcome(plan, quotas, admitted, self._headers)
 
     def _evalsha(self, keys: list[str], args: list[str]) -> Any:
-        client = self._client
+        client = self._sync_client()
         try:
             return client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
         except NoScriptError:
             client.script_load(SCRIPT)
             return client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
 
+    def _sync_client(self) -> SyncClient:
+        """Made on first use, as a cluster client asks a node for the slots as it is made:
+        a store down at start is then a store error like any other, not a crash."""
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = sync_client(self._address, self._options)
+                client = self._client
+        return client
+
     def _batcher(self) -> ScriptBatcher:
         """One per event loop: asyncio connections belong to the loop that made them."""
         loop = asyncio.get_running_loop()
         batcher = self._batchers.get(loop)
         if batcher is None:
-            client = AsyncRedis.from_url(
-                self._url,
-                socket_timeout=self._timeout_s,
-                socket_connect_timeout=self._timeout_s,
-                retry=AsyncRetry(NoBackoff(), 1, (RedisConnectionError,)),
-            )
+            client = async_client(self._address, self._options)
             batcher = ScriptBatcher(
                 client, (SCRIPT_SHA, SCRIPT), self._timeout_s, self._health.failed
             )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from policyengine.inputs import MissingBody
-from policyengine.ratelimit import REDIS_SCHEMES
+from policyengine.ratelimit.connect import parse_store_url
 from policyengine.server.clientip import TrustedProxies
 from policyengine.server.reuse import DEFAULT_ENTRIES
 
@@ -34,6 +34,7 @@ class StoreOptions:
     timeout_ms: int = 100  # a check's whole wait
     on_store_error: str = "deny"  # deny (503), allow, or local (count in memory)
     recovery_ms: int = 1000  # Redis left alone this long after a failure
+    ca_file: str | None = None  # the CA that signed a rediss:// server's certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8181
     workers: int = 1
-    redis_url: str | None = None
+    redis_url: str | None = None  # may hold a password: never logged
     store: StoreOptions = field(default_factory=StoreOptions)
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     nginx_mode: bool = False
@@ -65,8 +66,13 @@ class ServerConfig:
         for name in (self.subject_header, self.roles_header):
             if not _TOKEN.fullmatch(name):
                 raise ValueError(f"`{name}` is not a valid header name")
-        if self.redis_url is not None and not self.redis_url.startswith(REDIS_SCHEMES):
-            raise ValueError("--redis takes a redis://, rediss:// or unix:// URL")
+        if self.redis_url is not None:
+            try:
+                parse_store_url(self.redis_url, ca_file=self.store.ca_file)
+            except ValueError as err:
+                raise ValueError(f"--redis: {err}") from None
+        elif self.store.ca_file is not None:
+            raise ValueError("--redis-ca-file needs a rediss:// --redis URL")
         if self.decision_cache < 0:
             raise ValueError("--decision-cache must be 0 (off) or more")
         if self.workers < 1:

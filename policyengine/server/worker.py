@@ -116,6 +116,7 @@ class Worker:
             timeout_ms=store.timeout_ms,
             on_store_error=store.on_store_error,
             recovery_ms=store.recovery_ms,
+            ca_file=store.ca_file,
         )
         build = functools.partial(build_engine, config, limiter)
         holder = EngineHolder(await loop.run_in_executor(None, build))

@@ -13,11 +13,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+import trustme
 
 CANDIDATES = ("redis-server", "/usr/bin/redis-server", "/usr/local/bin/redis-server")
 
@@ -33,6 +36,17 @@ def redis_binary() -> str:
     pytest.skip(message)
 
 
+def binary(name: str) -> str:
+    """A Redis tool next to redis-server (redis-cli)."""
+    found = shutil.which(name) or shutil.which(str(Path(redis_binary()).parent / name))
+    if found:
+        return found
+    message = f"{name} is not installed (Debian: apt-get install redis-server)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{message}; CI must run the Redis store tests")
+    pytest.skip(message)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -41,12 +55,23 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process: no persistence, localhost only; restartable on its port."""
+    """One redis-server process: no persistence, localhost only; restartable on its port.
+    `args` come last (a repeated option's last value wins); `auth` is what a client
+    needs to reach it (password, TLS)."""
 
-    def __init__(self, binary: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        binary: str,
+        workdir: Path,
+        args: Sequence[str] = (),
+        auth: dict[str, Any] | None = None,
+        port: int | None = None,
+    ) -> None:
         self.binary = binary
         self.workdir = workdir
-        self.port = free_port()
+        self.port = free_port() if port is None else port
+        self.args = list(args)
+        self.auth = auth or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,10 +81,10 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no"],
+             "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no", *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        client = self.client(timeout=1)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -87,8 +112,10 @@ class RedisServer:
         assert self.process is not None
         self.process.send_signal(signal.SIGCONT)
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=5)
+    def client(self, timeout: float = 5) -> redis.Redis:
+        return redis.Redis(
+            port=self.port, socket_timeout=timeout, socket_connect_timeout=timeout, **self.auth
+        )
 
 
 @pytest.fixture(scope="session")
@@ -115,3 +142,141 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()  # SIGKILL ends a paused server too
+
+
+# -- the deployments people run: Cluster, Sentinel, TLS, passwords (test_limit_deployments) --
+
+PASSWORD = "s3cret-Pw"  # every password below: a test looks for it in logs and reprs
+ACL_USER, ACL_PASSWORD = "limiter", "acl-s3cret-Pw"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    url: str
+    servers: list[RedisServer]  # the data nodes
+    ca_file: str | None = None
+
+
+@pytest.fixture(scope="session")
+def auth_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """`requirepass`, and an ACL user: redis://:PASSWORD@ and redis://limiter:...@."""
+    acl = ["--requirepass", PASSWORD,
+           "--user", ACL_USER, "on", f">{ACL_PASSWORD}", "~*", "&*", "+@all"]  # fmt: skip
+    server = RedisServer(
+        redis_binary(), tmp_path_factory.mktemp("auth"), acl, {"password": PASSWORD}
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """A TLS-only listener with a password, its certificate from a CA of trustme's."""
+    workdir = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_file, cert_file, key_file = (workdir / name for name in ("ca.pem", "cert.pem", "key.pem"))
+    ca.cert_pem.write_to_path(str(ca_file))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    port = free_port()
+    args = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert_file),
+            "--tls-key-file", str(key_file), "--tls-ca-cert-file", str(ca_file),
+            "--tls-auth-clients", "no", "--requirepass", PASSWORD]  # fmt: skip
+    auth = {"password": PASSWORD, "ssl": True, "ssl_ca_certs": str(ca_file)}
+    server = RedisServer(redis_binary(), workdir, args, auth, port)
+    server.start()
+    yield Deployment(f"rediss://:{PASSWORD}@127.0.0.1:{port}/0", [server], str(ca_file))
+    server.stop()
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 < 65536:
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """Three primaries, no replicas, every slot covered."""
+    nodes = [
+        RedisServer(redis_binary(), tmp_path_factory.mktemp(f"cluster{i}"),
+                    ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"],
+                    port=cluster_port())
+        for i in range(3)
+    ]  # fmt: skip
+    try:
+        for node in nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in nodes]
+        subprocess.run(
+            [binary("redis-cli"), "--cluster", "create", *addresses,
+             "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        for node in nodes:
+            wait_for(lambda n=node: n.client().cluster("info").get("cluster_state") == "ok",
+                     "cluster_state:ok")  # fmt: skip
+        yield Deployment(f"redis+cluster://{','.join(addresses)}", nodes)
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One primary (with a password) and one Sentinel watching it as `pe-primary`."""
+    workdir = tmp_path_factory.mktemp("sentinel")
+    primary = RedisServer(
+        redis_binary(), workdir, ["--requirepass", PASSWORD], {"password": PASSWORD}
+    )
+    primary.start()
+    conf = workdir / "sentinel.conf"  # Sentinel rewrites its file: one of its own
+    sentinel_port = free_port()
+    conf.write_text(
+        f"port {sentinel_port}\nbind 127.0.0.1\ndir {workdir}\n"
+        f"sentinel monitor pe-primary 127.0.0.1 {primary.port} 1\n"
+        f"sentinel auth-pass pe-primary {PASSWORD}\n"
+        "sentinel down-after-milliseconds pe-primary 60000\n"
+    )
+    sentinel = subprocess.Popen(
+        [redis_binary(), str(conf), "--sentinel"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        probe = redis.Redis(port=sentinel_port, socket_timeout=1, socket_connect_timeout=1)
+        wait_for(
+            lambda: probe.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", "pe-primary"),
+            "a Sentinel that names the primary",
+            sentinel,
+        )
+        probe.close()
+        url = f"redis+sentinel://:{PASSWORD}@127.0.0.1:{sentinel_port}/pe-primary/0"
+        yield Deployment(url, [primary])
+    finally:
+        sentinel.kill()
+        sentinel.wait(timeout=10)
+        primary.stop()
+
+
+def wait_for(
+    ready: Callable[[], object], what: str, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if ready():
+                return
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline or (process is not None and process.poll() is not None):
+            raise RuntimeError(f"no {what} in time")
+        time.sleep(0.05)
