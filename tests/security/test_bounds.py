@@ -18,7 +18,9 @@ from policyengine import Engine, PolicyError, Request
 from policyengine.decision import Identity
 from policyengine.regex import RegexError, compile_regex
 
-WATCHDOG = 20.0  # seconds; Python's `re` needs minutes to hours on the inputs below
+# seconds: a hang detector, generous for a loaded machine; Python's `re` needs minutes to
+# hours on the inputs below
+WATCHDOG = 60.0
 
 
 def finishes(work: Callable[[], Any]) -> Any:
