@@ -16,6 +16,7 @@ import yaml
 
 from policyengine.decision import Decision, Identity, Request
 from policyengine.syntax.to_ast import duration_seconds
+from policyengine.yamldata import load_yaml
 
 CASE_KEYS = {"name", "request", "identity", "expect", "advance"}
 REQUEST_KEYS = {"method", "path", "headers", "body", "client_ip"}
@@ -73,7 +74,7 @@ def _check_keys(where: str, value: Any, allowed: set[str]) -> dict[str, Any]:
 
 def load_case_file(path: Path) -> CaseFile:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
         raise CaseFileError(f"{path}: {err}") from None
     policy = None

@@ -19,6 +19,7 @@ from policyengine.context import RequestContext
 from policyengine.decision import Identity, Reason
 from policyengine.errors import one_of
 from policyengine.source import Span
+from policyengine.yamldata import load_yaml
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _sha256 = hashlib.sha256  # bound once: a lookup per request saved
@@ -141,7 +142,7 @@ def build_api_key(block: ast.AuthnBlock, bc: AuthnBuildContext) -> ApiKeyAuthent
 
 def load_keys_file(path: Path, block: str, span: Span, bc: AuthnBuildContext) -> KeyTable | None:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as err:
         bc.diags.error(
             "compile/keys-file", f"cannot read keys file `{path.name}`: {err.strerror}", span

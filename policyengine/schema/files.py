@@ -11,6 +11,7 @@ import yaml
 
 from policyengine import ast
 from policyengine.errors import Diagnostics
+from policyengine.yamldata import load_yaml
 
 MAX_SCHEMA_FILE_BYTES = 4 * 1024 * 1024
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -47,7 +48,7 @@ def _read(path: Path, node: ast.SchemaFile, diags: Diagnostics) -> Any:
             _fail(diags, node, f"`{node.path}` is larger than 4 MiB")
             return None
         text = raw.decode("utf-8")
-        loaded = yaml.safe_load(text) if path.suffix in _YAML_SUFFIXES else json.loads(text)
+        loaded = load_yaml(text) if path.suffix in _YAML_SUFFIXES else json.loads(text)
         # YAML can hold what JSON cannot (dates, sets, NaN): only JSON data is a schema
         return json.loads(json.dumps(loaded, allow_nan=False))
     except FileNotFoundError:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from policyengine import ast
 from policyengine.errors import Diagnostic, PolicyError
@@ -135,13 +135,11 @@ def parse_source(source: Source, path: str = "") -> ast.PolicyFile:
     """Parse one file to its AST, or raise PolicyError with the syntax error."""
     try:
         tree: Tree[Token] = _PARSER.parse(source.text)
-        statements = AstBuilder(source).transform(tree)
+        statements = AstBuilder(source).build(tree)
     except UnexpectedInput as err:
         raise PolicyError([_syntax_diagnostic(source, err)]) from None
-    except VisitError as err:
-        if isinstance(err.orig_exc, AstBuildError):
-            raise PolicyError([err.orig_exc.diagnostic]) from None
-        raise
+    except AstBuildError as err:
+        raise PolicyError([err.diagnostic]) from None
     except RecursionError:  # Lark's tree walks recurse once per level of nesting
         span = Span(source, 0, min(1, len(source.text)))
         raise PolicyError(
