@@ -324,6 +324,11 @@ class RouteTarget:
     path_span: Span
     span: Span
 
+    def __hash__(self) -> int:
+        # the compiler's passes look targets up by the thousand (CompileState.patterns):
+        # hash what tells targets apart, not every span and source down the tree
+        return hash((self.path, self.span.start, self.span.end))
+
 
 @dataclass(frozen=True, slots=True)
 class AllowAnyone:
