@@ -66,11 +66,13 @@ class _Builder:
         plans = plan_authn(self.spec, names)
         routes: list[str] = []
         shapes: dict[tuple[str, object], str] = {}
-        for op in operations(self.spec):
+        ops = operations(self.spec)
+        for op in ops:
             routes.extend(self._route(op, plans, shapes))
         head = [
             f"# Imported from the OpenAPI {self.spec.version} description `{self.spec.title}`",
             "# by `policyengine import openapi`. Lines marked TODO need a decision.",
+            *self._overview(ops),
             f"policy {policy_string(_one_line(self.spec.title))}",
             "",
         ]
@@ -86,6 +88,22 @@ class _Builder:
             self.files[KEYS_FILE] = "# sha256 of each key: `policyengine keys add`\nkeys: []\n"
         self.files[POLICY_FILE] = "\n".join([*head, *routes]).rstrip("\n") + "\n"
         return PolicyOutput(self.files, len(shapes), tuple(self.skipped))
+
+    def _overview(self, ops: tuple[Operation, ...]) -> list[str]:
+        lines = []
+        open_ops = sum(1 for op in ops if not op.security)
+        if open_ops:
+            lines.append(
+                f"# TODO: {open_ops} of {len(ops)} operations name no security requirement, so"
+                " `allow anyone`: is that so?"
+            )
+        if any(op.body is not None and op.body.json_schema is not None for op in ops):
+            lines.append(
+                "# TODO: JSON bodies are refused above 1MiB; set each route's own limit"
+                " (`body NAME max 64KiB`)"
+            )
+        lines.append("# Query schemas are closed: a parameter the spec does not name is refused.")
+        return lines
 
     def _route(
         self, op: Operation, plans: dict[str, AuthnPlan], shapes: dict[tuple[str, object], str]
@@ -146,7 +164,7 @@ class _Builder:
         others = [m for m in body.media_types if body.json_schema is None or not _is_json(m)]
         if body.json_schema is None:
             return [], [f"the body ({', '.join(others)}) is not checked: only JSON bodies are"]
-        notes = ["the largest body you accept (default 1MiB): `body NAME max 64KiB`"]
+        notes = []
         if others:
             notes.append(f"a body other than JSON ({', '.join(others)}) is refused (415) here")
         if not body.required:

@@ -12,6 +12,7 @@ SPECS = Path(__file__).parent / "specs"
 PETSTORE = SPECS / "swagger-petstore-3.0.yaml"
 MUSEUM = SPECS / "redocly-museum-3.1.yaml"
 CLINIC = SPECS / "clinic-3.0.json"
+HYDRA = SPECS / "ory-hydra-3.0.json"
 
 
 def run(*args: str | Path) -> tuple[int, str, str]:
