@@ -10,12 +10,14 @@ import json
 import re
 from dataclasses import dataclass
 
+from policyengine.fmt import format_source
 from policyengine.openapi.operations import Operation, RequestBody, operations
 from policyengine.openapi.paths import route_path
 from policyengine.openapi.query import policy_string, query_block
 from policyengine.openapi.schemas import body_document
 from policyengine.openapi.security import KEYS_FILE, AuthnPlan, plan_access, plan_authn
 from policyengine.openapi.spec import Spec
+from policyengine.source import Source
 
 POLICY_FILE = "api.policy"
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
@@ -86,7 +88,8 @@ class _Builder:
             head.extend([*self.schema_lines, ""])
         if any(p.kind == "api_key" for p in plans.values()):
             self.files[KEYS_FILE] = "# sha256 of each key: `policyengine keys add`\nkeys: []\n"
-        self.files[POLICY_FILE] = "\n".join([*head, *routes]).rstrip("\n") + "\n"
+        text = "\n".join([*head, *routes]).rstrip("\n") + "\n"
+        self.files[POLICY_FILE] = format_source(Source(POLICY_FILE, text))  # as `fmt` writes it
         return PolicyOutput(self.files, len(shapes), tuple(self.skipped))
 
     def _overview(self, ops: tuple[Operation, ...]) -> list[str]:

@@ -88,10 +88,10 @@ def _jwt(scheme: str, name: str, what: str, issuer: str | None) -> tuple[str, ..
         "# TODO: the IdP's issuer, this API's audience, its algorithms and its keys; opaque",
         "# tokens need `authn introspect` instead (README, Authentication)",
         f"authn jwt {name} {{",
-        f"    issuer     {policy_string(issuer or placeholder)}",
-        '    audience   "TODO-audience"',
+        f"    issuer {policy_string(issuer or placeholder)}",
+        '    audience "TODO-audience"',
         "    algorithms RS256",
-        f'    jwks       url "{issuer or placeholder}/.well-known/jwks.json"',
+        f'    jwks url "{issuer or placeholder}/.well-known/jwks.json"',
         "}",
         "jwt",
     )

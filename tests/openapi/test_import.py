@@ -26,6 +26,7 @@ def test_round_trip_import_check_coverage(spec: Path, tmp_path: Path) -> None:
     out = imported(spec, tmp_path / "out")
     code, stdout, stderr = run("check", out)
     assert code == 0, stderr
+    assert run("fmt", "--check", out)[0] == 0  # written as `fmt` would write it
     code, stdout, _ = run("coverage", out, "--openapi", spec, "--format", "json")
     report = json.loads(stdout)
     assert report["unmatched_routes"] == []
@@ -84,6 +85,10 @@ def test_petstore_bodies_and_query_are_validated(petstore: Path) -> None:
     bad_status = "/pet/findByStatus?status=lost"
     assert _decide(engine, "GET", bad_status, identity=both) == (400, "input.invalid")
     assert _decide(engine, "GET", "/pet/findByStatus?status=sold", identity=both)[0] == 200
+    xml = {"headers": {"Content-Type": "application/xml"}, "body": b"<pet/>"}
+    assert _decide(engine, "POST", "/pet", identity=both, **xml)[1] == (
+        "input.unsupported_media_type"
+    )
     unknown = "/pet/findByStatus?status=sold&x=1"  # a closed query schema
     assert _decide(engine, "GET", unknown, identity=both) == (400, "input.invalid")
 
@@ -134,7 +139,7 @@ def test_comments_say_what_is_left_to_decide(clinic: Path) -> None:
     assert "# TODO: the spec wants `keys` and `bearer` together" in text
     assert "# TODO: TRACE /appointments/{appointmentId}: TRACE has no route method" in text
     assert "# TODO: header and cookie parameters are not checked: X-Request-Id" in text
-    assert 'issuer     "https://id.example.test"' in text  # from openIdConnectUrl
+    assert 'issuer "https://id.example.test"' in text  # from openIdConnectUrl
     doc = json.loads((clinic / "schemas" / "Booking.json").read_text())
     assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert sorted(doc["$defs"]) == ["Booking", "Patient", "Referral", "Status"]
