@@ -7,6 +7,8 @@ import click
 from policyengine.cli.core import check, eval_command, test
 from policyengine.cli.fmt import fmt
 from policyengine.cli.keys import keys
+from policyengine.cli.lsp import lsp
+from policyengine.cli.openapi import coverage_command, import_group
 from policyengine.cli.schema import schema
 from policyengine.cli.serve import serve
 
@@ -24,3 +26,6 @@ main.add_command(fmt)
 main.add_command(keys)
 main.add_command(schema)
 main.add_command(serve)
+main.add_command(import_group)
+main.add_command(coverage_command)
+main.add_command(lsp)

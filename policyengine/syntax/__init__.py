@@ -1,5 +1,5 @@
 """Text to AST. Lark never leaves this package."""
 
-from policyengine.syntax.parser import comment_spans, parse_source
+from policyengine.syntax.parser import comment_spans, keywords, parse_source
 
-__all__ = ["comment_spans", "parse_source"]
+__all__ = ["comment_spans", "keywords", "parse_source"]

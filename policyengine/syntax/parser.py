@@ -155,6 +155,16 @@ def parse_source(source: Source, path: str = "") -> ast.PolicyFile:
     return ast.PolicyFile(source=source, path=path, statements=tuple(statements))
 
 
+def keywords() -> tuple[str, ...]:
+    """The grammar's words (`route`, `allow`, `matching`...), for editors to complete."""
+    words = {
+        str(term.pattern.value)
+        for term in _PARSER.terminals
+        if term.pattern.type == "str" and str(term.pattern.value).isalpha()
+    }
+    return tuple(sorted(words))
+
+
 def comment_spans(source: Source) -> list[Span]:
     """Where the comments of a (valid) file are, for the formatter to keep them."""
     found: list[Token] = []

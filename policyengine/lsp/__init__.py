@@ -1,0 +1,2 @@
+"""The language server (`policyengine lsp`). The server needs the `lsp` extra (pygls);
+`analysis` does not."""
