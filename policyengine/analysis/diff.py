@@ -26,7 +26,7 @@ from policyengine.analysis.access import (
     narrower,
     role_principal,
 )
-from policyengine.analysis.schemas import schema_narrower
+from policyengine.analysis.schemas import schema_delta, schema_narrower
 from policyengine.analysis.summary import (
     InputSummary,
     LimitSummary,
@@ -216,8 +216,10 @@ def _input_change(
         return None
     else:
         widens = now is None  # a check dropped lets through what it refused
-    before = {part: was.describe()} if was is not None else None
-    after = {part: now.describe()} if now is not None else None
+    before: dict[str, Any] | None = {part: was.describe()} if was is not None else None
+    after: dict[str, Any] | None = {part: now.describe()} if now is not None else None
+    if was is not None and now is not None and before is not None and after is not None:
+        before["schema"], after["schema"] = schema_delta(was.document, now.document)
     return Change(label, ChangeKind.INPUT, widens, before, after)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,8 @@ def _lines(value: Any) -> list[str]:
             lines.extend(_access_lines(item))
         elif key == "reached":
             lines.append(f"via {item}")
+        elif key == "schema":
+            lines.extend(f"{pointer}: {json.dumps(v)}" for pointer, v in item.items())
         else:
             lines.append(f"{key}: " + "; ".join(_lines(item)))
     return lines
@@ -52,11 +55,11 @@ def _summary_line(changes: Sequence[Change]) -> str:
 def diff_text(changes: Sequence[Change]) -> str:
     out: list[str] = []
     for change in changes:
-        mark = "WIDENS" if change.widens else "narrows or keeps"
+        mark = "WIDENS" if change.widens else "narrows"
         out.append(f"{change.route}: {change.kind.value} ({mark})")
         for label, value in (("before", change.before), ("after", change.after)):
             lines = _lines(value)
-            out.append(f"    {label}: {lines[0]}")
+            out.append(f"    {label + ':':<7} {lines[0]}")
             out.extend(f"            {line}" for line in lines[1:])
     out.append(_summary_line(changes))
     return "\n".join(out)

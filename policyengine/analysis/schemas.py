@@ -94,6 +94,33 @@ class _Walk:
         return fields_ok and self.narrower(rule, new.get("additionalProperties", True), depth + 1)
 
 
+MAX_DELTA = 10
+
+
+def schema_delta(old: str, new: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What differs, by JSON pointer: each side's values (a side lacking one omits it)."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+
+    def walk(a: Any, b: Any, pointer: str) -> None:
+        if len(before) + len(after) >= 2 * MAX_DELTA or a == b:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(a.keys() | b.keys()):
+                step = f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}"
+                if key not in b:
+                    before[step] = a[key]
+                elif key not in a:
+                    after[step] = b[key]
+                else:
+                    walk(a[key], b[key], step)
+            return
+        before[pointer or "/"], after[pointer or "/"] = a, b
+
+    walk(json.loads(old), json.loads(new), "")
+    return before, after
+
+
 def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> Any:
     ref = node.get("$ref")
     if not isinstance(ref, str) or not ref.startswith(_DEFS):

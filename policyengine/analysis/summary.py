@@ -76,8 +76,7 @@ class InputSummary:
 
     def describe(self) -> str:
         size = f" max {self.max_bytes} bytes" if self.max_bytes is not None else ""
-        digest = hashlib.sha256(self.document.encode()).hexdigest()[:12]
-        return f"{self.schema}{size} (schema sha256 {digest})"
+        return f"{self.schema}{size}"
 
 
 @dataclass(frozen=True, slots=True)

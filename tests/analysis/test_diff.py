@@ -214,7 +214,17 @@ def test_a_body_schema_changed(make_set: MakeSet, old: str, new: str, widens: bo
     change = one(diff_of(make_set, edit(BASE, old, new)), "input")
     assert change["route"] == "POST /orders"
     assert change["widens"] is widens
-    assert set(change["before"]) == {"body"}
+    assert set(change["before"]) == {"body", "schema"}  # the schema: what differs
+
+
+def test_an_input_change_says_what_differs(make_set: MakeSet) -> None:
+    change = one(
+        diff_of(make_set, edit(BASE, "quantity: int 1..100", "quantity: int 1..10")), "input"
+    )
+    assert change["before"] == {
+        "body": "Order max 16384 bytes", "schema": {"/properties/quantity/maximum": 100},
+    }  # fmt: skip
+    assert change["after"]["schema"] == {"/properties/quantity/maximum": 10}
 
 
 def test_a_body_removed_widens_and_a_query_added_narrows(make_set: MakeSet) -> None:
