@@ -129,18 +129,42 @@ def _access_change(
 # --- routes added and removed -------------------------------------------------------------
 
 
-def _reached(route: RouteSummary, other: PolicySummary) -> RouteSummary | None:
-    """The route of `other` that the paths of `route` reach, if any."""
+def _reached(route: RouteSummary, other: PolicySummary) -> list[RouteSummary | None]:
+    """For each method `route` serves, the route of `other` its paths reach, if any."""
     labels = other.by_label()
+    found: list[RouteSummary | None] = []
     for method in METHODS if route.method == "ANY" else (route.method,):
         match = other.tree.match(route.sample, method)
-        if match is not None:
-            return labels.get(match[0].label)
-    return None
+        found.append(labels.get(match[0].label) if match is not None else None)
+    return found
 
 
 def _grants(route: RouteSummary | None, principals: tuple[Principal, ...]) -> list[Grant]:
     return [route.grant(p) if route is not None else DENIED for p in principals]
+
+
+def _wider(
+    route: RouteSummary, others: list[RouteSummary | None], principals: tuple[Principal, ...]
+) -> bool:
+    """Whether `route` admits a request that one of `others` (None: no route) refused."""
+    grants = _grants(route, principals)
+    return any(
+        not narrower(was, now)
+        for other in others
+        for was, now in zip(_grants(other, principals), grants, strict=True)
+    )
+
+
+def _narrower_than_all(
+    route: RouteSummary, others: list[RouteSummary | None], principals: tuple[Principal, ...]
+) -> bool:
+    """Whether none of `others` (None: no route) admits a request `route` refused."""
+    grants = _grants(route, principals)
+    return all(
+        narrower(was, now)
+        for other in others
+        for was, now in zip(grants, _grants(other, principals), strict=True)
+    )
 
 
 def _state(route: RouteSummary, principals: tuple[Principal, ...], reached: bool) -> Any:
@@ -151,22 +175,22 @@ def _state(route: RouteSummary, principals: tuple[Principal, ...], reached: bool
     return {"reached": route.label, **state} if reached else state
 
 
+def _first(routes: list[RouteSummary | None]) -> RouteSummary | None:
+    return next((r for r in routes if r is not None), None)
+
+
 def _added(now: RouteSummary, old: PolicySummary, principals: tuple[Principal, ...]) -> Change:
-    fallback = _reached(now, old)
-    widens = any(
-        not narrower(was, grant)
-        for was, grant in zip(_grants(fallback, principals), _grants(now, principals), strict=True)
-    )
+    fallbacks = _reached(now, old)
+    widens = _wider(now, fallbacks, principals)
+    fallback = _first(fallbacks)
     before = _state(fallback, principals, reached=True) if fallback is not None else None
     return Change(now.label, ChangeKind.ADDED, widens, before, _state(now, principals, False))
 
 
 def _removed(was: RouteSummary, new: PolicySummary, principals: tuple[Principal, ...]) -> Change:
-    fallback = _reached(was, new)
-    widens = any(
-        not narrower(grant, now)
-        for grant, now in zip(_grants(was, principals), _grants(fallback, principals), strict=True)
-    )
+    fallbacks = _reached(was, new)
+    widens = not _narrower_than_all(was, fallbacks, principals)
+    fallback = _first(fallbacks)
     after = _state(fallback, principals, reached=True) if fallback is not None else None
     return Change(was.label, ChangeKind.REMOVED, widens, _state(was, principals, False), after)
 

@@ -141,3 +141,13 @@ def test_rev_dir_errors(repo: Path) -> None:
     code, out = run("diff", "HEAD:elsewhere", "policies")
     assert code == 2
     assert "elsewhere" in out
+
+
+def test_get_made_any_widens_for_the_other_methods(make_set: MakeSet) -> None:
+    old = BASE + "route GET /files/{name} { allow role user }\n"
+    new = BASE + "route ANY /files/{name} { allow role user }\n"
+    found = {c["kind"]: c for c in changes(make_set("a", old), make_set("b", new))}
+    assert found["added"]["widens"] is True  # POST /files/x was unmatched
+    assert found["added"]["before"]["reached"] == "GET /files/{name}"
+    assert found["removed"]["widens"] is False  # GET now reaches the ANY route, as open
+    assert found["removed"]["after"]["reached"] == "ANY /files/{name}"
