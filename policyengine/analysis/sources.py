@@ -52,7 +52,9 @@ def summarize_source(spec: str) -> PolicySummary:
 def summarize_dir(directory: Path) -> PolicySummary:
     if not directory.exists():
         raise SourceError(f"`{directory}` does not exist")
-    compiled, state = compile_with_state(load_policy_set(directory), environ=PlaceholderEnviron())
+    compiled, state = compile_with_state(
+        load_policy_set(directory), environ=PlaceholderEnviron(), lints=False
+    )
     return summarize(compiled, state)
 
 
