@@ -27,7 +27,7 @@ class AtomKind(Enum):
     SCOPE = "scope"
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Atom:
     """One requirement beyond who the caller is."""
 
@@ -100,12 +100,16 @@ DENIED = Grant(Access.DENY)
 ALLOWED = Grant(Access.ALLOW)
 
 
+def _atom_key(atom: Atom) -> tuple[str, str]:
+    return (atom.kind.value, atom.text)
+
+
 def _sorted(terms: frozenset[Term]) -> list[Term]:
-    return sorted(terms, key=sorted)
+    return sorted(terms, key=lambda term: sorted(map(_atom_key, term)))
 
 
 def _term_text(term: Term) -> str:
-    return " and ".join(str(atom) for atom in sorted(term))
+    return " and ".join(str(atom) for atom in sorted(term, key=_atom_key))
 
 
 def _applies(rule: RuleSummary, who: Principal) -> bool:
