@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from policyengine.cli.analysis import diff_command, matrix_command
 from policyengine.cli.core import check, eval_command, test
 from policyengine.cli.fmt import fmt
 from policyengine.cli.keys import keys
@@ -29,3 +30,5 @@ main.add_command(serve)
 main.add_command(import_group)
 main.add_command(coverage_command)
 main.add_command(lsp)
+main.add_command(diff_command)
+main.add_command(matrix_command)

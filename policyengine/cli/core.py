@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from policyengine.analysis.coverage import measure
+from policyengine.analysis.coverage import render_text as render_coverage
 from policyengine.compile import compile_policy_set
 from policyengine.decision import Decision, Request
 from policyengine.engine import Engine, Explanation
@@ -141,7 +143,14 @@ def _policy_dir_for(test_file: Path) -> Path:
 @click.command()
 @click.argument("directory", type=click.Path(exists=True))
 @click.option("-v", "--verbose", is_flag=True, help="Print every case, not just failures.")
-def test(directory: str, verbose: bool) -> None:
+@click.option(
+    "--coverage", is_flag=True, help="List the rules no case exercised and the routes none reached."
+)
+@click.option(
+    "--coverage-json", type=click.Path(dir_okay=False, writable=True),
+    help="Also write the coverage as JSON to this file.",
+)  # fmt: skip
+def test(directory: str, verbose: bool, coverage: bool, coverage_json: str | None) -> None:
     """Run every `*_test.yaml` below DIRECTORY. Exit 1 on any failure."""
     started = time.perf_counter()
     files = sorted(Path(directory).rglob("*_test.yaml"))
@@ -150,6 +159,7 @@ def test(directory: str, verbose: bool) -> None:
         sys.exit(EXIT_USAGE)
     passed = failed = 0
     failures: list[str] = []
+    decisions: dict[Path, list[Decision]] = {}  # by policy set, for --coverage
     for file in files:
         try:
             case_file = load_case_file(file)
@@ -159,6 +169,7 @@ def test(directory: str, verbose: bool) -> None:
         clock = FixedClock()
         engine = _load_engine(str(_policy_dir_for(file)), clock=clock)
         results = run_cases(engine.decide, clock, case_file.cases)
+        decisions.setdefault(_policy_dir_for(file), []).extend(r.decision for r in results)
         marks = "".join("." if r.passed else "F" for r in results)
         click.echo(f"{file} {marks}")
         for result in results:
@@ -177,4 +188,18 @@ def test(directory: str, verbose: bool) -> None:
     elapsed = time.perf_counter() - started
     click.echo(f"{passed} passed, {failed} failed")
     click.echo(f"in {elapsed:.2f}s")
+    if coverage or coverage_json:
+        _report_coverage(decisions, coverage, coverage_json)
     sys.exit(1 if failed else 0)
+
+
+def _report_coverage(
+    decisions: dict[Path, list[Decision]], text: bool, json_path: str | None
+) -> None:
+    measured = [measure(directory, found) for directory, found in decisions.items()]
+    if text:
+        for item in measured:
+            click.echo(render_coverage(item))
+    if json_path:
+        document = {"sets": [item.to_json() for item in measured]}
+        Path(json_path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

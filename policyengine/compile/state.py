@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +43,7 @@ class Declared:
 @dataclass
 class CompileState:
     policy_set: ast.PolicySet
+    environ: Mapping[str, str] | None = None  # None: the process environment
     diags: Diagnostics = field(default_factory=Diagnostics)
     policy_name: str | None = None
     roles: dict[str, ast.RoleDecl] = field(default_factory=dict)
