@@ -79,6 +79,14 @@ class PolicyName:
 
 
 @dataclass(frozen=True, slots=True)
+class HostDecl:
+    """`host "api.example.test", "*.example.test"`: on a policy set, a group or a route."""
+
+    hosts: tuple[Name, ...]  # as written (unquoted); canonicalized by the compiler
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class RoleDecl:
     name: Name
     inherits: tuple[Name, ...]
@@ -400,6 +408,7 @@ Rule: TypeAlias = (
     | BodyRule
     | QueryRule
     | LimitRule
+    | HostDecl
 )
 
 
@@ -414,11 +423,13 @@ class Route:
 @dataclass(frozen=True, slots=True)
 class Group:
     prefix: str
-    items: tuple[Route | Group, ...]
+    items: tuple[Route | Group | HostDecl, ...]
     span: Span
 
 
-Statement: TypeAlias = PolicyName | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | Route | Group
+Statement: TypeAlias = (
+    PolicyName | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | Route | Group | HostDecl
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,9 @@ class Reason(StrEnum):
     ALLOW = "allow"
     BAD_PATH = "request.bad_path"
     BAD_REQUEST = "request.invalid"
+    BAD_HOST = "request.bad_host"  # 400: no, two or a malformed `Host`; target and Host differ
     UNMATCHED = "route.unmatched"
+    HOST_MISMATCH = "route.host_mismatch"  # 421: a host the policy does not serve
     AUTHN_MISSING = "authn.missing"
     AUTHN_INVALID = "authn.invalid"
     AUTHN_EXPIRED = "authn.expired"

@@ -21,6 +21,7 @@ from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import RequestContext
 from policyengine.decision import Decision, Identity, InputRefused, Reason, Request
 from policyengine.hardening import override_refusal
+from policyengine.hosts import BadHost, HostSet, request_host
 from policyengine.inputs import MissingBody, check_input
 from policyengine.loader import load_policy_set, parse_text
 from policyengine.paths import BadPath, normalize_target, segments_to_path
@@ -165,7 +166,20 @@ class Engine:
             if trace is not None:
                 trace.add(f"normalize: rejected ({override[1]})")
             return self._deny(400, override[0], override[1], reusable=True)
-        match = self.policy.tree.match(segments, request.method)
+        policy = self.policy
+        host: str | None = None
+        if policy.names_hosts or request.path[:1] != "/":
+            try:
+                host = request_host(request.path, request.headers)
+            except BadHost as bad_host:  # not `err`: mypyc types one name once (BadPath)
+                if trace is not None:
+                    trace.add(f"host: rejected ({bad_host})")
+                return self._deny(400, Reason.BAD_HOST, f"bad host: {bad_host}", reusable=True)
+            if policy.hosts is not None:
+                refused = self._host_refusal(host, policy.hosts, None, trace)
+                if refused is not None:
+                    return refused
+        match = policy.tree.match(segments, request.method)
         if match is None:
             path = segments_to_path(segments)
             if trace is not None:
@@ -178,7 +192,30 @@ class Engine:
         if trace is not None:
             trace.add(f"normalize: {segments_to_path(segments)}")
             trace.add(f"match: {route.label} ({route.site})")
+        if route.hosts is not None:
+            refused = self._host_refusal(host, route.hosts, route, trace)
+            if refused is not None:
+                return refused
         return RequestContext(request, segments, raw_query, self.clock(), route, captures)
+
+    def _host_refusal(
+        self, host: str | None, hosts: HostSet, route: CompiledRoute | None, trace: Trace | None
+    ) -> Decision | None:
+        """400 when the request names no host, 421 (RFC 9110 §15.5.20) for one that is not
+        served here; None when `hosts` admits it."""
+        if host is None:
+            if trace is not None:
+                trace.add("host: none named")
+            return self._deny(400, Reason.BAD_HOST, "bad host: the request names no host",
+                              route, reusable=True)  # fmt: skip
+        if hosts.admits(host):
+            if trace is not None:
+                trace.add(f"host: {host} is served")
+            return None
+        if trace is not None:
+            trace.add(f"host: {host} is not among {hosts.text}")
+        return self._deny(421, Reason.HOST_MISMATCH, f"host `{host}` is not served here",
+                          route, reusable=True)  # fmt: skip
 
     async def _authenticate_async(self, ctx: RequestContext) -> Decision | None:
         """Step 3 as _guarded takes it; blocks that call an IdP do so off the event loop."""

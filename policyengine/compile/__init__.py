@@ -14,6 +14,7 @@ from pathlib import Path
 
 from policyengine import ast
 from policyengine.authn import BUILDERS, AuthnBuildContext
+from policyengine.compile.hosts import check_hosts
 from policyengine.compile.inputs import collect_inputs
 from policyengine.compile.lints import (
     lint_public_in_protected,
@@ -36,6 +37,7 @@ from policyengine.compile.state import CompileState
 from policyengine.compile.tree import build_tree
 from policyengine.decision import DecisionInputs
 from policyengine.errors import Diagnostic, PolicyError, one_of
+from policyengine.hosts import HostSet
 from policyengine.ratelimit.plan import LimitSpec
 from policyengine.schema import CompiledSchema, compile_schemas
 from policyengine.tree import DecisionTree
@@ -88,6 +90,7 @@ def compile_limits(state: CompileState) -> None:
 PASSES: tuple[Pass, ...] = (
     Pass("collect-declarations", collect_declarations),
     Pass("check-groups", check_group_prefixes),
+    Pass("check-hosts", check_hosts),
     Pass("role-hierarchy", resolve_role_hierarchy),
     Pass("resolve-names", resolve_names),
     Pass("check-route-rules", check_route_rules),
@@ -120,6 +123,8 @@ class CompiledPolicy:
     inputs: DecisionInputs  # what of a request its decisions can read
     warnings: tuple[Diagnostic, ...]
     pass_times: tuple[tuple[str, float], ...]  # seconds per pass, for --explain and bench
+    hosts: HostSet | None = None  # the set's own `host`: checked before any route matches
+    names_hosts: bool = False  # the set, a group or a route names hosts: read `Host`
 
 
 def compile_policy_set(
@@ -159,6 +164,8 @@ def compile_with_state(
         inputs=state.inputs,
         warnings=tuple(state.diags.warnings),
         pass_times=tuple(timings),
+        hosts=state.set_hosts,
+        names_hosts=bool(state.host_sets),
     )
     return compiled, state
 

@@ -17,6 +17,9 @@ from policyengine.hardening import FIELDS as OVERRIDE_FIELDS
 
 def collect_inputs(state: CompileState) -> None:
     headers: set[str] = set(OVERRIDE_FIELDS)  # every decision reads them: refused if present
+    # `Host` decides when the policy names hosts and for absolute-form targets; the sidecar
+    # takes a trusted hop's `X-Forwarded-Host` for it (and the key then says who is trusted)
+    headers.update(("host", "x-forwarded-host"))
     client_ip = False
     for authenticator in state.authenticators.values():
         headers.update(authenticator.headers)

@@ -33,7 +33,7 @@ def collect_declarations(state: CompileState) -> None:
             elif isinstance(statement, ast.AuthnBlock):
                 label = ast.Name(statement.label, (statement.name or statement.kind).span)
                 _declare(state, state.authn_blocks, label, Declared(statement, file), "authn block")
-        state.routes.extend(_flatten(file, file.statements, ""))
+        state.routes.extend(_flatten(file, file.statements, "", ()))
     if len(seen_names) > 1:
         first, *others = sorted(
             seen_names.values(), key=lambda p: (p.span.source.name, p.span.start)
@@ -63,14 +63,21 @@ def _declare(state: CompileState, table: dict[str, T], name: ast.Name, value: T,
     )
 
 
-def _flatten(file: ast.PolicyFile, items: tuple[object, ...], prefix: str) -> Iterator[FlatRoute]:
+def _flatten(
+    file: ast.PolicyFile,
+    items: tuple[object, ...],
+    prefix: str,
+    hosts: tuple[ast.HostDecl, ...],
+) -> Iterator[FlatRoute]:
+    """Routes with their groups' prefixes and `host` declarations (outermost first)."""
     for item in items:
         if isinstance(item, ast.Route):
-            yield FlatRoute(item, prefix, file)
+            yield FlatRoute(item, prefix, file, hosts)
         elif isinstance(item, ast.Group):
             # a malformed prefix is reported by check_group_prefixes; keep its routes usable
             group_prefix = "/" + item.prefix.strip("/") if item.prefix.strip("/") else ""
-            yield from _flatten(file, item.items, prefix + group_prefix)
+            declared = tuple(i for i in item.items if isinstance(i, ast.HostDecl))
+            yield from _flatten(file, item.items, prefix + group_prefix, hosts + declared[:1])
 
 
 def check_group_prefixes(state: CompileState) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from policyengine import ast
 from policyengine.authn import Authenticator
+from policyengine.compile.hosts import route_hosts
 from policyengine.compile.state import CompileState, FlatRoute
 from policyengine.errors import Diagnostics
 from policyengine.expr import ExprCompiler, ExprEnv
@@ -93,6 +94,7 @@ def _compile_target(
         body=body,
         query=query,
         limits=plan_of(specs) if specs else None,
+        hosts=route_hosts(state, flat),
     )
 
 

@@ -14,6 +14,7 @@ from policyengine.patterns import PathPattern
 
 if TYPE_CHECKING:
     from policyengine.authn import Authenticator
+    from policyengine.hosts import HostSet
     from policyengine.ratelimit.plan import LimitSpec
     from policyengine.schema import CompiledSchema
     from policyengine.tree import CompiledRoute
@@ -26,6 +27,7 @@ class FlatRoute:
     route: ast.Route
     prefix: str
     file: ast.PolicyFile
+    groups_hosts: tuple[ast.HostDecl, ...] = ()  # `host` of enclosing groups, outermost first
 
     @property
     def policy_dir(self) -> Path:
@@ -68,3 +70,5 @@ class CompileState:
     compiled_limits: dict[str, LimitSpec] = field(default_factory=dict)
     compiled_routes: list[tuple[FlatRoute, CompiledRoute]] = field(default_factory=list)
     inputs: DecisionInputs = field(default_factory=DecisionInputs)
+    host_sets: dict[ast.HostDecl, HostSet] = field(default_factory=dict)  # each `host` line
+    set_hosts: HostSet | None = None  # the set's own `host`: checked before matching

@@ -125,6 +125,10 @@ class AstBuilder:
     def policy_name(self, meta: Meta, items: list[Token]) -> ast.PolicyName:
         return ast.PolicyName(unquote(items[0]), self._span(meta))
 
+    def host_decl(self, meta: Meta, items: list[Token]) -> ast.HostDecl:
+        hosts = tuple(ast.Name(unquote(t), self._tok_span(t)) for t in items)
+        return ast.HostDecl(hosts, self._span(meta))
+
     # -- authn -------------------------------------------------------------------------
     def authn_block(self, meta: Meta, items: list[Any]) -> ast.AuthnBlock:
         kind = self._name(items[0])
