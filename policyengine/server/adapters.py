@@ -41,9 +41,10 @@ def forward_auth_request(http: HttpRequest, client_ip: str | None) -> Request | 
 
 def gateway_headers(http: HttpRequest) -> LowercaseHeaders:
     """The headers with `Host` as the gateway saw it: a `--trusted-proxy` peer's
-    `X-Forwarded-Host` (its rightmost entry, the one that hop wrote) replaces `Host`.
-    From any other peer it is the client's own claim and changes nothing: the engine
-    never reads it (hosts.py)."""
+    `X-Forwarded-Host` replaces `Host`, as sent: a list of hosts is refused as two `Host`
+    fields are (400 `request.bad_host`), not resolved to one of them. From any other
+    peer it is the client's own claim and changes nothing: the engine never reads it
+    (hosts.py)."""
     headers = http.headers
     client = http.client
     if client is None or not client.trusted:
@@ -52,7 +53,7 @@ def gateway_headers(http: HttpRequest) -> LowercaseHeaders:
     if forwarded is None:
         return headers
     seen = LowercaseHeaders(headers)
-    seen["host"] = forwarded.rpartition(",")[2].strip(" \t")
+    seen["host"] = forwarded
     return seen
 
 

@@ -226,3 +226,14 @@ def test_forwarded_for_spoofing_from_the_client_is_ignored(envoy: Envoy) -> None
     spoofed = {"X-Forwarded-For": "10.1.2.3"}
     assert envoy.send("GET", "/api/internal", spoofed, downstream="127.0.0.2").status == 403
     assert envoy.send("GET", "/api/local", spoofed, downstream="127.0.0.2").status == 200
+
+
+def test_the_host_envoy_serves_is_the_host_decided_on(envoy: Envoy) -> None:
+    assert envoy.send("GET", "/api/hosted").status == 200  # Host: shop.example
+    other = envoy.send("GET", "/api/hosted", {"Host": "evil.example"})
+    assert other.status == 421 and b'"route.host_mismatch"' in other.body
+    # x-forwarded-host is not among allowed_headers: a client's copy never arrives
+    assert not matches(ext_authz()["http_service"]["authorization_request"]["allowed_headers"]
+                       ["patterns"], "x-forwarded-host")  # fmt: skip
+    spoofed = {"Host": "evil.example", "X-Forwarded-Host": "shop.example"}
+    assert envoy.send("GET", "/api/hosted", spoofed).status == 421

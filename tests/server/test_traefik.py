@@ -155,3 +155,11 @@ def test_forged_forwarded_headers_from_the_client_do_not_count(traefik: Traefik)
     assert traefik.send("GET", "/api/local", {"X-Forwarded-For": "10.1.2.3"}).status == 200
     forged_uri = traefik.send("GET", "/api/orders/7", {"X-Original-URI": "/api/public"})
     assert forged_uri.status == 400
+
+
+def test_the_host_traefik_serves_is_the_host_decided_on(traefik: Traefik) -> None:
+    assert traefik.send("GET", "/api/hosted").status == 200  # Host: shop.example
+    assert traefik.send("GET", "/api/hosted", {"Host": "evil.example"}).status == 421
+    # trustForwardHeader: false, so Traefik writes X-Forwarded-Host from the Host it saw
+    spoofed = {"Host": "evil.example", "X-Forwarded-Host": "shop.example"}
+    assert traefik.send("GET", "/api/hosted", spoofed).status == 421
