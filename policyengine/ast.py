@@ -87,15 +87,6 @@ class HostDecl:
 
 
 @dataclass(frozen=True, slots=True)
-class MethodOverride:
-    """`allow method_override "X-HTTP-Method-Override"`: a POST carrying that field (or the
-    `_method` parameter) is decided on the method it names."""
-
-    field: Name  # as written (unquoted)
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
 class RoleDecl:
     name: Name
     inherits: tuple[Name, ...]
@@ -437,15 +428,7 @@ class Group:
 
 
 Statement: TypeAlias = (
-    PolicyName
-    | AuthnBlock
-    | RoleDecl
-    | SchemaDecl
-    | LimitDecl
-    | Route
-    | Group
-    | HostDecl
-    | MethodOverride
+    PolicyName | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | Route | Group | HostDecl
 )
 
 

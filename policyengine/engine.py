@@ -20,7 +20,7 @@ from policyengine.authn.base import ambiguous
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import RequestContext
 from policyengine.decision import Decision, Identity, InputRefused, Reason, Request
-from policyengine.hardening import decided_method
+from policyengine.hardening import override_refusal
 from policyengine.hosts import BadHost, HostSet, request_host
 from policyengine.inputs import MissingBody, check_input
 from policyengine.loader import load_policy_set, parse_text
@@ -161,15 +161,12 @@ class Engine:
             if trace is not None:
                 trace.add(f"normalize: rejected ({err})")
             return self._deny(400, Reason.BAD_PATH, f"bad path: {err}", reusable=True)
-        policy = self.policy
-        method = decided_method(request.method, request.headers, raw_query,
-                                policy.method_override)  # fmt: skip
-        if not isinstance(method, str):
+        override = override_refusal(request.headers, raw_query)
+        if override is not None:
             if trace is not None:
-                trace.add(f"normalize: rejected ({method[1]})")
-            return self._deny(400, method[0], method[1], reusable=True)
-        if trace is not None and method != request.method:
-            trace.add(f"method: {method} (overridden by `{policy.method_override}`)")
+                trace.add(f"normalize: rejected ({override[1]})")
+            return self._deny(400, override[0], override[1], reusable=True)
+        policy = self.policy
         host: str | None = None
         if policy.names_hosts or request.path[:1] != "/":
             try:
@@ -182,14 +179,15 @@ class Engine:
                 refused = self._host_refusal(host, policy.hosts, None, trace)
                 if refused is not None:
                     return refused
-        match = policy.tree.match(segments, method)
+        match = policy.tree.match(segments, request.method)
         if match is None:
             path = segments_to_path(segments)
             if trace is not None:
                 trace.add(f"normalize: {path}")
-                trace.add(f"match: no route for {method} {path}")
-            return self._deny(403, Reason.UNMATCHED, f"no route for {method} {path}",
-                              reusable=True)  # fmt: skip
+                trace.add(f"match: no route for {request.method} {path}")
+            return self._deny(
+                403, Reason.UNMATCHED, f"no route for {request.method} {path}", reusable=True
+            )
         route, captures = match
         if trace is not None:
             trace.add(f"normalize: {segments_to_path(segments)}")
@@ -198,9 +196,7 @@ class Engine:
             refused = self._host_refusal(host, route.hosts, route, trace)
             if refused is not None:
                 return refused
-        ctx = RequestContext(request, segments, raw_query, self.clock(), route, captures)
-        ctx.method = method
-        return ctx
+        return RequestContext(request, segments, raw_query, self.clock(), route, captures)
 
     def _host_refusal(
         self, host: str | None, hosts: HostSet, route: CompiledRoute | None, trace: Trace | None

@@ -43,7 +43,6 @@ class ChangeKind(Enum):
     INPUT = "input"
     AUTHN = "authn"
     HOST = "host"  # the hosts a route serves
-    OVERRIDE = "override"  # the method-override field honoured
     ADDED = "added"
     REMOVED = "removed"
 
@@ -110,20 +109,19 @@ def _route_changes(
         if change is not None:
             yield change
     yield from _authn_changes(label, was, now)
-    yield from _request_changes(label, was, now)
+    host = _host_change(label, was, now)
+    if host is not None:
+        yield host
 
 
-def _request_changes(label: str, was: RouteSummary, now: RouteSummary) -> Iterator[Change]:
-    """Hosts that are not all among the old ones widen (None: any host); an override field
-    honoured where none or another was lets requests reach the route as other methods."""
-    if was.hosts != now.hosts:
-        old, new = was.hosts, now.hosts
-        widens = new is None or (old is not None and not old.covers(new))
-        yield Change(label, ChangeKind.HOST, widens, old.text if old else "any host",
-                     new.text if new else "any host")  # fmt: skip
-    if was.method_override != now.method_override:
-        yield Change(label, ChangeKind.OVERRIDE, now.method_override is not None,
-                     was.method_override, now.method_override)  # fmt: skip
+def _host_change(label: str, was: RouteSummary, now: RouteSummary) -> Change | None:
+    """Hosts that are not all among the old ones widen (None: any host)."""
+    old, new = was.hosts, now.hosts
+    if old == new:
+        return None
+    widens = new is None or (old is not None and not old.covers(new))
+    return Change(label, ChangeKind.HOST, widens, old.text if old else "any host",
+                  new.text if new else "any host")  # fmt: skip
 
 
 def _access_change(

@@ -106,7 +106,6 @@ class RouteSummary:
     query: InputSummary | None
     authn: tuple[AuthnSummary, ...]
     hosts: HostSet | None = None  # the hosts it serves (its own, its group's or the set's)
-    method_override: str | None = None  # the override field honoured, set-wide
 
     @property
     def key(self) -> RouteKey:
@@ -187,7 +186,6 @@ def _route(
         query=_query(route),
         authn=tuple(sorted((authn[a.name] for a in route.authenticators), key=_label)),
         hosts=route.hosts or state.set_hosts,
-        method_override=state.method_override,
     )
 
 

@@ -25,7 +25,6 @@ from policyengine.compile.lints import (
 )
 from policyengine.compile.passes import (
     check_group_prefixes,
-    check_method_override,
     check_route_rules,
     collect_declarations,
     detect_conflicts,
@@ -92,7 +91,6 @@ PASSES: tuple[Pass, ...] = (
     Pass("collect-declarations", collect_declarations),
     Pass("check-groups", check_group_prefixes),
     Pass("check-hosts", check_hosts),
-    Pass("check-override", check_method_override),
     Pass("role-hierarchy", resolve_role_hierarchy),
     Pass("resolve-names", resolve_names),
     Pass("check-route-rules", check_route_rules),
@@ -127,7 +125,6 @@ class CompiledPolicy:
     pass_times: tuple[tuple[str, float], ...]  # seconds per pass, for --explain and bench
     hosts: HostSet | None = None  # the set's own `host`: checked before any route matches
     names_hosts: bool = False  # the set, a group or a route names hosts: read `Host`
-    method_override: str | None = None  # the override field honoured (lowercase), if any
 
 
 def compile_policy_set(
@@ -169,7 +166,6 @@ def compile_with_state(
         pass_times=tuple(timings),
         hosts=state.set_hosts,
         names_hosts=bool(state.host_sets),
-        method_override=state.method_override,
     )
     return compiled, state
 

@@ -10,7 +10,6 @@ from policyengine import ast
 from policyengine.authn.scopes import is_scope_token
 from policyengine.compile.state import CompileState, Declared, FlatRoute
 from policyengine.errors import one_of
-from policyengine.hardening import HONOURABLE
 from policyengine.paths import normalize_path
 from policyengine.patterns import PatternError, parse_pattern
 from policyengine.source import Span
@@ -286,26 +285,3 @@ def detect_conflicts(state: CompileState) -> None:
                 )
                 break
         seen[(pattern.shape, target.method)] = target
-
-
-def check_method_override(state: CompileState) -> None:
-    """`allow method_override "F"`: F one of the override fields, once in the set."""
-    seen = [
-        s for f in state.policy_set.files for s in f.statements if isinstance(s, ast.MethodOverride)
-    ]
-    for decl in seen[1:]:
-        state.diags.error("compile/duplicate-override",
-                          f"the set allows a method override twice (first at "
-                          f"{seen[0].span.location()})", decl.span)  # fmt: skip
-    if not seen:
-        return
-    field = seen[0].field
-    if field.value.lower() not in HONOURABLE:
-        state.diags.error(
-            "compile/bad-override",
-            f"`{field.value}` is not a method-override field",
-            field.span,
-            f"fields are {one_of(HONOURABLE)}",
-        )
-        return
-    state.method_override = field.value.lower()

@@ -72,4 +72,3 @@ class CompileState:
     inputs: DecisionInputs = field(default_factory=DecisionInputs)
     host_sets: dict[ast.HostDecl, HostSet] = field(default_factory=dict)  # each `host` line
     set_hosts: HostSet | None = None  # the set's own `host`: checked before matching
-    method_override: str | None = None  # `allow method_override "F"`: F lowercased

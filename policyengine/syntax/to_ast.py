@@ -129,10 +129,6 @@ class AstBuilder:
         hosts = tuple(ast.Name(unquote(t), self._tok_span(t)) for t in items)
         return ast.HostDecl(hosts, self._span(meta))
 
-    def override_decl(self, meta: Meta, items: list[Token]) -> ast.MethodOverride:
-        return ast.MethodOverride(ast.Name(unquote(items[0]), self._tok_span(items[0])),
-                                  self._span(meta))  # fmt: skip
-
     # -- authn -------------------------------------------------------------------------
     def authn_block(self, meta: Meta, items: list[Any]) -> ast.AuthnBlock:
         kind = self._name(items[0])

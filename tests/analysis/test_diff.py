@@ -292,8 +292,3 @@ def test_hosts_narrowed_narrow_and_widened_widen(make_set: MakeSet) -> None:
     wider = make_set("wider", edit(hosted, '"a.example", "b.example"', '"*.example"'))
     assert one(changes(old, wider), "host")["widens"]
     assert one(changes(old, make_set("any")), "host")["widens"]  # no host: any host
-
-
-def test_a_method_override_allowed_widens_every_route(make_set: MakeSet) -> None:
-    found = diff_of(make_set, 'allow method_override "X-HTTP-Method-Override"\n' + BASE)
-    assert found and all(c["kind"] == "override" and c["widens"] for c in found)

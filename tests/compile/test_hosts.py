@@ -1,5 +1,4 @@
-"""The `check-hosts` and `check-override` passes: canonical host patterns, once per place,
-inner hosts inside outer; one known method-override field."""
+"""The `check-hosts` pass: canonical patterns, once per place, inner hosts inside outer."""
 
 from __future__ import annotations
 
@@ -101,23 +100,3 @@ def test_wildcards_match_exactly_one_label() -> None:
     assert hosts.admits("a.example.test") and hosts.admits("a.example.test:8443")
     assert not hosts.admits("a.b.example.test") and not hosts.admits("example.test")
     assert not hosts.admits("a.example.test:8080") and not hosts.admits("[::1]")
-
-
-@pytest.mark.parametrize(
-    ("text", "code"),
-    [
-        ('allow method_override "X-Foo"\nroute GET /a { allow anyone }', "compile/bad-override"),
-        ('allow method_override "_method"\nallow method_override "_method"\n'
-         "route GET /a { allow anyone }", "compile/duplicate-override"),
-    ],
-)  # fmt: skip
-def test_method_override_errors(text: str, code: str) -> None:
-    assert code in error_codes(text)
-
-
-def test_method_override_names_a_field_in_any_case() -> None:
-    policy = compile_policy_set(parse_text(
-        'allow method_override "X-HTTP-Method-Override"\nroute GET /a { allow anyone }',
-        "t.policy", ".",
-    ))  # fmt: skip
-    assert policy.method_override == "x-http-method-override"
