@@ -360,14 +360,14 @@ def upstream_headers(reply: Reply) -> dict[str, list[str]]:
     return seen
 
 
-def gateway_config(path: Path, *, sidecar: int, app: int, listen: int) -> str:
-    """A documented gateway config with the test's ports in place of the documented ones."""
+def gateway_config(path: Path, *, sidecar: int, app: int, listen: int | None) -> str:
+    """A documented gateway config with the test's ports in place of the documented ones
+    (`listen` None: the file names no listening address, Traefik's static file does)."""
     text = path.read_text()
-    for documented, port in (
-        ("127.0.0.1:8181", sidecar),
-        ("127.0.0.1:9000", app),
-        ("127.0.0.1:8080", listen),
-    ):
+    ports = [("127.0.0.1:8181", sidecar), ("127.0.0.1:9000", app)]
+    if listen is not None:
+        ports.append(("127.0.0.1:8080", listen))
+    for documented, port in ports:
         assert text.count(documented) == 1, f"{path.name} must name {documented} once"
         text = text.replace(documented, f"127.0.0.1:{port}")
     return text
