@@ -36,7 +36,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from policyengine.decision import Decision, Reason
 from policyengine.server.adapters import ENVOY_PREFIX
 from policyengine.server.app import App, log_internal_error
-from policyengine.server.clientip import TrustedProxies
+from policyengine.server.clientip import Peer, TrustedProxies
 from policyengine.server.config import Limits
 from policyengine.server.message import Fields, HttpRequest
 from policyengine.server.render import DECISION_ID, AllowHeads, deny_body
@@ -175,9 +175,16 @@ class GrpcServer:
             ]
         )
 
+        peers: dict[str, Peer | None] = {}  # Envoy keeps a few connections open
+
         async def check(request: Any, context: Any) -> bytes:
             try:
-                client = proxies.peer(peer_host(context.peer()))
+                name = context.peer()
+                client = peers.get(name)
+                if client is None:
+                    if len(peers) >= MAX_CACHED:
+                        peers.clear()
+                    client = peers[name] = proxies.peer(peer_host(name))
                 reply = app.envoy_grpc(http_request(request, client), renderer)
                 response = await reply if isinstance(reply, asyncio.Future) else reply
                 return response.body
