@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 from pathlib import Path
@@ -17,6 +18,13 @@ EXIT_USAGE = 2
 @click.argument("directory", type=click.Path(exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8181, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Also serve Envoy's ext_authz over gRPC (envoy.service.auth.v3.Authorization/"
+    "Check, and grpc.health.v1) on this port. Needs the `grpc` extra.",
+)
 @click.option(
     "--workers",
     default=1,
@@ -138,6 +146,7 @@ def serve(
     directory: Path,
     host: str,
     port: int,
+    grpc_port: int | None,
     workers: int,
     redis_url: str | None,
     redis_ca_file: str | None,
@@ -164,6 +173,8 @@ def serve(
     from policyengine.server import serve as run
     from policyengine.server.clientip import TrustedProxies
 
+    if grpc_port is not None:
+        _require_grpc()
     logging.basicConfig(
         level=log_level.upper(),
         stream=sys.stderr,
@@ -174,6 +185,7 @@ def serve(
             policy_dir=directory,
             host=host,
             port=port,
+            grpc_port=grpc_port,
             workers=workers,
             redis_url=redis_url,
             store=StoreOptions(
@@ -204,3 +216,21 @@ def serve(
         where = err.filename or f"{host}:{port}"
         click.echo(f"error: cannot serve on {where}: {err.strerror or err}", err=True)
         sys.exit(1)
+
+
+GRPC_MODULES = ("grpc", "grpc_health.v1", "envoy.service.auth.v3")
+
+
+def _require_grpc() -> None:
+    """Found without importing grpc here: workers forked later import it themselves
+    (grpc's threads do not survive a fork)."""
+    for module in GRPC_MODULES:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise click.UsageError(
+                f"--grpc-port needs the `grpc` extra (module `{module}` is missing): "
+                "pip install 'policyengine[grpc]'"
+            )

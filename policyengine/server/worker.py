@@ -14,7 +14,7 @@ import signal
 import socket
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policyengine.engine import Engine, EngineOptions
 from policyengine.ratelimit import Limiter, limiter_from_url
@@ -25,6 +25,9 @@ from policyengine.server.decisionlog import DecisionLog
 from policyengine.server.metrics import Metrics, limiter_stats
 from policyengine.server.reload import EngineHolder, Reloader
 from policyengine.server.state import ServerState
+
+if TYPE_CHECKING:
+    from policyengine.server.envoy_grpc import GrpcServer
 
 log = logging.getLogger("policyengine.server")
 BACKLOG = 2048
@@ -98,6 +101,7 @@ class Worker:
         state: ServerState,
         server: asyncio.Server,
         reloader: Reloader,
+        grpc: GrpcServer | None = None,
     ) -> None:
         self.config = config
         self.limiter = limiter
@@ -105,6 +109,7 @@ class Worker:
         self.state = state
         self.server = server
         self.reloader = reloader
+        self.grpc = grpc
 
     @classmethod
     async def start(cls, config: ServerConfig, metrics_dir: Path | None = None) -> Worker:
@@ -129,16 +134,31 @@ class Worker:
         # A networked store needs a Task per decision (its client insists on one).
         app = App(config, holder, metrics, decision_log, eager=config.redis_url is None)
         state = ServerState(app, config.limits, config.trusted_proxies)
-        sock = bind(config.host, config.port, reuse_port=config.workers > 1)
-        server = await loop.create_server(lambda: HttpConnection(state), sock=sock, backlog=BACKLOG)
+        grpc = None
+        if config.grpc_port is not None:  # first: an open HTTP port means both are up
+            from policyengine.server.envoy_grpc import GrpcServer  # the `grpc` extra
+
+            grpc = await GrpcServer.start(
+                app, config.trusted_proxies, config.limits, config.host, config.grpc_port
+            )
+        try:
+            sock = bind(config.host, config.port, reuse_port=config.workers > 1)
+            server = await loop.create_server(
+                lambda: HttpConnection(state), sock=sock, backlog=BACKLOG
+            )
+        except OSError:
+            if grpc is not None:
+                await grpc.stop(0)
+            raise
         reloader = Reloader(holder, config.policy_dir, build, metrics, config.reload_interval)
         state.start()
         reloader.start()
-        worker = cls(config, limiter, app, state, server, reloader)
+        worker = cls(config, limiter, app, state, server, reloader, grpc)
         host, port = worker.address
-        log.info(
-            "serving policy `%s` on http://%s:%s", holder.engine.policy.name or "-", host, port
-        )
+        name = holder.engine.policy.name or "-"
+        log.info("serving policy `%s` on http://%s:%s", name, host, port)
+        if grpc is not None:
+            log.info("serving Envoy ext_authz over gRPC on %s:%s", host, grpc.port)
         return worker
 
     @property
@@ -153,6 +173,11 @@ class Worker:
         self.server.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.limits.drain_timeout
+        grpc_stopped = (
+            asyncio.ensure_future(self.grpc.stop(self.config.limits.drain_timeout))
+            if self.grpc is not None
+            else None
+        )
         while True:
             for connection in list(state.connections):
                 connection.sweep(loop.time())  # closes the idle ones (draining)
@@ -161,6 +186,8 @@ class Worker:
             await asyncio.sleep(0.05)
         for connection in list(state.connections):
             connection.abort()
+        if grpc_stopped is not None:
+            await grpc_stopped
         self.reloader.stop()
         state.stop()
         if app.decision_log is not None:
