@@ -25,6 +25,7 @@ from policyengine.server.decisionlog import DecisionLog
 from policyengine.server.metrics import Metrics, limiter_stats
 from policyengine.server.reload import EngineHolder, Reloader
 from policyengine.server.state import ServerState
+from policyengine.server.tls import TlsContexts
 
 log = logging.getLogger("policyengine.server")
 BACKLOG = 2048
@@ -80,7 +81,7 @@ async def _serve(config: ServerConfig, metrics_dir: Path | None) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, worker.reloader.request, "SIGHUP")
+    loop.add_signal_handler(signal.SIGHUP, worker.hangup)
     try:
         await stop.wait()
     finally:
@@ -98,6 +99,7 @@ class Worker:
         state: ServerState,
         server: asyncio.Server,
         reloader: Reloader,
+        tls: TlsContexts | None = None,
     ) -> None:
         self.config = config
         self.limiter = limiter
@@ -105,6 +107,7 @@ class Worker:
         self.state = state
         self.server = server
         self.reloader = reloader
+        self.tls = tls
 
     @classmethod
     async def start(cls, config: ServerConfig, metrics_dir: Path | None = None) -> Worker:
@@ -129,17 +132,32 @@ class Worker:
         # A networked store needs a Task per decision (its client insists on one).
         app = App(config, holder, metrics, decision_log, eager=config.redis_url is None)
         state = ServerState(app, config.limits, config.trusted_proxies)
+        tls = TlsContexts(config.tls) if config.tls is not None else None
         sock = bind(config.host, config.port, reuse_port=config.workers > 1)
-        server = await loop.create_server(lambda: HttpConnection(state), sock=sock, backlog=BACKLOG)
+        server = await loop.create_server(
+            lambda: HttpConnection(state),
+            sock=sock,
+            backlog=BACKLOG,
+            ssl=tls.listener if tls is not None else None,
+            ssl_handshake_timeout=config.limits.request_timeout if tls is not None else None,
+        )
         reloader = Reloader(holder, config.policy_dir, build, metrics, config.reload_interval)
         state.start()
         reloader.start()
-        worker = cls(config, limiter, app, state, server, reloader)
+        if tls is not None:
+            tls.start(config.reload_interval)
+        worker = cls(config, limiter, app, state, server, reloader, tls)
         host, port = worker.address
-        log.info(
-            "serving policy `%s` on http://%s:%s", holder.engine.policy.name or "-", host, port
-        )
+        scheme = "https" if tls is not None else "http"
+        name = holder.engine.policy.name or "-"
+        log.info("serving policy `%s` on %s://%s:%s", name, scheme, host, port)
         return worker
+
+    def hangup(self) -> None:
+        """SIGHUP: load the policy and the TLS files again."""
+        self.reloader.request("SIGHUP")
+        if self.tls is not None:
+            self.tls.check()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -162,6 +180,8 @@ class Worker:
         for connection in list(state.connections):
             connection.abort()
         self.reloader.stop()
+        if self.tls is not None:
+            self.tls.stop()
         state.stop()
         if app.decision_log is not None:
             app.decision_log.close()
