@@ -161,9 +161,17 @@ class GrpcServer:
 
     @classmethod
     async def start(
-        cls, app: App, proxies: TrustedProxies, limits: Limits, host: str, port: int
+        cls,
+        app: App,
+        proxies: TrustedProxies,
+        limits: Limits,
+        host: str,
+        port: int,
+        credentials: Any = None,
     ) -> GrpcServer:
-        """Listening, and SERVING: the policy is loaded before this is called."""
+        """Listening, and SERVING: the policy is loaded before this is called. With
+        `credentials` (tls.grpc_server_credentials: the sidecar's --tls-* files, reloaded
+        on change) the port speaks TLS, and mTLS with --tls-client-ca."""
         renderer = CheckRenderer()
         # the body, the headers and the protobuf framing: larger messages get
         # RESOURCE_EXHAUSTED, which Envoy (failure_mode_allow: false) turns into a 403
@@ -206,7 +214,10 @@ class GrpcServer:
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            bound = server.add_insecure_port(address)
+            if credentials is None:
+                bound = server.add_insecure_port(address)
+            else:
+                bound = server.add_secure_port(address, credentials)
         except RuntimeError as err:  # grpc's way of saying the port is taken
             raise OSError(f"cannot listen for gRPC on {address}: {err}") from None
         await server.start()
