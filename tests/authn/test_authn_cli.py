@@ -136,7 +136,8 @@ def test_the_readme_examples_compile(
     monkeypatch.setenv("INTROSPECT_SECRET", "i" * 16)
     write(tmp_path, "legacy.pem", rsa1.pem())
     write(tmp_path, "keys.yaml", section.split("```yaml", 1)[1].split("```", 1)[0])
-    write(tmp_path, "services.yaml", 'subjects:\n  "spiffe://cluster.local/ns/shop/sa/cart": [service]\n')
+    services = 'subjects:\n  "spiffe://cluster.local/ns/shop/sa/cart": [service]\n'
+    write(tmp_path, "services.yaml", services)
     roles = "role user\nrole admin inherits user\nrole service\nroute GET /x { allow role user }\n"
     for block in blocks:
         write(tmp_path, "readme.policy", block + roles)
