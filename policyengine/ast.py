@@ -87,6 +87,14 @@ class HostDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class Permit:
+    """`permit method_override, ...`: hardening the set opts out of (hardening.Permission)."""
+
+    names: tuple[Name, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class RoleDecl:
     name: Name
     inherits: tuple[Name, ...]
@@ -428,7 +436,7 @@ class Group:
 
 
 Statement: TypeAlias = (
-    PolicyName | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | Route | Group | HostDecl
+    PolicyName | Permit | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | Route | Group | HostDecl
 )
 
 

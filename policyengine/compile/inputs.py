@@ -21,8 +21,11 @@ def collect_inputs(state: CompileState) -> None:
     # takes a trusted hop's `X-Forwarded-Host` for it (and the key then says who is trusted)
     headers.update(("host", "x-forwarded-host"))
     client_ip = False
+    forwarded: set[str] = set()
     for authenticator in state.authenticators.values():
         headers.update(authenticator.headers)
+        if authenticator.forwarded:
+            forwarded.update(authenticator.headers)
     for flat in state.routes:
         for rule in flat.route.rules:
             condition = condition_of(rule)
@@ -39,4 +42,4 @@ def collect_inputs(state: CompileState) -> None:
             client_ip = client_ip or key.kind is ast.LimitKeyKind.CLIENT_IP
     if any(isinstance(r, ast.BodyRule) for flat in state.routes for r in flat.route.rules):
         headers.add("content-type")  # the body check reads it (such decisions are not reused)
-    state.inputs = DecisionInputs(tuple(sorted(headers)), client_ip)
+    state.inputs = DecisionInputs(tuple(sorted(headers)), client_ip, tuple(sorted(forwarded)))

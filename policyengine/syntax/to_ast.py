@@ -129,6 +129,9 @@ class AstBuilder:
         hosts = tuple(ast.Name(unquote(t), self._tok_span(t)) for t in items)
         return ast.HostDecl(hosts, self._span(meta))
 
+    def permit_decl(self, meta: Meta, items: list[Token]) -> ast.Permit:
+        return ast.Permit(tuple(self._name(t) for t in items), self._span(meta))
+
     # -- authn -------------------------------------------------------------------------
     def authn_block(self, meta: Meta, items: list[Any]) -> ast.AuthnBlock:
         kind = self._name(items[0])

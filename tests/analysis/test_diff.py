@@ -292,3 +292,20 @@ def test_hosts_narrowed_narrow_and_widened_widen(make_set: MakeSet) -> None:
     wider = make_set("wider", edit(hosted, '"a.example", "b.example"', '"*.example"'))
     assert one(changes(old, wider), "host")["widens"]
     assert one(changes(old, make_set("any")), "host")["widens"]  # no host: any host
+
+
+def test_a_permit_added_widens_every_route_and_one_dropped_narrows(make_set: MakeSet) -> None:
+    permitted = BASE + "\npermit double_encoding\n"
+    change = one(diff_of(make_set, permitted), "hardening")
+    assert change == {
+        "route": "*",
+        "kind": "hardening",
+        "widens": True,
+        "before": [],
+        "after": ["double_encoding"],
+    }
+    more = make_set("more", BASE + "\npermit method_override, double_encoding\n")
+    change = one(changes(more, make_set("less", permitted)), "hardening")
+    assert (change["widens"], change["after"]) == (False, ["double_encoding"])
+    reordered = make_set("again", BASE + "\npermit double_encoding\npermit method_override\n")
+    assert changes(more, reordered) == []
