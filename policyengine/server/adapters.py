@@ -81,7 +81,9 @@ def envoy_request(http: HttpRequest, client_ip: str | None) -> Request | None:
     rest = http.target[len(ENVOY_PREFIX) :]
     if not rest.startswith("/"):
         return None
-    return Request(http.method, rest, gateway_headers(http), http.body or None, client_ip)
+    # Envoy's check carries the original Host (`:authority`) itself and never sets
+    # X-Forwarded-Host: one that arrives is the client's (gRPC checks carry every header)
+    return Request(http.method, rest, http.headers, http.body or None, client_ip)
 
 
 def decide_request(http: HttpRequest) -> Request | Refusal:

@@ -158,8 +158,9 @@ def test_an_untrusted_peers_forwarded_host_selects_nothing() -> None:
     assert isinstance(request, Request) and request.headers["host"] == "api.example.test"
 
 
-def test_envoy_takes_the_trusted_hops_host_too() -> None:
-    raw = _from(True, Host="sidecar", X_Forwarded_Host="api.example.test")
+def test_envoy_names_the_host_itself() -> None:
+    # Envoy's check request carries the original Host; an X-Forwarded-Host is the client's
+    raw = _from(True, Host="api.example.test", X_Forwarded_Host="admin.example.test")
     raw.target = "/v1/envoy/a"
     request = envoy_request(raw, None)
     assert request is not None and request.headers["host"] == "api.example.test"
