@@ -60,6 +60,8 @@ SPOOFABLE_HEADERS = {
     "true-client-ip": "client_ip",
     "x-auth-subject": "subject",
     "x-auth-roles": "roles",
+    "x-forwarded-host": 'host "..."',  # the engine reads it only from a trusted hop
+    "x-forwarded-server": 'host "..."',
 }
 
 
