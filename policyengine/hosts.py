@@ -105,10 +105,7 @@ def request_host(target: str, headers: Mapping[str, str]) -> str | None:
     `Host`). Raises BadHost (400): RFC 9112 §3.2 wants exactly one valid `Host`."""
     field = _host_field(headers)
     if field is not None:
-        field = field.strip(" \t")
-        if "," in field:  # two fields joined (RFC 9110 §5.3), or a list: which one?
-            raise BadHost("more than one `Host` field")
-        field = canonical_host(field)
+        field = _canonical_field(field)
     if target.startswith("/"):
         return field
     match = _ABSOLUTE.match(target)
@@ -118,6 +115,34 @@ def request_host(target: str, headers: Mapping[str, str]) -> str | None:
     if field is not None and field != named:
         raise BadHost(f"the target names host `{named}` and `Host` names `{field}`")
     return named
+
+
+# `Host` as sent -> canonical, or the refusal's message: a gateway repeats a few hosts,
+# and reading one costs more than the rest of a route match. Bounded: clients send any.
+_KNOWN: dict[str, str | BadHost] = {}
+MAX_KNOWN = 1024
+
+
+def _canonical_field(field: str) -> str:
+    known = _KNOWN.get(field)
+    if known is None:
+        try:
+            known = _read_field(field)
+        except BadHost as err:
+            known = err
+        if len(_KNOWN) >= MAX_KNOWN:
+            _KNOWN.clear()
+        _KNOWN[field] = known
+    if isinstance(known, BadHost):
+        raise BadHost(str(known))
+    return known
+
+
+def _read_field(field: str) -> str:
+    field = field.strip(" \t")
+    if "," in field:  # two fields joined (RFC 9110 §5.3), or a list: which one?
+        raise BadHost("more than one `Host` field")
+    return canonical_host(field)
 
 
 @dataclass(frozen=True, slots=True)
