@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from policyengine import Engine
 from policyengine.cli import main
-from policyengine.decision import Decision, InputError, Reason
+from policyengine.decision import Decision, InputError, Reason, Request
 from policyengine.server.clientip import TrustedProxies
 from policyengine.testing import (
     Case,
@@ -84,6 +84,22 @@ def _eval_via_cli(policy_dir: Path, case: Case) -> Decision:
 
 
 STATELESS = [p for p in FILES if not any(c.advance for c in _load(p).cases)]
+
+
+@pytest.mark.parametrize("path", STATELESS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_corpus_through_python_api_with_wire_pairs(path: Path, tmp_path: Path) -> None:
+    """Headers given as the (name, value) pairs of the wire decide as the mapping does."""
+    case_file = _load(path)
+    engine = Engine.load(write_policy_dir(case_file, tmp_path), clock=FixedClock())
+    failures = []
+    for case in case_file.cases:
+        request = case.request
+        pairs = [(name.encode("latin-1"), value) for name, value in request.headers.items()]
+        on_the_wire = Request(request.method, request.path, pairs, request.body,
+                              request.client_ip, request.identity)  # fmt: skip
+        problems = compare(case.expect, engine.decide(on_the_wire))
+        failures.extend(f"{case.name}: {p}" for p in problems)
+    assert not failures, "\n".join(failures)
 
 
 @pytest.mark.parametrize("path", STATELESS, ids=lambda p: f"{p.parent.name}/{p.stem}")
