@@ -139,7 +139,11 @@ class Worker:
             from policyengine.server.envoy_grpc import GrpcServer  # the `grpc` extra
 
             grpc = await GrpcServer.start(
-                app, config.trusted_proxies, config.limits, config.host, config.grpc_port
+                app,
+                config.trusted_proxies,
+                config.limits,
+                (config.host, config.grpc_port),
+                reuse_port=config.workers > 1,
             )
         try:
             sock = bind(config.host, config.port, reuse_port=config.workers > 1)

@@ -21,7 +21,15 @@ grpc = pytest.importorskip("grpc")  # the `grpc` extra; `make install` installs 
 from click.testing import CliRunner  # noqa: E402
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
-from server_support import ServerThread, make_config, request, write_policy  # noqa: E402
+from server_support import (  # noqa: E402
+    ServerThread,
+    free_port,
+    make_config,
+    request,
+    serve_process,
+    wait_for_port,
+    write_policy,
+)
 
 from policyengine.cli import main  # noqa: E402
 from policyengine.server.clientip import TrustedProxies  # noqa: E402
@@ -177,6 +185,20 @@ def test_health_reports_serving(sidecar: Sidecar) -> None:
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
 
 
+def test_workers_share_the_grpc_port(tmp_path: Path) -> None:
+    policy = write_policy(tmp_path / "policy")
+    grpc_port = free_port()
+    with serve_process(policy, "--workers", "2", "--grpc-port", str(grpc_port)):
+        wait_for_port(grpc_port)
+        for _ in range(4):  # a connection each: the kernel spreads them over the workers
+            with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+                stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+                check = CheckRequest()
+                http = check.attributes.request.http
+                http.method, http.path, http.host = "GET", "/api/public", "shop.example"
+                assert stub.Check(check, timeout=5).status.code == 0
+
+
 def test_the_flag_without_the_extra_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,3 +214,11 @@ def test_the_flag_without_the_extra_is_a_usage_error(
     result = CliRunner().invoke(main, ["serve", str(policy), "--grpc-port", "0"])
     assert result.exit_code == 2
     assert "--grpc-port needs the `grpc` extra" in result.output
+
+
+def test_a_grpc_port_in_use_is_a_clear_error(tmp_path: Path, sidecar: Sidecar) -> None:
+    policy = write_policy(tmp_path / "policy")
+    assert sidecar.running.worker is not None and sidecar.running.worker.grpc is not None
+    taken = str(sidecar.running.worker.grpc.port)
+    result = CliRunner().invoke(main, ["serve", str(policy), "--port", "0", "--grpc-port", taken])
+    assert result.exit_code == 1 and "cannot listen for gRPC" in result.output
