@@ -62,6 +62,13 @@ class Authenticator(ABC):
         (`jwt` and `introspect`: the bearer token); different sources, two credentials."""
         return self.headers
 
+    @property
+    def forwarded(self) -> bool:
+        """Whether the credential is a header a gateway sets after verifying something
+        itself (a client certificate): believed only from a trusted proxy, dropped from
+        any other peer before the decision (`DecisionInputs.forwarded`)."""
+        return False
+
     @abstractmethod
     def presented(self, ctx: RequestContext) -> bool:
         """Whether the request carries a credential of this block's kind."""

@@ -6,10 +6,14 @@ import importlib.util
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from policyengine.errors import PolicyError
+
+if TYPE_CHECKING:
+    from policyengine.server.tls import TlsFiles
 
 EXIT_USAGE = 2
 
@@ -137,6 +141,24 @@ EXIT_USAGE = 2
     "everything the policy reads (at most 10 s, never past the credential's expiry); 0: off.",
 )
 @click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Serve HTTPS (TLS 1.2+) with this certificate chain (PEM); reloaded when it changes.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="The private key (PEM) of --tls-cert.",
+)
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="mTLS: only clients with a certificate from these CAs (PEM) complete the handshake.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -165,6 +187,9 @@ def serve(
     reload_interval: float,
     on_missing_body: str,
     decision_cache: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
     log_level: str,
 ) -> None:
     """Serve decisions over HTTP for gateways (nginx, Caddy, Traefik, Envoy)."""
@@ -172,6 +197,9 @@ def serve(
     from policyengine.server import DecisionLogConfig, Limits, ServerConfig, StoreOptions
     from policyengine.server import serve as run
     from policyengine.server.clientip import TrustedProxies
+    from policyengine.server.tls import TlsError
+
+    tls = _tls_files(tls_cert, tls_key, tls_client_ca)
 
     if grpc_port is not None:
         _require_grpc()
@@ -204,6 +232,7 @@ def serve(
             limits=Limits(
                 max_body_bytes=max_body, request_timeout=request_timeout, idle_timeout=idle_timeout
             ),
+            tls=tls,
         )
     except ValueError as err:
         raise click.UsageError(str(err)) from None
@@ -211,6 +240,9 @@ def serve(
         sys.exit(run(config))
     except PolicyError as err:
         click.echo(err.render(), err=True)
+        sys.exit(EXIT_USAGE)
+    except TlsError as err:
+        click.echo(f"error[{err.code}]: {err}", err=True)
         sys.exit(EXIT_USAGE)
     except OSError as err:
         where = err.filename or f"{host}:{port}"
@@ -234,3 +266,15 @@ def _require_grpc() -> None:
                 f"--grpc-port needs the `grpc` extra (module `{module}` is missing): "
                 "pip install 'policyengine[grpc]'"
             )
+
+
+def _tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsFiles | None:
+    from policyengine.server.tls import TlsFiles
+
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise click.UsageError("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if cert is None or key is None:
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    return TlsFiles(cert, key, client_ca)

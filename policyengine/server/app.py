@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from policyengine.decision import Decision, Reason, Request
+from policyengine.decision import Decision, Reason, Request, without_forwarded
 from policyengine.engine import Engine
 from policyengine.server import adapters, render
 from policyengine.server.adapters import Refusal
@@ -229,6 +229,9 @@ class App:
                 False, 400, Reason.BAD_REQUEST, request.message, policy=engine.policy.name
             )
             return self._finish(endpoint, http.method, http.target, refused, renderer, started)
+        forwarded = engine.policy.inputs.forwarded
+        if forwarded and (http.client is None or not http.client.trusted):
+            request = without_forwarded(request, forwarded)  # a client naming its own cert
         try:
             coro = engine.decide_async(request)
             outcome = start_eagerly(coro) if self._eager else Suspended(coro)

@@ -10,6 +10,7 @@ from policyengine.inputs import MissingBody
 from policyengine.ratelimit.connect import parse_store_url
 from policyengine.server.clientip import TrustedProxies
 from policyengine.server.reuse import DEFAULT_ENTRIES
+from policyengine.server.tls import TlsFiles
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -62,6 +63,7 @@ class ServerConfig:
     decision_cache: int = DEFAULT_ENTRIES  # reusable decisions kept per worker; 0: none
     reload_interval: float = 1.0  # seconds between polls of the policy files; 0 turns it off
     limits: Limits = field(default_factory=Limits)
+    tls: TlsFiles | None = None  # HTTPS (and mTLS with a client CA) on the port
 
     def __post_init__(self) -> None:
         for name in (self.subject_header, self.roles_header):

@@ -168,8 +168,11 @@ class GrpcServer:
         address: tuple[str, int],
         *,
         reuse_port: bool,
+        credentials: Any = None,
     ) -> GrpcServer:
-        """Listening, and SERVING: the policy is loaded before this is called."""
+        """Listening, and SERVING: the policy is loaded before this is called. With
+        `credentials` (tls.grpc_server_credentials: the sidecar's --tls-* files, reloaded
+        on change) the port speaks TLS, and mTLS with --tls-client-ca."""
         renderer = CheckRenderer()
         # the body, the headers and the protobuf framing: larger messages get
         # RESOURCE_EXHAUSTED, which Envoy (failure_mode_allow: false) turns into a 403
@@ -213,7 +216,10 @@ class GrpcServer:
         host, port = address
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            bound = server.add_insecure_port(where)
+            if credentials is None:
+                bound = server.add_insecure_port(where)
+            else:
+                bound = server.add_secure_port(where, credentials)
         except RuntimeError as err:  # grpc's way of saying the port is taken
             raise OSError(f"cannot listen for gRPC on {where}: {err}") from None
         await server.start()

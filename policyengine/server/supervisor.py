@@ -25,6 +25,7 @@ from types import FrameType
 from policyengine.errors import PolicyError
 from policyengine.ratelimit import limiter_from_url
 from policyengine.server.config import ServerConfig
+from policyengine.server.tls import TlsError, server_context
 from policyengine.server.worker import bind, build_engine, run_worker
 
 log = logging.getLogger("policyengine.server")
@@ -33,7 +34,10 @@ MAX_QUICK_DEATHS = 5
 
 
 def serve(config: ServerConfig) -> int:
-    """Run until SIGTERM or SIGINT; the exit status. Raises PolicyError for a bad policy."""
+    """Run until SIGTERM or SIGINT; the exit status. Raises PolicyError for a bad policy,
+    TlsError for TLS files that do not load."""
+    if config.tls is not None:
+        server_context(config.tls)  # fail here, before any fork
     if config.workers == 1:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the loop handles it: reload
         run_worker(config)
@@ -137,6 +141,9 @@ def _worker_main(config: ServerConfig, metrics_dir: Path) -> None:
         run_worker(config, metrics_dir)
     except PolicyError as err:
         log.error("cannot load the policy:\n%s", err.render())
+        sys.exit(2)
+    except TlsError as err:
+        log.error("error[%s]: %s", err.code, err)
         sys.exit(2)
     except OSError as err:
         log.error("cannot serve: %s", err)

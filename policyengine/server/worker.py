@@ -25,6 +25,7 @@ from policyengine.server.decisionlog import DecisionLog
 from policyengine.server.metrics import Metrics, limiter_stats
 from policyengine.server.reload import EngineHolder, Reloader
 from policyengine.server.state import ServerState
+from policyengine.server.tls import TlsContexts, grpc_server_credentials
 
 if TYPE_CHECKING:
     from policyengine.server.envoy_grpc import GrpcServer
@@ -83,7 +84,7 @@ async def _serve(config: ServerConfig, metrics_dir: Path | None) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, worker.reloader.request, "SIGHUP")
+    loop.add_signal_handler(signal.SIGHUP, worker.hangup)
     try:
         await stop.wait()
     finally:
@@ -102,6 +103,7 @@ class Worker:
         server: asyncio.Server,
         reloader: Reloader,
         grpc: GrpcServer | None = None,
+        tls: TlsContexts | None = None,
     ) -> None:
         self.config = config
         self.limiter = limiter
@@ -110,6 +112,7 @@ class Worker:
         self.server = server
         self.reloader = reloader
         self.grpc = grpc
+        self.tls = tls
 
     @classmethod
     async def start(cls, config: ServerConfig, metrics_dir: Path | None = None) -> Worker:
@@ -134,21 +137,28 @@ class Worker:
         # A networked store needs a Task per decision (its client insists on one).
         app = App(config, holder, metrics, decision_log, eager=config.redis_url is None)
         state = ServerState(app, config.limits, config.trusted_proxies)
+        tls = TlsContexts(config.tls) if config.tls is not None else None
         grpc = None
         if config.grpc_port is not None:  # first: an open HTTP port means both are up
             from policyengine.server.envoy_grpc import GrpcServer  # the `grpc` extra
 
+            credentials = grpc_server_credentials(config.tls) if config.tls is not None else None
             grpc = await GrpcServer.start(
                 app,
                 config.trusted_proxies,
                 config.limits,
                 (config.host, config.grpc_port),
                 reuse_port=config.workers > 1,
+                credentials=credentials,
             )
         try:
             sock = bind(config.host, config.port, reuse_port=config.workers > 1)
             server = await loop.create_server(
-                lambda: HttpConnection(state), sock=sock, backlog=BACKLOG
+                lambda: HttpConnection(state),
+                sock=sock,
+                backlog=BACKLOG,
+                ssl=tls.listener if tls is not None else None,
+                ssl_handshake_timeout=config.limits.request_timeout if tls is not None else None,
             )
         except OSError:
             if grpc is not None:
@@ -157,13 +167,23 @@ class Worker:
         reloader = Reloader(holder, config.policy_dir, build, metrics, config.reload_interval)
         state.start()
         reloader.start()
-        worker = cls(config, limiter, app, state, server, reloader, grpc)
+        if tls is not None:
+            tls.start(config.reload_interval)
+        worker = cls(config, limiter, app, state, server, reloader, grpc, tls)
         host, port = worker.address
+        scheme = "https" if tls is not None else "http"
         name = holder.engine.policy.name or "-"
-        log.info("serving policy `%s` on http://%s:%s", name, host, port)
+        log.info("serving policy `%s` on %s://%s:%s", name, scheme, host, port)
         if grpc is not None:
-            log.info("serving Envoy ext_authz over gRPC on %s:%s", host, grpc.port)
+            secure = " with TLS" if tls is not None else ""
+            log.info("serving Envoy ext_authz over gRPC%s on %s:%s", secure, host, grpc.port)
         return worker
+
+    def hangup(self) -> None:
+        """SIGHUP: load the policy and the TLS files again."""
+        self.reloader.request("SIGHUP")
+        if self.tls is not None:
+            self.tls.check()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -193,6 +213,8 @@ class Worker:
         if grpc_stopped is not None:
             await grpc_stopped
         self.reloader.stop()
+        if self.tls is not None:
+            self.tls.stop()
         state.stop()
         if app.decision_log is not None:
             app.decision_log.close()
