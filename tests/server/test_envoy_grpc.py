@@ -222,3 +222,18 @@ def test_a_grpc_port_in_use_is_a_clear_error(tmp_path: Path, sidecar: Sidecar) -
     taken = str(sidecar.running.worker.grpc.port)
     result = CliRunner().invoke(main, ["serve", str(policy), "--port", "0", "--grpc-port", taken])
     assert result.exit_code == 1 and "cannot listen for gRPC" in result.output
+
+
+def test_raw_header_maps_are_read_like_the_headers(sidecar: Sidecar) -> None:
+    # Envoy's encode_raw_headers: header_map with bytes values instead of the string map
+    check = CheckRequest()
+    http = check.attributes.request.http
+    http.method, http.path, http.host = "GET", "/api/orders/7", "shop.example"
+    for name, value in ((":path", b"/api/orders/7"), ("x-api-key", b"key-alice"),
+                        ("x-forwarded-for", b"127.0.0.2")):  # fmt: skip
+        http.header_map.headers.add(key=name, raw_value=value)
+    answer = sidecar.stub.Check(check, timeout=5)
+    assert answer.status.code == 0 and upstream(answer)["x-auth-subject"] == "alice"
+    http.header_map.headers.add(key="x-api-key", raw_value=b"key-ops")  # sent twice
+    status, _, body = denial(sidecar.stub.Check(check, timeout=5))
+    assert status == 400 and body["reason"] == "authn.ambiguous"
