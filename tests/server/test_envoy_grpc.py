@@ -240,3 +240,48 @@ def test_raw_header_maps_are_read_like_the_headers(sidecar: Sidecar) -> None:
     http.header_map.headers.add(key="x-api-key", raw_value=b"key-ops")  # sent twice
     status, _, body = denial(sidecar.stub.Check(check, timeout=5))
     assert status == 400 and body["reason"] == "authn.ambiguous"
+
+
+def test_the_grpc_port_speaks_tls_and_mtls_with_the_sidecars_files(tmp_path: Path) -> None:
+    import trustme
+
+    from policyengine.server.tls import TlsFiles
+
+    ca, other = trustme.CA(), trustme.CA()
+    server = ca.issue_cert("127.0.0.1", common_name="sidecar")
+    files = {}
+    for name, blob in (
+        ("cert.pem", server.cert_chain_pems[0].bytes()),
+        ("key.pem", server.private_key_pem.bytes()),
+        ("client-ca.pem", ca.cert_pem.bytes()),
+    ):
+        files[name] = tmp_path / name
+        files[name].write_bytes(blob)
+    tls = TlsFiles(files["cert.pem"], files["key.pem"], files["client-ca.pem"])
+    config = make_config(write_policy(tmp_path / "policy"), grpc_port=0, tls=tls)
+
+    def call(port: int, client: Any) -> Any:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=ca.cert_pem.bytes(),
+            private_key=client.private_key_pem.bytes() if client else None,
+            certificate_chain=client.cert_chain_pems[0].bytes() if client else None,
+        )
+        with grpc.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
+            check = CheckRequest()
+            http = check.attributes.request.http
+            http.method, http.path, http.host = "GET", "/api/public", "shop.example"
+            stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+            return stub.Check(check, timeout=5)
+
+    with ServerThread(config) as running:
+        assert running.worker is not None and running.worker.grpc is not None
+        port = running.worker.grpc.port
+        gateway = ca.issue_cert("gateway.example")
+        assert call(port, gateway).status.code == 0
+        for stranger in (None, other.issue_cert("gateway.example")):  # mTLS: no decision
+            with pytest.raises(grpc.RpcError) as refused:
+                call(port, stranger)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        plain = grpc.insecure_channel(f"127.0.0.1:{port}")  # no plaintext either
+        with plain, pytest.raises(grpc.RpcError):
+            external_auth_pb2_grpc.AuthorizationStub(plain).Check(CheckRequest(), timeout=2)
