@@ -285,3 +285,18 @@ def test_the_grpc_port_speaks_tls_and_mtls_with_the_sidecars_files(tmp_path: Pat
         plain = grpc.insecure_channel(f"127.0.0.1:{port}")  # no plaintext either
         with plain, pytest.raises(grpc.RpcError):
             external_auth_pb2_grpc.AuthorizationStub(plain).Check(CheckRequest(), timeout=2)
+
+
+def test_an_identical_check_is_answered_from_the_decision_cache(sidecar: Sidecar) -> None:
+    def reused() -> float:
+        metrics = request(sidecar.http_port, "GET", "/metrics").body.decode()
+        (line,) = [x for x in metrics.splitlines() if x.startswith("policyengine_decisions_reused")]
+        return float(line.split()[-1])
+
+    headers = {"X-API-Key": "key-ops", "X-Trace": "1"}
+    answers = [sidecar.check("GET", "/api/orders/9", headers) for _ in range(3)]
+    before = reused()
+    again = sidecar.check("GET", "/api/orders/9", {**headers, "X-Trace": "2"})  # not read
+    assert reused() == before + 1
+    assert {a.SerializeToString() for a in [*answers, again]} == {answers[0].SerializeToString()}
+    assert upstream(again) == {"x-auth-subject": "ops", "x-auth-roles": "admin"}
