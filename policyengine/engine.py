@@ -7,6 +7,7 @@ rate-limit -> validate input -> allow. Any exception inside is a deny (500 `inte
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import traceback
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from policyengine.authn import Authenticator, AuthnFailure
+from policyengine.authn import Authenticator, AuthnFailure, AuthnUnavailable
 from policyengine.authn.base import ambiguous
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import RequestContext
@@ -135,6 +136,8 @@ class Engine:
                         trace.add(f"authn {authenticator.name}: {ctx.identity.subject}")
             except AuthnFailure as failure:
                 return self._authn_denied(ctx, failure, trace)
+            except AuthnUnavailable as down:
+                return self._idp_unavailable(ctx, down, trace)
             verdict = self._check_rules(ctx, route, trace)
             if not isinstance(verdict, str):
                 return verdict
@@ -200,6 +203,8 @@ class Engine:
                 ctx.identity = await authenticator.authenticate_async(ctx)
         except AuthnFailure as failure:
             return self._authn_denied(ctx, failure, None)
+        except AuthnUnavailable as down:
+            return self._idp_unavailable(ctx, down, None)
         return None
 
     @staticmethod
@@ -248,6 +253,18 @@ class Engine:
         headers = {"WWW-Authenticate": failure.challenge} if failure.challenge else {}
         return self._deny(failure.status, failure.reason, failure.message, ctx.route,
                           response_headers=headers)  # fmt: skip
+
+    def _idp_unavailable(
+        self, ctx: RequestContext, down: AuthnUnavailable, trace: Trace | None
+    ) -> Decision:
+        """The credential could not be checked (JWKS or introspection unreachable): a
+        named 503 a client may retry, never a 401 (the token may be good) nor a 500."""
+        if trace is not None:
+            trace.add(f"authn: unavailable ({down})")
+        log.warning("identity provider unavailable: %s; failing closed", down)
+        retry = str(max(1, math.ceil(down.retry_after)))
+        return self._deny(503, Reason.AUTHN_UNAVAILABLE, "identity provider unavailable",
+                          ctx.route, response_headers={"Retry-After": retry})  # fmt: skip
 
     def _check_rules(
         self, ctx: RequestContext, route: CompiledRoute, trace: Trace | None
