@@ -160,9 +160,7 @@ def orders_route(engine: Engine) -> CompiledRoute:
 
 def context_for(route: CompiledRoute, token: str) -> RequestContext:
     request = Request("GET", "/orders", {"Authorization": f"Bearer {token}"})
-    ctx = RequestContext(request, ("orders",), "", NOW)
-    ctx.route = route
-    return ctx
+    return RequestContext(request, ("orders",), "", NOW, route_label=route.label)
 
 
 def measure(case: Case, directory: Path, count: int, repeat: int) -> Row:

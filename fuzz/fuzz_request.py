@@ -23,7 +23,7 @@ with atheris.instrument_imports():
     from security_support import HS_SECRET, SECRET_ENV, write_corpus_policy
 
     from policyengine import Engine, Request
-    from policyengine.decision import Reason
+    from policyengine.request import Reason
 
 HEADER_NAMES = ("Authorization", "X-API-Key", "Content-Type", "X-Forwarded-For", "Cookie")
 ROUTES = ("/public", "/api/items/7", "/api/admin/x", "/api/orders", "/api/docs", "/api/kinds",

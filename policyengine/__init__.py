@@ -3,9 +3,10 @@
 The public API is small: load an Engine, decide Requests, read Decisions.
 """
 
-from policyengine.decision import Decision, Identity, Reason, Request, without_forwarded
+from policyengine.decision import Decision
 from policyengine.engine import Engine, EngineOptions, Explanation
 from policyengine.errors import Diagnostic, PolicyError
+from policyengine.request import Identity, Reason, Request, without_forwarded
 
 __all__ = [
     "Decision",

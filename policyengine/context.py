@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
-from policyengine.decision import (
+from policyengine.jsonbody import read_strict
+from policyengine.request import (
     Identity,
     InputRefused,
     LowercaseHeaders,
@@ -15,10 +16,6 @@ from policyengine.decision import (
     Request,
     join_field,
 )
-from policyengine.jsonbody import read_strict
-
-if TYPE_CHECKING:
-    from policyengine.tree import CompiledRoute
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _UNSET: Any = object()
@@ -58,6 +55,7 @@ class RequestContext:
 
     __slots__ = (
         "_body",
+        "_body_limit",
         "_client_ip",
         "_derived",
         "_headers",
@@ -70,7 +68,7 @@ class RequestContext:
         "raw_query",
         "request",
         "reuse_until",
-        "route",
+        "route_label",
         "rule",
         "segments",
     )
@@ -81,8 +79,9 @@ class RequestContext:
         segments: tuple[str, ...],
         raw_query: str,
         now: float,
-        route: CompiledRoute | None = None,
         captures: Sequence[Any] = (),
+        route_label: str | None = None,
+        body_limit: int = MAX_UNCHECKED_BODY,
     ) -> None:
         self.request = request
         self.method = request.method
@@ -90,7 +89,8 @@ class RequestContext:
         self.raw_query = raw_query
         self.now = now
         self.captures = captures  # the route's parameter values, in order
-        self.route = route
+        self.route_label = route_label  # the matched route, as limit keys `by route` name it
+        self._body_limit = body_limit  # its `body` schema's bound on what conditions read
         self.rule: str | None = None  # the allow rule that admitted the request (file:line)
         self.identity: Identity | None = request.identity
         # until when an identical request would be decided the same way: authn blocks
@@ -186,11 +186,7 @@ class RequestContext:
         body = self.request.body
         if not isinstance(body, bytes | str):
             return body  # None, or a body the caller already parsed
-        return read_strict(body, self._body_limit()) if body else None
-
-    def _body_limit(self) -> int:
-        spec = self.route.body if self.route is not None else None
-        return spec.max_bytes if spec is not None else MAX_UNCHECKED_BODY
+        return read_strict(body, self._body_limit) if body else None
 
     @property
     def client_ip(self) -> IPAddress | None:

@@ -13,14 +13,14 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
-from policyengine.authn import Authenticator, AuthnFailure, AuthnUnavailable
-from policyengine.authn.base import ambiguous
+from policyengine.answers import NO_HEADERS, allow, deny, invalid_input
+from policyengine.authenticator import Authenticator, AuthnFailure, AuthnUnavailable, ambiguous
+from policyengine.authorize import check_rules
 from policyengine.compile import CompiledPolicy, compile_policy_set
-from policyengine.context import RequestContext
-from policyengine.decision import Decision, Identity, InputRefused, Reason, Request
+from policyengine.context import MAX_UNCHECKED_BODY, RequestContext
+from policyengine.decision import Decision
 from policyengine.hardening import overridden_method, override_refusal
 from policyengine.hosts import BadHost, HostSet, request_host
 from policyengine.inputs import MissingBody, check_input
@@ -28,13 +28,18 @@ from policyengine.loader import load_policy_set, parse_text
 from policyengine.paths import BadPath, normalize_target, segments_to_path
 from policyengine.ratelimit import Limiter, LimitOutcome, default_limiter
 from policyengine.ratelimit.algorithm import micros
-from policyengine.ratelimit.plan import Metered
+from policyengine.ratelimit.plan import LimitPlan, Metered
+from policyengine.request import InputRefused, Reason, Request
 from policyengine.trace import Trace
-from policyengine.tree import AllowKind, AllowRule, CompiledRoute
+from policyengine.tree import CompiledRoute
 
 log = logging.getLogger("policyengine")
-_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
-_FOREVER = float("inf")
+
+
+class MatchedContext(RequestContext):
+    """A request matched to its route: what the steps after the match work on."""
+
+    route: CompiledRoute
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,28 +91,27 @@ class Engine:
         return self._guarded(request, None)
 
     async def decide_async(self, request: Request) -> Decision:
-        """The same decision; rate limits go through the limiter's async path."""
+        """The same decision, step for step as _guarded takes it: only the calls to an
+        identity provider and to the limiter's store are awaited."""
         try:
-            routed = self._route(request, None)
-            if isinstance(routed, Decision):
-                return routed
-            route = routed.route
-            assert route is not None
-            failure = await self._authenticate_async(routed)
-            if failure is not None:
-                return failure
-            verdict = self._check_rules(routed, route, None)
-            if not isinstance(verdict, str):
-                return verdict
-            routed.rule = verdict
-            if route.plain:
-                return self._allow(routed, route, _NO_HEADERS, routed.reuse_until, None)
-            plan = route.limits
-            if plan is None:
-                return self._finish(routed, route, None, None, None)
-            keys = plan.derive(routed)
-            outcome = await self.limiter.take_async(plan, keys, micros(routed.now))
-            return self._finish(routed, route, outcome, keys, None)
+            ctx = self._route(request, None)
+            if isinstance(ctx, Decision):
+                return ctx
+            route = ctx.route
+            try:
+                authenticator = self._addressee(ctx, route, None)
+                if authenticator is not None:
+                    ctx.identity = await authenticator.authenticate_async(ctx)
+            except AuthnFailure as failure:
+                return self._authn_denied(ctx, failure, None)
+            except AuthnUnavailable as down:
+                return self._idp_unavailable(ctx, down, None)
+            plan = self._authorize(ctx, route, None)
+            if isinstance(plan, Decision):
+                return plan
+            keys = plan.derive(ctx)
+            outcome = await self.limiter.take_async(plan, keys, micros(ctx.now))
+            return self._finish(ctx, route, outcome, keys, None)
         except InputRefused as refused:  # names differ: mypyc types one name once
             return self._unreadable(refused, None)
         except Exception as err:
@@ -120,15 +124,13 @@ class Engine:
 
     # -- the procedure ---------------------------------------------------------------
     def _guarded(self, request: Request, trace: Trace | None) -> Decision:
-        """The steps in order, as decide_async takes them. Step 3 (authenticate) is
-        written out here: this is the path of every decision, and each call saved here
-        is time off every request."""
+        """The steps in order, as decide_async takes them, with the same step functions:
+        normalize and match, authenticate, authorize, take from the limits, finish."""
         try:
             ctx = self._route(request, trace)
             if isinstance(ctx, Decision):
                 return ctx
             route = ctx.route
-            assert route is not None
             try:
                 authenticator = self._addressee(ctx, route, trace)
                 if authenticator is not None:
@@ -139,15 +141,9 @@ class Engine:
                 return self._authn_denied(ctx, failure, trace)
             except AuthnUnavailable as down:
                 return self._idp_unavailable(ctx, down, trace)
-            verdict = self._check_rules(ctx, route, trace)
-            if not isinstance(verdict, str):
-                return verdict
-            ctx.rule = verdict
-            if route.plain:  # without reading the route's limits and schemas
-                return self._allow(ctx, route, _NO_HEADERS, ctx.reuse_until, trace)
-            plan = route.limits
-            if plan is None:
-                return self._finish(ctx, route, None, None, trace)
+            plan = self._authorize(ctx, route, trace)
+            if isinstance(plan, Decision):
+                return plan
             keys = plan.derive(ctx)
             outcome = self.limiter.take(plan, keys, micros(ctx.now))
             return self._finish(ctx, route, outcome, keys, trace)
@@ -156,7 +152,23 @@ class Engine:
         except Exception as err:
             return self._internal_error(err)
 
-    def _route(self, request: Request, trace: Trace | None) -> Decision | RequestContext:
+    def _authorize(
+        self, ctx: MatchedContext, route: CompiledRoute, trace: Trace | None
+    ) -> Decision | LimitPlan:
+        """Step 4, and the end of the decision unless a limit must be taken from: the
+        decision, or the limits of a request the rules let through."""
+        verdict = check_rules(self.policy.name, ctx, route, trace)
+        if not isinstance(verdict, str):
+            return verdict
+        ctx.rule = verdict
+        if route.plain:  # without reading the route's limits and schemas
+            return self._allow(ctx, route, NO_HEADERS, ctx.reuse_until, trace)
+        plan = route.limits
+        if plan is None:
+            return self._finish(ctx, route, None, None, trace)
+        return plan
+
+    def _route(self, request: Request, trace: Trace | None) -> Decision | MatchedContext:
         """Normalize and match: the context of a matched request, or the deny."""
         hardening = self.policy.hardening
         try:
@@ -166,7 +178,7 @@ class Engine:
         except BadPath as err:
             if trace is not None:
                 trace.add(f"normalize: rejected ({err})")
-            return self._deny(400, Reason.BAD_PATH, f"bad path: {err}", reusable=True)
+            return deny(self.policy.name, 400, Reason.BAD_PATH, f"bad path: {err}", reusable=True)
         method = request.method
         if hardening.method_override:
             overridden, override = overridden_method(request.headers, raw_query)
@@ -179,7 +191,7 @@ class Engine:
         if override is not None:
             if trace is not None:
                 trace.add(f"normalize: rejected ({override[1]})")
-            return self._deny(400, override[0], override[1], reusable=True)
+            return deny(self.policy.name, 400, override[0], override[1], reusable=True)
         policy = self.policy
         host: str | None = None
         if policy.names_hosts or request.path[:1] != "/":
@@ -188,7 +200,9 @@ class Engine:
             except BadHost as bad_host:  # not `err`: mypyc types one name once (BadPath)
                 if trace is not None:
                     trace.add(f"host: rejected ({bad_host})")
-                return self._deny(400, Reason.BAD_HOST, f"bad host: {bad_host}", reusable=True)
+                return deny(
+                    self.policy.name, 400, Reason.BAD_HOST, f"bad host: {bad_host}", reusable=True
+                )
             if policy.hosts is not None:
                 refused = self._host_refusal(host, policy.hosts, None, trace)
                 if refused is not None:
@@ -199,7 +213,13 @@ class Engine:
             if trace is not None:
                 trace.add(f"normalize: {path}")
                 trace.add(f"match: no route for {method} {path}")
-            return self._deny(403, Reason.UNMATCHED, f"no route for {method} {path}", reusable=True)
+            return deny(
+                self.policy.name,
+                403,
+                Reason.UNMATCHED,
+                f"no route for {method} {path}",
+                reusable=True,
+            )
         route, captures = match
         if trace is not None:
             trace.add(f"normalize: {segments_to_path(segments)}")
@@ -208,7 +228,10 @@ class Engine:
             refused = self._host_refusal(host, route.hosts, route, trace)
             if refused is not None:
                 return refused
-        ctx = RequestContext(request, segments, raw_query, self.clock(), route, captures)
+        body_limit = route.body.max_bytes if route.body is not None else MAX_UNCHECKED_BODY
+        ctx = MatchedContext(request, segments, raw_query, self.clock(), captures, route.label,
+                             body_limit)  # fmt: skip
+        ctx.route = route
         ctx.method = method
         return ctx
 
@@ -220,29 +243,28 @@ class Engine:
         if host is None:
             if trace is not None:
                 trace.add("host: none named")
-            return self._deny(400, Reason.BAD_HOST, "bad host: the request names no host",
-                              route, reusable=True)  # fmt: skip
+            return deny(
+                self.policy.name,
+                400,
+                Reason.BAD_HOST,
+                "bad host: the request names no host",
+                route,
+                reusable=True,
+            )
         if hosts.admits(host):
             if trace is not None:
                 trace.add(f"host: {host} is served")
             return None
         if trace is not None:
             trace.add(f"host: {host} is not among {hosts.text}")
-        return self._deny(421, Reason.HOST_MISMATCH, f"host `{host}` is not served here",
-                          route, reusable=True)  # fmt: skip
-
-    async def _authenticate_async(self, ctx: RequestContext) -> Decision | None:
-        """Step 3 as _guarded takes it; blocks that call an IdP do so off the event loop."""
-        assert ctx.route is not None
-        try:
-            authenticator = self._addressee(ctx, ctx.route, None)
-            if authenticator is not None:
-                ctx.identity = await authenticator.authenticate_async(ctx)
-        except AuthnFailure as failure:
-            return self._authn_denied(ctx, failure, None)
-        except AuthnUnavailable as down:
-            return self._idp_unavailable(ctx, down, None)
-        return None
+        return deny(
+            self.policy.name,
+            421,
+            Reason.HOST_MISMATCH,
+            f"host `{host}` is not served here",
+            route,
+            reusable=True,
+        )
 
     @staticmethod
     def _addressee(
@@ -281,18 +303,24 @@ class Engine:
 
     def _authn_denied(
         self,
-        ctx: RequestContext,
+        ctx: MatchedContext,
         failure: AuthnFailure,
         trace: Trace | None,
     ) -> Decision:
         if trace is not None:
             trace.add(f"authn: {failure.message}")
         headers = {"WWW-Authenticate": failure.challenge} if failure.challenge else {}
-        return self._deny(failure.status, failure.reason, failure.message, ctx.route,
-                          response_headers=headers)  # fmt: skip
+        return deny(
+            self.policy.name,
+            failure.status,
+            failure.reason,
+            failure.message,
+            ctx.route,
+            response_headers=headers,
+        )
 
     def _idp_unavailable(
-        self, ctx: RequestContext, down: AuthnUnavailable, trace: Trace | None
+        self, ctx: MatchedContext, down: AuthnUnavailable, trace: Trace | None
     ) -> Decision:
         """The credential could not be checked (JWKS or introspection unreachable): a
         named 503 a client may retry, never a 401 (the token may be good) nor a 500."""
@@ -300,94 +328,14 @@ class Engine:
             trace.add(f"authn: unavailable ({down})")
         log.warning("identity provider unavailable: %s; failing closed", down)
         retry = str(max(1, math.ceil(down.retry_after)))
-        return self._deny(503, Reason.AUTHN_UNAVAILABLE, "identity provider unavailable",
-                          ctx.route, response_headers={"Retry-After": retry})  # fmt: skip
-
-    def _check_rules(
-        self, ctx: RequestContext, route: CompiledRoute, trace: Trace | None
-    ) -> Decision | str:
-        """A deny decision, or the site of the allow rule that let the request through."""
-        identity = ctx.identity
-        if identity is None and route.needs_identity:
-            if trace is not None:
-                trace.add("authn: every allow rule needs an identity")
-            return self._credentials_required(route, ctx)
-        for deny in route.denies:
-            if deny.roles is not None and (
-                identity is None or deny.roles.isdisjoint(identity.roles)
-            ):
-                if trace is not None:
-                    trace.add(f"deny {deny.site}: role does not apply ({deny.text})")
-                continue
-            if deny.condition is None or deny.condition(ctx):
-                if trace is not None:
-                    trace.add(f"deny {deny.site}: matched ({deny.text})")
-                return self._deny(
-                    403,
-                    Reason.DENIED,
-                    f"denied by the rule at {deny.site}",
-                    route,
-                    ctx,
-                    rule=deny.site,
-                    reusable=True,
-                )
-            if trace is not None:
-                trace.add(f"deny {deny.site}: condition false ({deny.text})")
-        lacking: AllowRule | None = None  # the first rule that only a scope kept shut
-        for allow in route.allows:
-            kind = allow.kind
-            if kind is not AllowKind.ANYONE and kind is not AllowKind.WHEN and identity is None:
-                why_not = "needs an identity"
-            elif allow.roles is not None and (
-                identity is None or not _holds_one_of(identity, allow.roles)
-            ):
-                why_not = "role does not match"
-            elif allow.scopes is not None and (
-                identity is None or not allow.scopes <= identity.scopes
-            ):
-                why_not = "scope missing"
-                if lacking is None:
-                    lacking = allow
-            elif allow.condition is not None and not allow.condition(ctx):
-                why_not = "condition false"
-            else:
-                if trace is not None:
-                    trace.add(f"allow {allow.site}: matched ({allow.text})")
-                return allow.site
-            if trace is not None:
-                trace.add(f"allow {allow.site}: {why_not} ({allow.text})")
-        if identity is None:
-            return self._credentials_required(route, ctx)
-        if lacking is not None:
-            return self._insufficient_scope(ctx, route, identity, lacking)
-        roles = identity.role_list
-        who = f"role {', '.join(roles)}" if roles else f"`{identity.subject}`"
-        return self._deny(
-            403, Reason.NO_ALLOW, f"{who} may not {route.label}", route, ctx, reusable=True
+        return deny(
+            self.policy.name,
+            503,
+            Reason.AUTHN_UNAVAILABLE,
+            "identity provider unavailable",
+            ctx.route,
+            response_headers={"Retry-After": retry},
         )
-
-    def _insufficient_scope(
-        self, ctx: RequestContext, route: CompiledRoute, identity: Identity, rule: AllowRule
-    ) -> Decision:
-        """403 with the RFC 6750 §3.1 challenge naming the scopes the rule needs."""
-        # the realm of the bearer block that made the identity, when it made one
-        prefix = next(
-            (c for a in route.authenticators
-             if a.name == identity.authn and (c := a.challenge()) and c.startswith("Bearer ")),
-            "Bearer",
-        )  # fmt: skip
-        separator = " " if prefix == "Bearer" else ", "
-        challenge = f'{prefix}{separator}error="insufficient_scope", scope="{rule.scope_text}"'
-        return self._deny(403, Reason.INSUFFICIENT_SCOPE,
-                          f"insufficient scope: needs `{rule.scope_text}`", route, ctx,
-                          response_headers={"WWW-Authenticate": challenge},
-                          reusable=True)  # fmt: skip
-
-    def _credentials_required(self, route: CompiledRoute, ctx: RequestContext) -> Decision:
-        challenge = next((c for a in route.authenticators if (c := a.challenge())), None)
-        headers = {"WWW-Authenticate": challenge} if challenge else {}
-        return self._deny(401, Reason.AUTHN_MISSING, "credentials required", route, ctx,
-                          response_headers=headers, reusable=True)  # fmt: skip
 
     def _finish(
         self,
@@ -398,7 +346,7 @@ class Engine:
         trace: Trace | None,
     ) -> Decision:
         """Steps 5-7: the limiter's verdict, the input checks, then the allow."""
-        limit_headers = _NO_HEADERS
+        limit_headers = NO_HEADERS
         metered = None
         if outcome is not None:
             refusal = self._limit_refusal(ctx, route, outcome, trace)
@@ -411,13 +359,9 @@ class Engine:
         if route.body is not None or route.query is not None:
             problem = check_input(route, ctx, self.options.on_missing_body)
             if problem is not None:
-                status, reason, message, errors = problem
                 if trace is not None:
-                    trace.add(f"input: {message}")
-                subject, roles = self._who(ctx)
-                return Decision(False, status, reason, message, route.label, ctx.rule,
-                                subject, roles, _NO_HEADERS, limit_headers, errors,
-                                self.policy.name, 0.0, metered)  # fmt: skip
+                    trace.add(f"input: {problem[2]}")
+                return invalid_input(self.policy.name, ctx, route, problem, limit_headers, metered)
         # counted by a limit or checked against a body: the next request is not the same
         reuse = 0.0 if route.limits is not None or route.body is not None else ctx.reuse_until
         return self._allow(ctx, route, limit_headers, reuse, trace, metered)
@@ -433,18 +377,8 @@ class Engine:
     ) -> Decision:
         if trace is not None:
             trace.add("decision: allow")
-        identity = ctx.identity
-        if identity is None:
-            return Decision(True, 200, Reason.ALLOW, "allowed", route.label, ctx.rule,
-                            None, (), _NO_HEADERS, limit_headers, (), self.policy.name,
-                            reuse, metered)  # fmt: skip
-        upstream = {
-            self.options.subject_header: identity.subject,
-            self.options.roles_header: identity.roles_header,
-        }
-        return Decision(True, 200, Reason.ALLOW, "allowed", route.label, ctx.rule,
-                        identity.subject, identity.role_list, upstream, limit_headers, (),
-                        self.policy.name, reuse, metered)  # fmt: skip
+        upstream = (self.options.subject_header, self.options.roles_header)
+        return allow(self.policy.name, ctx, route, upstream, limit_headers, reuse, metered)
 
     async def take_again(self, decision: Decision) -> Decision:
         """A metered decision reused (the sidecar's cache): its limits taken from again,
@@ -458,9 +392,10 @@ class Engine:
         if refused is None:
             return decision._replace(response_headers=outcome.headers)
         status, reason, message = refused
-        return Decision(False, status, reason, message, decision.route, decision.rule,
-                        decision.subject, decision.roles, {}, outcome.headers,
-                        policy=decision.policy)  # fmt: skip
+        return Decision(allow=False, status=status, reason=reason, message=message,
+                        route=decision.route, rule=decision.rule, subject=decision.subject,
+                        roles=decision.roles, upstream_headers={},
+                        response_headers=outcome.headers, policy=decision.policy)  # fmt: skip
 
     def _limit_refusal(
         self, ctx: RequestContext, route: CompiledRoute, outcome: LimitOutcome, trace: Trace | None
@@ -474,67 +409,29 @@ class Engine:
         status, reason, message = refused
         if trace is not None:
             trace.add(f"limits: {message}")
-        return self._deny(status, reason, message, route, ctx,
-                          rule=ctx.rule, response_headers=outcome.headers)  # fmt: skip
-
-    @staticmethod
-    def _who(ctx: RequestContext | None) -> tuple[str | None, tuple[str, ...]]:
-        if ctx is None or ctx.identity is None:
-            return None, ()
-        return ctx.identity.subject, ctx.identity.role_list
-
-    def _deny(
-        self,
-        status: int,
-        reason: Reason,
-        message: str,
-        route: CompiledRoute | None = None,
-        ctx: RequestContext | None = None,
-        *,
-        rule: str | None = None,
-        response_headers: Mapping[str, str] | None = None,
-        reusable: bool = False,
-    ) -> Decision:
-        """`reusable`: decided from the method, target and credentials alone (no failure
-        that may pass, no counter): as long as the context's identity stays valid."""
-        subject, roles = self._who(ctx)
-        reuse = (ctx.reuse_until if ctx is not None else _FOREVER) if reusable else 0.0
-        return Decision(
-            False,
+        return deny(
+            self.policy.name,
             status,
             reason,
             message,
-            route.label if route else None,
-            rule,
-            subject,
-            roles,
-            {},
-            response_headers or {},
-            policy=self.policy.name,
-            reuse_until=reuse,
+            route,
+            ctx,
+            rule=ctx.rule,
+            response_headers=outcome.headers,
         )
 
     def _unreadable(self, err: InputRefused, trace: Trace | None) -> Decision:
         if trace is not None:
             trace.add(f"input: {err.message}")
-        return Decision(False, err.status, err.reason, err.message, errors=err.errors,
-                        policy=self.policy.name)  # fmt: skip
+        return Decision(allow=False, status=err.status, reason=err.reason, message=err.message,
+                        errors=err.errors, policy=self.policy.name)  # fmt: skip
 
     def _internal_error(self, err: Exception) -> Decision:
         # The traceback names code, not data: the exception's message may hold request data.
         frames = "".join(traceback.format_tb(err.__traceback__))
         log.error("internal error (%s), failing closed:\n%s", type(err).__name__, frames)
-        return Decision(False, 500, Reason.INTERNAL, "internal error", policy=self.policy.name)
-
-
-def _holds_one_of(identity: Identity, role_set: frozenset[str]) -> bool:
-    """Whether the identity holds a role of `role_set`. Probed with its role_list, which
-    the decision reads anyway, rather than its frozenset: one object less to pull into
-    cache (unless it holds more roles than the set has: then the set is the shorter walk)."""
-    role_list = identity.role_list
-    if len(role_list) > len(role_set):
-        return not role_set.isdisjoint(identity.roles)
-    return any(role in role_set for role in role_list)
+        return Decision(allow=False, status=500, reason=Reason.INTERNAL,
+                        message="internal error", policy=self.policy.name)  # fmt: skip
 
 
 def _refusal(outcome: LimitOutcome) -> tuple[int, Reason, str] | None:

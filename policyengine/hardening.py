@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote_plus
 
-from policyengine.decision import LowercaseHeaders, Reason
+from policyengine.request import LowercaseHeaders, Reason
 
 METHOD_OVERRIDE_FIELDS = ("x-http-method-override", "x-http-method", "x-method-override")
 URL_OVERRIDE_FIELDS = ("x-original-url", "x-rewrite-url")

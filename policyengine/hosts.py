@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from policyengine.decision import LowercaseHeaders
+from policyengine.request import LowercaseHeaders
 
 __all__ = ["BadHost", "HostSet", "canonical_host", "policy_host", "request_host"]
 

@@ -10,8 +10,8 @@ import re
 from enum import StrEnum
 
 from policyengine.context import RequestContext
-from policyengine.decision import InputError, InputRefused, Reason
 from policyengine.jsonbody import read_strict
+from policyengine.request import InputError, InputRefused, Reason
 from policyengine.schema import MAX_ERRORS
 from policyengine.tree import CompiledRoute, InputSpec
 

@@ -13,8 +13,8 @@ import json
 import re
 from typing import Any
 
-from policyengine.decision import InputError, InputRefused, Reason
 from policyengine.numbers import MAX_CHARS, NumberError, exact_float
+from policyengine.request import InputError, InputRefused, Reason
 
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = MAX_CHARS

@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
-from policyengine.decision import Decision, Identity, Request
-from policyengine.syntax.to_ast import duration_seconds
+from policyengine.decision import Decision
+from policyengine.request import Identity, Request
+from policyengine.syntax.literals import duration_seconds
 from policyengine.yamldata import load_yaml
 
 CASE_KEYS = {"name", "request", "identity", "expect", "advance"}

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from policyengine.authn import Authenticator
+from policyengine.authenticator import Authenticator
 from policyengine.context import RequestContext
-from policyengine.decision import InputError
 from policyengine.hosts import HostSet
 from policyengine.ratelimit.plan import LimitPlan
+from policyengine.request import InputError
 
 Condition = Callable[[RequestContext], bool]
 Converter = Callable[[str], Any]  # a typed segment's value, or None when it does not fit

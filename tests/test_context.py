@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policyengine.context import RequestContext, lower_headers
-from policyengine.decision import LowercaseHeaders, Request
+from policyengine.request import LowercaseHeaders, Request
 
 CASES = [
     ({"X-Key": "a"}, "x-key", "a"),

@@ -20,7 +20,8 @@ from click.testing import CliRunner
 
 from policyengine import Engine
 from policyengine.cli import main
-from policyengine.decision import Decision, InputError, Reason, Request
+from policyengine.decision import Decision
+from policyengine.request import InputError, Reason, Request
 from policyengine.server.clientip import TrustedProxies
 from policyengine.testing import (
     Case,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from policyengine import Decision, Engine, Identity, Reason, Request
-from policyengine.authn import Authenticator, AuthnFailure
+from policyengine.authenticator import Authenticator, AuthnFailure
 from policyengine.context import RequestContext
 
 KEY = "k-" + "x" * 30

@@ -13,11 +13,12 @@ from typing import Any
 import yaml
 
 from policyengine import ast
-from policyengine.authn.base import Authenticator, AuthnBuildContext, AuthnFailure, ambiguous
+from policyengine.authenticator import Authenticator, AuthnFailure, ambiguous
+from policyengine.authn.base import AuthnBuildContext
 from policyengine.authn.settings import SettingsReader
 from policyengine.context import RequestContext
-from policyengine.decision import Identity, Reason
 from policyengine.errors import one_of
+from policyengine.request import Identity, Reason
 from policyengine.source import Span
 from policyengine.yamldata import load_yaml
 

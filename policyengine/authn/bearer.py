@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from policyengine.authn.base import Authenticator, AuthnFailure, ambiguous
+from policyengine.authenticator import Authenticator, AuthnFailure, ambiguous
 from policyengine.context import RequestContext
-from policyengine.decision import Reason
+from policyengine.request import Reason
 
 MAX_TOKEN_BYTES = 16 * 1024  # far above real IdP tokens; stops decoding work on junk early
 

@@ -17,8 +17,8 @@ from typing import Any, TypeGuard
 from policyengine.authn.base import AuthnBuildContext
 from policyengine.authn.scopes import token_scopes
 from policyengine.authn.settings import SettingsReader
-from policyengine.decision import Identity, Reason
 from policyengine.errors import one_of
+from policyengine.request import Identity, Reason
 
 MAX_LEEWAY = 300.0
 CLAIM_SETTINGS = {"issuer", "audience", "leeway", "required_claims", "subject", "roles"}

@@ -19,7 +19,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from policyengine import ast
-from policyengine.authn.base import AuthnBuildContext, AuthnUnavailable
+from policyengine.authenticator import AuthnUnavailable
+from policyengine.authn.base import AuthnBuildContext
 from policyengine.authn.bearer import BearerAuthenticator, bearer_of, looks_like_jwt
 from policyengine.authn.cache import ExpiringCache, token_key
 from policyengine.authn.claims import (
@@ -33,7 +34,7 @@ from policyengine.authn.claims import (
 from policyengine.authn.http import FetchError, fetch_json, url_problem
 from policyengine.authn.settings import SettingsReader
 from policyengine.context import RequestContext
-from policyengine.decision import Identity, Reason
+from policyengine.request import Identity, Reason
 
 log = logging.getLogger("policyengine.authn")
 

@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from policyengine.authn.base import AuthnUnavailable
+from policyengine.authenticator import AuthnUnavailable
 from policyengine.authn.http import FetchError, JsonResponse, fetch_json
 from policyengine.authn.keys import KeyFileError, VerificationKey, parse_jwks
 

@@ -27,7 +27,7 @@ from policyengine.authn.jose import NotPlainJson, TokenRules, decode_part, plain
 from policyengine.authn.jwks import JwksUrl
 from policyengine.authn.keys import VerificationKey
 from policyengine.context import RequestContext
-from policyengine.decision import Identity, Reason
+from policyengine.request import Identity, Reason
 
 CACHE_SECONDS = 300.0  # bounds how long a key removed from a JWKS keeps working via the cache
 

@@ -16,12 +16,13 @@ from pathlib import Path
 import yaml
 
 from policyengine import ast
-from policyengine.authn.base import Authenticator, AuthnBuildContext, AuthnFailure
+from policyengine.authenticator import Authenticator, AuthnFailure
+from policyengine.authn.base import AuthnBuildContext
 from policyengine.authn.client_cert import CertFields, CertFormat, CertHeaderError, read
 from policyengine.authn.settings import SettingsReader
 from policyengine.context import RequestContext
-from policyengine.decision import Identity, Reason
 from policyengine.errors import one_of
+from policyengine.request import Identity, Reason
 from policyengine.source import Span
 from policyengine.yamldata import load_yaml
 

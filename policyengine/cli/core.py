@@ -13,10 +13,11 @@ import click
 from policyengine.analysis.coverage import measure
 from policyengine.analysis.coverage import render_text as render_coverage
 from policyengine.compile import compile_policy_set
-from policyengine.decision import Decision, Request, without_forwarded
+from policyengine.decision import Decision
 from policyengine.engine import Engine, Explanation
 from policyengine.errors import PolicyError
 from policyengine.loader import load_policy_set, policy_files
+from policyengine.request import Request, without_forwarded
 from policyengine.testing import CaseFileError, FixedClock, load_case_file, run_cases
 
 EXIT_DENIED = 1

@@ -73,6 +73,15 @@ def build_authenticators(state: CompileState) -> None:
             state.authenticators[name] = authenticator
 
 
+def build_schemas(state: CompileState) -> None:
+    declared = {
+        name: (d.node, Path(d.file.path).parent)
+        for name, d in state.schemas.items()
+        if isinstance(d.node, ast.SchemaDecl)
+    }
+    state.compiled_schemas.update(compile_schemas(declared, state.diags))
+
+
 def compile_limits(state: CompileState) -> None:
     for name, decl in state.limits.items():
         if decl.burst is not None and decl.burst < 1:
@@ -98,7 +107,7 @@ PASSES: tuple[Pass, ...] = (
     Pass("parse-paths", parse_paths),
     Pass("detect-conflicts", detect_conflicts),
     Pass("build-authn", build_authenticators),
-    Pass("build-schemas", compile_schemas),
+    Pass("build-schemas", build_schemas),
     Pass("build-limits", compile_limits),
     Pass("compile-routes", compile_routes),
     Pass("collect-inputs", collect_inputs),

@@ -36,7 +36,7 @@ fails on them. Definitions, precisely (SECURITY.md lists them for policy authors
 from __future__ import annotations
 
 from policyengine import ast
-from policyengine.authn import Authenticator
+from policyengine.authenticator import Authenticator
 from policyengine.authn.api_key import ApiKeyAuthenticator
 from policyengine.compile.contradictions import Facts, condition_of, never_true, ref_key, walk
 from policyengine.compile.reachability import lint_public_in_protected, lint_shadowed_routes

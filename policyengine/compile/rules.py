@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policyengine import ast
-from policyengine.authn import Authenticator
+from policyengine.authenticator import Authenticator
 from policyengine.compile.hosts import route_hosts
 from policyengine.compile.state import CompileState, FlatRoute
 from policyengine.errors import Diagnostics
@@ -176,4 +176,4 @@ def _query_spec(state: CompileState, flat: FlatRoute, diags: Diagnostics) -> Inp
     rule = next((r for r in flat.route.rules if isinstance(r, ast.QueryRule)), None)
     if rule is None:
         return None
-    return compile_query_schema(rule, state, diags)
+    return compile_query_schema(rule, diags)

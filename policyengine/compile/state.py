@@ -14,7 +14,7 @@ from policyengine.hardening import Permission
 from policyengine.patterns import PathPattern
 
 if TYPE_CHECKING:
-    from policyengine.authn import Authenticator
+    from policyengine.authenticator import Authenticator
     from policyengine.hosts import HostSet
     from policyengine.ratelimit.plan import LimitSpec
     from policyengine.schema import CompiledSchema

@@ -73,7 +73,8 @@ def _api_key(ctx: RequestContext, _: str | None) -> str:
 
 
 def _route(ctx: RequestContext, _: str | None) -> str:
-    return ABSENT if ctx.route is None else ctx.route.label
+    label = ctx.route_label
+    return ABSENT if label is None else label
 
 
 def _header(ctx: RequestContext, name: str | None) -> str:

@@ -1,4 +1,4 @@
-"""The `build-schemas` pass: every declared schema compiled once into a validator.
+"""What the `build-schemas` pass does: every declared schema compiled once into a validator.
 
 Each schema becomes one self-contained JSON Schema document: the schema itself at the root
 and every schema it references, directly or not, under `$defs` (inline references are
@@ -8,9 +8,10 @@ so `$ref`s inside the file keep resolving against the file itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsonschema_rs
 
@@ -21,9 +22,6 @@ from policyengine.schema.cycles import report_required_cycles
 from policyengine.schema.files import DRAFT_2020_12, first_line, load_schema_file
 from policyengine.schema.validator import SchemaValidator
 from policyengine.source import Span
-
-if TYPE_CHECKING:
-    from policyengine.compile.state import CompileState
 
 DEFAULT_MAX_BODY = 1024 * 1024
 EMBEDDED_ID = "urn:policyengine:schema:"
@@ -45,9 +43,14 @@ class _Converted:
     refs: frozenset[str]  # schemas it names directly
 
 
-def compile_schemas(state: CompileState) -> None:
-    converted = _convert_all(state)
-    report_required_cycles(_inline_bodies(converted), state.diags)
+def compile_schemas(
+    declared: Mapping[str, tuple[ast.SchemaDecl, Path]], diags: Diagnostics
+) -> dict[str, CompiledSchema]:
+    """Each declared schema (with the directory its file paths are relative to) that
+    compiles, by name; diagnostics for the others."""
+    converted = _convert_all(declared, diags)
+    report_required_cycles(_inline_bodies(converted), diags)
+    compiled: dict[str, CompiledSchema] = {}
     for name, item in converted.items():
         closure = _closure(name, converted)
         if closure is None:
@@ -55,9 +58,10 @@ def compile_schemas(state: CompileState) -> None:
         document = _document(item, {n: converted[n] for n in closure})
         is_file = isinstance(item.decl.body, ast.SchemaFile)
         code = "compile/schema-file" if is_file else "compile/bad-schema"
-        validator = build_validator(document, state.diags, _span_of(item.decl), code)
+        validator = build_validator(document, diags, _span_of(item.decl), code)
         if validator is not None:
-            state.compiled_schemas[name] = _compiled(name, item.decl, document, validator)
+            compiled[name] = _compiled(name, item.decl, document, validator)
+    return compiled
 
 
 def build_validator(
@@ -71,22 +75,22 @@ def build_validator(
         return None
 
 
-def _convert_all(state: CompileState) -> dict[str, _Converted]:
+def _convert_all(
+    declared: Mapping[str, tuple[ast.SchemaDecl, Path]], diags: Diagnostics
+) -> dict[str, _Converted]:
     """Schemas that converted without an error, by name."""
-    converter = InlineConverter(state.diags)
+    converter = InlineConverter(diags)
     converted: dict[str, _Converted] = {}
-    for name, declared in state.schemas.items():
-        decl = declared.node
-        assert isinstance(decl, ast.SchemaDecl)
-        errors_before = len(state.diags.errors)
+    for name, (decl, directory) in declared.items():
+        errors_before = len(diags.errors)
         body: JsonSchema | None
         if isinstance(decl.body, ast.InlineSchema):
             body = converter.object(decl.body)
             refs = frozenset(_references(decl.body))
         else:
-            body = load_schema_file(Path(declared.file.path).parent, decl.body, state.diags)
+            body = load_schema_file(directory, decl.body, diags)
             refs = frozenset()
-        if body is not None and len(state.diags.errors) == errors_before:
+        if body is not None and len(diags.errors) == errors_before:
             converted[name] = _Converted(decl, body, refs)
     return converted
 

@@ -12,20 +12,17 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from policyengine import ast
-from policyengine.decision import InputError
 from policyengine.errors import Diagnostics
 from policyengine.numbers import NumberError, exact_float
+from policyengine.request import InputError
 from policyengine.schema.build import DEFAULT_MAX_BODY, build_validator
 from policyengine.schema.convert import InlineConverter, JsonSchema
 from policyengine.schema.files import DRAFT_2020_12
 from policyengine.schema.validator import MAX_ERRORS, SchemaValidator, to_pointer
 from policyengine.tree import InputSpec
-
-if TYPE_CHECKING:
-    from policyengine.compile.state import CompileState
 
 Coerce = Callable[[str], Any]
 _INT = re.compile(r"-?[0-9]{1,100}")
@@ -76,7 +73,7 @@ class _Unreadable(Exception):
         self.message = message
 
 
-def compile_query_schema(rule: ast.QueryRule, state: CompileState, diags: Diagnostics) -> InputSpec:
+def compile_query_schema(rule: ast.QueryRule, diags: Diagnostics) -> InputSpec:
     errors_before = len(diags.errors)
     converter = InlineConverter(diags, for_query=True)
     document: JsonSchema = {"$schema": DRAFT_2020_12, **converter.object(rule.schema)}

@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema_rs
 from jsonschema_rs import ValidationErrorKind as Kind
 
-from policyengine.decision import InputError
+from policyengine.request import InputError
 
 PATTERN_OPTIONS = jsonschema_rs.RegexOptions()
 MAX_ERRORS = 20  # violations reported in one decision

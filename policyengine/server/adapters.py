@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from policyengine.decision import LowercaseHeaders, Request
 from policyengine.jsonbody import InvalidJson, parse_json
+from policyengine.request import LowercaseHeaders, Request
 from policyengine.server.message import HttpRequest, add_header
 
 ENVOY_PREFIX = "/v1/envoy"

@@ -16,8 +16,9 @@ import time
 import traceback
 from collections.abc import Callable
 
-from policyengine.decision import Decision, Reason, Request, without_forwarded
+from policyengine.decision import Decision
 from policyengine.engine import Engine
+from policyengine.request import Reason, Request, without_forwarded
 from policyengine.server import adapters, render
 from policyengine.server.adapters import Refusal
 from policyengine.server.clientip import ClientAddresses
@@ -322,4 +323,7 @@ class App:
     def _metrics(self, http: HttpRequest) -> Reply:
         if http.method not in ("GET", "HEAD"):
             return _GET_ONLY
-        return Response(200, PROMETHEUS, self.metrics.render())
+        # prometheus_client loads on the first scrape, not with the server
+        from policyengine.server.exposition import render as exposition
+
+        return Response(200, PROMETHEUS, exposition(self.metrics.totals()))

@@ -33,7 +33,8 @@ from envoy.type.v3.http_status_pb2 import HttpStatus
 from google.rpc.status_pb2 import Status
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from policyengine.decision import Decision, Reason
+from policyengine.decision import Decision
+from policyengine.request import Reason
 from policyengine.server.adapters import ENVOY_PREFIX
 from policyengine.server.app import App, log_internal_error
 from policyengine.server.clientip import Peer, TrustedProxies

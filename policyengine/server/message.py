@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policyengine.decision import LowercaseHeaders, join_field
+from policyengine.request import LowercaseHeaders, join_field
 from policyengine.server.clientip import Peer
 
 Fields = list[tuple[bytes, bytes]]  # header fields as received: names in any case, repeats

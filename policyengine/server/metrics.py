@@ -162,12 +162,6 @@ class Metrics:
         for name, value in snapshot.get("limiter", {}).items():
             self.limiter[name] = self.limiter.get(name, 0.0) + float(value)
 
-    def render(self) -> bytes:
-        """The Prometheus text exposition of the totals."""
-        from policyengine.server.exposition import render  # per scrape, not per request
-
-        return render(self.totals())
-
 
 def _read_snapshot(path: Path) -> dict[str, Any]:
     try:

@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import islice
 
-from policyengine.decision import Decision, join_field
+from policyengine.decision import Decision
 from policyengine.engine import Engine
+from policyengine.request import join_field
 from policyengine.server.message import MAX_NAMES, HttpRequest, field_name
 from policyengine.server.metrics import Series
 from policyengine.server.responses import Response

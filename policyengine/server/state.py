@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from policyengine.server.clientip import TrustedProxies
 from policyengine.server.config import Limits
@@ -12,10 +12,18 @@ from policyengine.server.responses import DateHeader
 
 if TYPE_CHECKING:
     from policyengine.server.app import App
-    from policyengine.server.connection import HttpConnection
     from policyengine.server.metrics import Metrics
 
 log = logging.getLogger("policyengine.server")
+
+
+class Tracked(Protocol):
+    """A connection as the housekeeping and the drain see it (connection.py, which
+    builds on this module)."""
+
+    def sweep(self, now: float) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class ServerState:
@@ -27,7 +35,7 @@ class ServerState:
         self.proxies = proxies
         self.metrics: Metrics = app.metrics
         self.date = DateHeader()
-        self.connections: set[HttpConnection] = set()
+        self.connections: set[Tracked] = set()
         self.now = 0.0  # the loop's clock, to the second: enough for timeouts of seconds
         self._ticker: asyncio.TimerHandle | None = None
 

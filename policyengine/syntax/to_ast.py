@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,22 +11,14 @@ from lark.tree import Meta
 
 from policyengine import ast
 from policyengine.errors import Diagnostic
-from policyengine.numbers import exact_float
 from policyengine.source import Source, Span
-
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_PERIOD_NAMES = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-_SIZE_UNITS = {
-    "B": 1,
-    "KB": 1000,
-    "KiB": 1024,
-    "MB": 1000**2,
-    "MiB": 1024**2,
-    "GB": 1000**3,
-    "GiB": 1024**3,
-}
-_UNIT = re.compile(r"(\d+)([A-Za-z]+)")
-_ESCAPE = re.compile(r'\\(["\\])')
+from policyengine.syntax.literals import (
+    PERIOD_NAMES,
+    duration_seconds,
+    number,
+    size_bytes,
+    unquote,
+)
 
 
 class AstBuildError(Exception):
@@ -36,31 +27,6 @@ class AstBuildError(Exception):
     def __init__(self, diagnostic: Diagnostic) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
-
-
-def unquote(token: str) -> str:
-    """`"a \\" b"` -> `a " b`. Only `\\"` and `\\\\` are escapes: `"\\d+"` stays a regex."""
-    return _ESCAPE.sub(r"\1", token[1:-1])
-
-
-def duration_seconds(text: str) -> float:
-    number, unit = _UNIT.fullmatch(text).groups()  # type: ignore[union-attr]
-    return int(number) * _DURATION_UNITS[unit]
-
-
-def size_bytes(text: str) -> int:
-    number, unit = _UNIT.fullmatch(text).groups()  # type: ignore[union-attr]
-    return int(number) * _SIZE_UNITS[unit]
-
-
-MAX_NUMBER_LENGTH = 40
-
-
-def _number(text: str) -> int | float:
-    if len(text) > MAX_NUMBER_LENGTH:  # Python refuses huge int conversions; so do we, clearly
-        raise ValueError(f"number longer than {MAX_NUMBER_LENGTH} characters")
-    # a bound the engine would hold as another number than written is refused (numbers.py)
-    return exact_float(text) if any(c in text for c in ".eE") else int(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +77,7 @@ class AstBuilder:
 
     def _num(self, tok: Token) -> int | float:
         try:
-            return _number(str(tok))
+            return number(str(tok))
         except ValueError as err:
             raise self._fail("syntax/bad-number", str(err), self._tok_span(tok)) from None
 
@@ -284,8 +250,8 @@ class AstBuilder:
     def _period(self, tok: Token) -> float:
         if tok.type == "DURATION":
             seconds = duration_seconds(tok)
-        elif str(tok) in _PERIOD_NAMES:
-            seconds = _PERIOD_NAMES[str(tok)]
+        elif str(tok) in PERIOD_NAMES:
+            seconds = PERIOD_NAMES[str(tok)]
         else:
             raise self._fail(
                 "syntax/limit-period",

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from policyengine import Engine, PolicyError, Request
 from policyengine.cli import main
-from policyengine.decision import Decision, Reason
+from policyengine.decision import Decision
+from policyengine.request import Reason
 
 ALICE_KEY = "test-key-alice"
 ROUTES = """

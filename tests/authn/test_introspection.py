@@ -11,7 +11,8 @@ from authn_support import AUDIENCE, ISSUER, NOW, IdP, SigningKey, bearer, sign, 
 
 from policyengine import Engine, PolicyError, Request
 from policyengine.authn import introspection
-from policyengine.decision import Decision, Reason
+from policyengine.decision import Decision
+from policyengine.request import Reason
 
 OPAQUE = "opaque-token-1"
 

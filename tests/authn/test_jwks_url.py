@@ -11,7 +11,8 @@ from authn_support import AUDIENCE, ISSUER, NOW, IdP, SigningKey, bearer, claims
 
 from policyengine import Engine, Request
 from policyengine.authn import jwks
-from policyengine.decision import Decision, Reason
+from policyengine.decision import Decision
+from policyengine.request import Reason
 
 
 class Clock:

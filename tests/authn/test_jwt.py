@@ -21,7 +21,7 @@ from authn_support import (
 )
 
 from policyengine import Engine, PolicyError
-from policyengine.decision import Reason
+from policyengine.request import Reason
 
 ROLES = """
 role viewer

@@ -34,7 +34,7 @@ from authn_support import (
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from policyengine import Engine, Request
-from policyengine.decision import Reason
+from policyengine.request import Reason
 
 
 @dataclass(frozen=True)

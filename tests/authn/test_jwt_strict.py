@@ -16,7 +16,8 @@ from authn_support import AUDIENCE, ISSUER, NOW, SigningKey, b64, bearer, claims
 
 from policyengine import Engine, PolicyError, Request
 from policyengine.authn.jose import decode_part
-from policyengine.decision import Decision, Reason
+from policyengine.decision import Decision
+from policyengine.request import Reason
 
 ROUTES = """
 role user

@@ -18,7 +18,8 @@ from cryptography.x509.oid import NameOID
 from policyengine import Engine, PolicyError, Request, without_forwarded
 from policyengine.authn.client_cert import CertFormat, CertHeaderError, read, split_xfcc
 from policyengine.cli import main
-from policyengine.decision import Decision, Reason
+from policyengine.decision import Decision
+from policyengine.request import Reason
 
 CHECKOUT = "spiffe://cluster.local/ns/shop/sa/checkout"
 ROUTES = """

@@ -10,7 +10,8 @@ import pytest
 from authn_support import AUDIENCE, ISSUER, NOW, IdP, SigningKey, bearer, claims, sign, write
 
 from policyengine import Engine, PolicyError, Request
-from policyengine.decision import Decision, Reason
+from policyengine.decision import Decision
+from policyengine.request import Reason
 
 ROUTES = """
 role user

@@ -14,8 +14,8 @@ import yaml
 
 from policyengine import Engine, Request
 from policyengine.compile import compile_policy_set
-from policyengine.decision import Identity
 from policyengine.loader import load_policy_set
+from policyengine.request import Identity
 
 sys.path.insert(0, str(Path(__file__).parent))
 from openapi_helpers import CLINIC, HYDRA, MUSEUM, PETSTORE, imported, run

@@ -10,9 +10,9 @@ import json
 import sys
 
 from policyengine.context import RequestContext
-from policyengine.decision import Identity, Request
 from policyengine.ratelimit import HeaderMode, MemoryLimiter
 from policyengine.ratelimit.plan import LimitSpec, plan_of
+from policyengine.request import Identity, Request
 
 
 def rss_bytes() -> int:

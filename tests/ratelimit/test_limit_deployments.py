@@ -18,11 +18,11 @@ from click.testing import CliRunner
 from policyengine import Engine, Reason
 from policyengine.cli import main
 from policyengine.context import RequestContext
-from policyengine.decision import Identity, Request
 from policyengine.ratelimit import LimitOutcome, limiter_from_url
 from policyengine.ratelimit.connect import CLUSTER_PREFIX, has_hash_tag, parse_store_url
 from policyengine.ratelimit.plan import LimitSpec, plan_of
 from policyengine.ratelimit.redis import RedisLimiter
+from policyengine.request import Identity, Request
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "server"))  # the sidecar's test helpers
 from server_support import forward_auth, request, serve_process

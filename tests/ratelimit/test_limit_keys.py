@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from policyengine.context import RequestContext
-from policyengine.decision import Identity, Request
 from policyengine.ratelimit.keys import limit_key
 from policyengine.ratelimit.plan import LimitSpec, plan_of, rule_of
+from policyengine.request import Identity, Request
 
 
 def spec(name: str = "l", *keys: tuple[str, str | None], burst: int | None = None) -> LimitSpec:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from policyengine.context import RequestContext
-from policyengine.decision import Identity, Request
 from policyengine.ratelimit import HeaderMode, LimitOutcome, MemoryLimiter
 from policyengine.ratelimit.memory import KEY_BYTES, LimitTooLarge
 from policyengine.ratelimit.plan import LimitSpec, plan_of
+from policyengine.request import Identity, Request
 
 BY_SUBJECT = (("subject", None),)
 

@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policyengine.context import RequestContext
-from policyengine.decision import Identity, Request
 from policyengine.ratelimit import LimitOutcome, MemoryLimiter, limiter_from_url
 from policyengine.ratelimit.algorithm import micros
 from policyengine.ratelimit.plan import LimitSpec, plan_of
 from policyengine.ratelimit.redis import RedisLimiter
+from policyengine.request import Identity, Request
 
 if TYPE_CHECKING:
     from conftest import RedisServer  # the fixtures' type; conftest is no importable module

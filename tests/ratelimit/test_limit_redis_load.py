@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 from policyengine import Decision, Engine
 from policyengine.context import RequestContext
-from policyengine.decision import Identity, Request
 from policyengine.ratelimit import LimitOutcome
 from policyengine.ratelimit.algorithm import micros
 from policyengine.ratelimit.batch import MAX_CHECKS
 from policyengine.ratelimit.plan import LimitPlan, LimitSpec, plan_of
 from policyengine.ratelimit.redis import RedisLimiter
+from policyengine.request import Identity, Request
 
 if TYPE_CHECKING:
     from conftest import RedisServer

@@ -15,8 +15,8 @@ import pytest
 from security_support import send
 
 from policyengine import Engine, PolicyError, Request
-from policyengine.decision import Identity
 from policyengine.regex import RegexError, compile_regex
+from policyengine.request import Identity
 
 # seconds: a hang detector, generous for a loaded machine; Python's `re` needs minutes to
 # hours on the inputs below

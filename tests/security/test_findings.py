@@ -16,7 +16,7 @@ import pytest
 from security_support import HS_SECRET, SECRET_ENV
 
 from policyengine import Engine, Request
-from policyengine.decision import Identity
+from policyengine.request import Identity
 
 USER = Identity("u", frozenset({"user"}))
 UNCHECKED = """

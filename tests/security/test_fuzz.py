@@ -19,8 +19,8 @@ from test_bounds import finishes
 
 from policyengine import Engine, PolicyError, Request
 from policyengine.compile import CompiledPolicy, compile_policy_set
-from policyengine.decision import Identity, Reason
 from policyengine.loader import parse_text
+from policyengine.request import Identity, Reason
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 FUZZ = settings(

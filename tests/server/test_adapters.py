@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from policyengine.decision import Request
+from policyengine.request import Request
 from policyengine.server.adapters import (
     Refusal,
     decide_request,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from policyengine.decision import Decision, Reason
+from policyengine.decision import Decision
+from policyengine.request import Reason
 from policyengine.server.decisionlog import DecisionLog, path_without_query_values
 
 ALLOW = Decision(

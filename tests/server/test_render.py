@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from policyengine.decision import Decision, InputError, Reason
+from policyengine.decision import Decision
+from policyengine.request import InputError, Reason
 from policyengine.server import render
 from policyengine.server.responses import Response, UnsafeHeaderValue, serialize
 

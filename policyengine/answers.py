@@ -1,0 +1,126 @@
+"""How a decision is written down: the Decisions the steps of the engine return, each
+built by keyword from the context it was reached in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from policyengine.context import RequestContext
+from policyengine.decision import Decision
+from policyengine.ratelimit.plan import Metered
+from policyengine.request import InputError, Reason
+from policyengine.tree import CompiledRoute
+
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+_FOREVER = float("inf")
+
+
+def who(ctx: RequestContext | None) -> tuple[str | None, tuple[str, ...]]:
+    if ctx is None or ctx.identity is None:
+        return None, ()
+    return ctx.identity.subject, ctx.identity.role_list
+
+
+def deny(
+    policy: str | None,
+    status: int,
+    reason: Reason,
+    message: str,
+    route: CompiledRoute | None = None,
+    ctx: RequestContext | None = None,
+    *,
+    rule: str | None = None,
+    response_headers: Mapping[str, str] | None = None,
+    reusable: bool = False,
+) -> Decision:
+    """`reusable`: decided from the method, target and credentials alone (no failure
+    that may pass, no counter): as long as the context's identity stays valid."""
+    subject, roles = who(ctx)
+    reuse = (ctx.reuse_until if ctx is not None else _FOREVER) if reusable else 0.0
+    return Decision(
+        allow=False,
+        status=status,
+        reason=reason,
+        message=message,
+        route=route.label if route else None,
+        rule=rule,
+        subject=subject,
+        roles=roles,
+        upstream_headers={},
+        response_headers=response_headers or {},
+        policy=policy,
+        reuse_until=reuse,
+    )
+
+
+def invalid_input(
+    policy: str | None,
+    ctx: RequestContext,
+    route: CompiledRoute,
+    refused: tuple[int, Reason, str, tuple[InputError, ...]],
+    limit_headers: Mapping[str, str],
+    metered: Metered | None,
+) -> Decision:
+    """The body or query failed its schema (step 6), after the limits took their count."""
+    status, reason, message, errors = refused
+    subject, roles = who(ctx)
+    return Decision(
+        allow=False,
+        status=status,
+        reason=reason,
+        message=message,
+        route=route.label,
+        rule=ctx.rule,
+        subject=subject,
+        roles=roles,
+        upstream_headers=NO_HEADERS,
+        response_headers=limit_headers,
+        errors=errors,
+        policy=policy,
+        reuse_until=0.0,
+        metered=metered,
+    )
+
+
+def allow(
+    policy: str | None,
+    ctx: RequestContext,
+    route: CompiledRoute,
+    upstream_names: tuple[str, str],
+    limit_headers: Mapping[str, str],
+    reuse: float,
+    metered: Metered | None,
+) -> Decision:
+    """The allow, with the identity handed upstream under `upstream_names` (subject, roles)."""
+    identity = ctx.identity
+    if identity is None:
+        return Decision(
+            allow=True,
+            status=200,
+            reason=Reason.ALLOW,
+            message="allowed",
+            route=route.label,
+            rule=ctx.rule,
+            upstream_headers=NO_HEADERS,
+            response_headers=limit_headers,
+            policy=policy,
+            reuse_until=reuse,
+            metered=metered,
+        )
+    subject_header, roles_header = upstream_names
+    return Decision(
+        allow=True,
+        status=200,
+        reason=Reason.ALLOW,
+        message="allowed",
+        route=route.label,
+        rule=ctx.rule,
+        subject=identity.subject,
+        roles=identity.role_list,
+        upstream_headers={subject_header: identity.subject, roles_header: identity.roles_header},
+        response_headers=limit_headers,
+        policy=policy,
+        reuse_until=reuse,
+        metered=metered,
+    )
