@@ -17,6 +17,7 @@ from typing import Any
 from policyengine import ast
 from policyengine.context import RequestContext
 from policyengine.errors import Diagnostics, one_of
+from policyengine.numbers import is_number
 from policyengine.patterns import ParamType
 from policyengine.regex import RegexError, compile_regex
 
@@ -76,20 +77,16 @@ class Compiled:
 # --- runtime helpers ------------------------------------------------------------------------
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
 def values_equal(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
-    if _is_number(a) and _is_number(b):
+    if is_number(a) and is_number(b):
         return bool(a == b)
-    if isinstance(b, ipaddress.IPv4Network | ipaddress.IPv6Network):
+    if isinstance(b, Network):
         a, b = b, a
-    if isinstance(a, ipaddress.IPv4Network | ipaddress.IPv6Network):
+    if isinstance(a, Network):
         return isinstance(b, IPAddress) and a.num_addresses == 1 and a.network_address == b
     return type(a) is type(b) and bool(a == b)
 
@@ -97,7 +94,7 @@ def values_equal(a: Any, b: Any) -> bool:
 def _in(value: Any, container: Any) -> bool:
     if value is None or container is None:
         return False
-    if isinstance(container, ipaddress.IPv4Network | ipaddress.IPv6Network):
+    if isinstance(container, Network):
         ip = _as_ip(value)
         return ip is not None and ip.version == container.version and ip in container
     if isinstance(container, list | tuple | frozenset | set):
@@ -109,7 +106,7 @@ def _in(value: Any, container: Any) -> bool:
 
 
 def _is_network(v: Any) -> bool:
-    return isinstance(v, ipaddress.IPv4Network | ipaddress.IPv6Network)
+    return isinstance(v, Network)
 
 
 def _as_ip(value: Any) -> IPAddress | None:
@@ -134,7 +131,7 @@ def _ordered(op: ast.CompareOp) -> Callable[[Any, Any], bool]:
     }[op]
 
     def check(a: Any, b: Any) -> bool:
-        if _is_number(a) and _is_number(b):
+        if is_number(a) and is_number(b):
             return bool(compare(a, b))
         if isinstance(a, str) and isinstance(b, str):
             return bool(compare(a, b))

@@ -19,11 +19,17 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from typing import Any, TypeGuard
 
 MAX_CHARS = 100  # longer literals are refused before conversion (CVE-2020-10735 for ints)
 # At most 16 characters with a `.` and no exponent: at most 15 significant digits, and
 # any decimal of at most 15 significant digits survives a double (DBL_DIG)
 FAST_CHARS = 16
+
+
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """A JSON number: an int or a float, never a bool (`true` is not `1`)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class NumberError(ValueError):

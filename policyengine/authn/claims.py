@@ -18,6 +18,7 @@ from policyengine.authn.base import AuthnBuildContext
 from policyengine.authn.scopes import token_scopes
 from policyengine.authn.settings import SettingsReader
 from policyengine.errors import one_of
+from policyengine.numbers import is_number
 from policyengine.request import Identity, Reason
 
 MAX_LEEWAY = 300.0
@@ -50,7 +51,7 @@ class ClaimRules:
 
     def _check_times(self, claims: Mapping[str, Any], now: float) -> Rejection | None:
         for name in ("exp", "nbf", "iat"):
-            if name in claims and not _is_number(claims[name]):
+            if name in claims and not _is_numeric_date(claims[name]):
                 return Rejection(Reason.AUTHN_INVALID, f"token claim `{name}` is not a number")
         if "exp" not in claims and self.require_exp:
             return Rejection(Reason.AUTHN_INVALID, "token has no expiry (`exp`)")
@@ -85,7 +86,7 @@ class ClaimRules:
     def expiry(self, claims: Mapping[str, Any]) -> float | None:
         """When checked claims stop being acceptable (for caches); None: no `exp`."""
         exp = claims.get("exp")
-        return float(exp) if _is_number(exp) else None
+        return float(exp) if _is_numeric_date(exp) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +149,10 @@ def claim_at(claims: Mapping[str, Any], path: str) -> Any:
 _MAX_TIME = 2**53
 
 
-def _is_number(value: Any) -> TypeGuard[int | float]:
+def _is_numeric_date(value: Any) -> TypeGuard[int | float]:
     """A usable NumericDate: a finite number of sane size (NaN, infinities, 400-digit
     integers are refused: a token that never expires is not a token we accept)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return -_MAX_TIME < value < _MAX_TIME  # false for NaN and the infinities too
+    return is_number(value) and -_MAX_TIME < value < _MAX_TIME  # false for NaN, infinities
 
 
 # -- reading the settings -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 from policyengine import ast
 from policyengine.expr import values_equal
+from policyengine.numbers import is_number
 
 _ORDERED = {
     ast.CompareOp.LT: ast.CompareOp.GT,
@@ -204,7 +205,7 @@ def _narrow(domain: _Domain, atom: _Atom) -> str | None:
         domain.among = value
     elif op is ast.CompareOp.NOT_IN and isinstance(value, tuple):
         domain.unequal.extend(value)
-    elif op in _ORDERED and _is_number(value):
+    elif op in _ORDERED and is_number(value):
         _bound(domain, op, float(value))
     else:
         return None
@@ -240,7 +241,7 @@ def _empty(domain: _Domain) -> str | None:
 def _range_empty(domain: _Domain) -> str | None:
     if (domain.low is not None or domain.high is not None) and domain.equal:
         value = domain.equal[0]
-        if not _is_number(value):
+        if not is_number(value):
             return f"cannot be {_show(value)} and compared as a number at once"
         if not _within(float(value), domain):
             return f"cannot be {_show(value)} and within the bounds at once"
@@ -261,10 +262,6 @@ def _within(value: float, domain: _Domain) -> bool:
         if value > high or (value == high and not inclusive):
             return False
     return True
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _show(value: Any) -> str:
