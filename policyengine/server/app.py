@@ -289,7 +289,8 @@ class App:
         latency_us = (time.perf_counter_ns() - started) // 1000
         self.metrics.count(series, latency_us)
         if self.decision_log is not None:
-            self.decision_log.record(decision, decision_id, method, target, latency_us)
+            revision = self.holder.revision
+            self.decision_log.record(decision, decision_id, method, target, latency_us, revision)
         return response
 
     @staticmethod
@@ -304,7 +305,10 @@ class App:
     def _readyz(self, http: HttpRequest) -> Reply:
         if http.method not in ("GET", "HEAD"):
             return _GET_ONLY
-        return _NOT_READY if self.draining else _OK
+        if self.draining:
+            return _NOT_READY
+        revision = self.holder.revision
+        return _OK if revision is None else Response(200, TEXT, f"ok {revision}\n".encode())
 
     def _metrics(self, http: HttpRequest) -> Reply:
         if http.method not in ("GET", "HEAD"):

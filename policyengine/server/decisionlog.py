@@ -52,7 +52,13 @@ class DecisionLog:
         return cls(open(target, "ab"), sample, close=True)  # closed by close()
 
     def record(
-        self, decision: Decision, decision_id: str, method: str, target: str, latency_us: int
+        self,
+        decision: Decision,
+        decision_id: str,
+        method: str,
+        target: str,
+        latency_us: int,
+        revision: str | None = None,
     ) -> None:
         if decision.allow and self._sample < 1.0 and random.random() >= self._sample:
             return
@@ -62,6 +68,7 @@ class DecisionLog:
                     "time": self._time(),
                     "decision_id": decision_id,
                     "policy": decision.policy,
+                    "revision": revision,
                     "route": decision.route,
                     "method": method,
                     "path": path_without_query_values(target),

@@ -48,6 +48,15 @@ class _Exposition(Collector):
         for result in ("ok", "error"):
             reloads.add_metric((result,), totals.reloads.get(result, 0))
         yield reloads
+        if totals.revisions:  # served from bundles: which revision, on how many workers
+            revisions = GaugeMetricFamily(
+                "policyengine_bundle_revision",
+                "Workers serving each policy bundle revision",
+                labels=("revision",),
+            )
+            for revision, workers in sorted(totals.revisions.items()):
+                revisions.add_metric((revision,), workers)
+            yield revisions
         errors = CounterMetricFamily(
             "policyengine_http_errors",
             "Requests refused before any decision, by kind",

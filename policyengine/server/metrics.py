@@ -68,6 +68,8 @@ class Metrics:
         "limiter_source",
         "reloads",
         "reused",
+        "revision",
+        "revisions",
     )
 
     def __init__(
@@ -85,6 +87,8 @@ class Metrics:
         self.latency_sum_us = 0
         self.reloads: dict[str, int] = {}
         self.http_errors: dict[str, int] = {}
+        self.revision: str | None = None  # the bundle revision in service here
+        self.revisions: dict[str, int] = {}  # in totals: workers serving each revision
 
     def series(self, key: DecisionKey) -> Series:
         series = self.decisions.get(key)
@@ -122,6 +126,7 @@ class Metrics:
             "http_errors": self.http_errors,
             "connections": self.connections,
             "reused": self.reused,
+            "revision": self.revision,
             "limiter": dict(self.limiter_source()) if self.limiter_source else self.limiter,
         }
 
@@ -159,6 +164,9 @@ class Metrics:
         for table, counts in (("reloads", self.reloads), ("http_errors", self.http_errors)):
             for name, count in snapshot.get(table, {}).items():
                 counts[name] = counts.get(name, 0) + int(count)
+        revision = snapshot.get("revision")
+        if isinstance(revision, str):
+            self.revisions[revision] = self.revisions.get(revision, 0) + 1
         for name, value in snapshot.get("limiter", {}).items():
             self.limiter[name] = self.limiter.get(name, 0.0) + float(value)
 

@@ -8,6 +8,7 @@ the kernel spreads connections over them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import signal
@@ -19,11 +20,12 @@ from typing import Any
 from policyengine.engine import Engine, EngineOptions
 from policyengine.ratelimit import Limiter, limiter_from_url
 from policyengine.server.app import App
+from policyengine.server.bundles import BundleWatcher
 from policyengine.server.config import ServerConfig
 from policyengine.server.connection import HttpConnection
 from policyengine.server.decisionlog import DecisionLog
 from policyengine.server.metrics import Metrics, limiter_stats
-from policyengine.server.reload import EngineHolder, Reloader
+from policyengine.server.reload import Built, EngineHolder, Reloader
 from policyengine.server.state import ServerState
 from policyengine.server.tls import TlsContexts
 
@@ -88,6 +90,25 @@ async def _serve(config: ServerConfig, metrics_dir: Path | None) -> None:
         await worker.stop()
 
 
+def _reloading(
+    config: ServerConfig, limiter: Limiter, holder: EngineHolder, metrics: Metrics
+) -> tuple[Reloader, BundleWatcher | None]:
+    """The directory's files polled, or bundles polled and unpacked: one Reloader swaps."""
+    if config.bundle is None:
+
+        def build() -> Built:
+            return build_engine(config, limiter), None
+
+        return Reloader(holder, config.policy_dir, build, metrics, config.reload_interval), None
+
+    def build_at(directory: Path) -> Engine:
+        return build_engine(dataclasses.replace(config, policy_dir=directory), limiter)
+
+    start = (config.policy_dir, config.revision)
+    bundles = BundleWatcher(config.bundle, holder, metrics, build_at, start)
+    return Reloader(holder, config.policy_dir, bundles.build, metrics, 0.0), bundles
+
+
 class Worker:
     """Everything one serving process runs, inside its event loop."""
 
@@ -100,6 +121,7 @@ class Worker:
         server: asyncio.Server,
         reloader: Reloader,
         tls: TlsContexts | None = None,
+        bundles: BundleWatcher | None = None,
     ) -> None:
         self.config = config
         self.limiter = limiter
@@ -108,6 +130,7 @@ class Worker:
         self.server = server
         self.reloader = reloader
         self.tls = tls
+        self.bundles = bundles
 
     @classmethod
     async def start(cls, config: ServerConfig, metrics_dir: Path | None = None) -> Worker:
@@ -122,8 +145,9 @@ class Worker:
             ca_file=store.ca_file,
         )
         build = functools.partial(build_engine, config, limiter)
-        holder = EngineHolder(await loop.run_in_executor(None, build))
+        holder = EngineHolder(await loop.run_in_executor(None, build), config.revision)
         metrics = Metrics(metrics_dir, limiter_stats(limiter))
+        metrics.revision = config.revision
         decision_log = (
             DecisionLog.open(config.decision_log.target, config.decision_log.sample)
             if config.decision_log
@@ -141,12 +165,14 @@ class Worker:
             ssl=tls.listener if tls is not None else None,
             ssl_handshake_timeout=config.limits.request_timeout if tls is not None else None,
         )
-        reloader = Reloader(holder, config.policy_dir, build, metrics, config.reload_interval)
+        reloader, bundles = _reloading(config, limiter, holder, metrics)
         state.start()
         reloader.start()
+        if bundles is not None:
+            bundles.start(reloader.request)
         if tls is not None:
             tls.start(config.reload_interval)
-        worker = cls(config, limiter, app, state, server, reloader, tls)
+        worker = cls(config, limiter, app, state, server, reloader, tls, bundles)
         host, port = worker.address
         scheme = "https" if tls is not None else "http"
         name = holder.engine.policy.name or "-"
@@ -182,6 +208,8 @@ class Worker:
         self.reloader.stop()
         if self.tls is not None:
             self.tls.stop()
+        if self.bundles is not None:
+            self.bundles.stop()
         state.stop()
         if app.decision_log is not None:
             app.decision_log.close()

@@ -247,16 +247,17 @@ class ServerThread:
 
 @contextmanager
 def serve_process(
-    policy_dir: Path, *args: str, port: int | None = None, stderr_path: Path | None = None
+    policy_dir: Path | None, *args: str, port: int | None = None, stderr_path: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """`policyengine serve` as a user runs it; stopped with SIGTERM afterwards."""
+    """`policyengine serve` as a user runs it (no DIRECTORY: `--bundle` in `args`);
+    stopped with SIGTERM afterwards."""
     port = port or free_port()
     command = [
         sys.executable,
         "-m",
         "policyengine",
         "serve",
-        str(policy_dir),
+        *([str(policy_dir)] if policy_dir is not None else []),
         "--port",
         str(port),
         *args,

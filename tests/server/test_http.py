@@ -350,8 +350,10 @@ def test_the_decision_log_has_the_facts_and_no_secrets(policy_dir: Path, tmp_pat
         "status",
         "reason",
         "latency_us",
+        "revision",
     }
     assert denied["policy"] == "gateway-test" and denied["latency_us"] >= 0
+    assert denied["revision"] is None  # a directory, not a bundle
 
 
 def test_a_body_route_behind_a_bodyless_gateway(policy_dir: Path) -> None:
