@@ -79,6 +79,14 @@ class PolicyName:
 
 
 @dataclass(frozen=True, slots=True)
+class Permit:
+    """`permit method_override, ...`: hardening the set opts out of (hardening.Permission)."""
+
+    names: tuple[Name, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class RoleDecl:
     name: Name
     inherits: tuple[Name, ...]
@@ -418,7 +426,9 @@ class Group:
     span: Span
 
 
-Statement: TypeAlias = PolicyName | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | Route | Group
+Statement: TypeAlias = (
+    PolicyName | Permit | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | Route | Group
+)
 
 
 @dataclass(frozen=True, slots=True)

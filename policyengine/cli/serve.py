@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 from pathlib import Path
@@ -22,6 +23,13 @@ EXIT_USAGE = 2
 @click.argument("directory", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8181, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Also serve Envoy's ext_authz over gRPC (envoy.service.auth.v3.Authorization/"
+    "Check, and grpc.health.v1) on this port. Needs the `grpc` extra.",
+)
 @click.option(
     "--workers",
     default=1,
@@ -181,6 +189,7 @@ def serve(
     directory: Path,
     host: str,
     port: int,
+    grpc_port: int | None,
     workers: int,
     redis_url: str | None,
     redis_ca_file: str | None,
@@ -218,6 +227,8 @@ def serve(
     tls = _tls_files(tls_cert, tls_key, tls_client_ca)
     bundle = _bundle(directory, bundle_location, bundle_public_key, bundle_poll)
 
+    if grpc_port is not None:
+        _require_grpc()
     logging.basicConfig(
         level=log_level.upper(),
         stream=sys.stderr,
@@ -228,6 +239,7 @@ def serve(
             policy_dir=directory or Path(),  # with a bundle: where it is unpacked, later
             host=host,
             port=port,
+            grpc_port=grpc_port,
             workers=workers,
             redis_url=redis_url,
             store=StoreOptions(
@@ -266,6 +278,24 @@ def serve(
         where = err.filename or f"{host}:{port}"
         click.echo(f"error: cannot serve on {where}: {err.strerror or err}", err=True)
         sys.exit(1)
+
+
+GRPC_MODULES = ("grpc", "grpc_health.v1", "envoy.service.auth.v3")
+
+
+def _require_grpc() -> None:
+    """Found without importing grpc here: workers forked later import it themselves
+    (grpc's threads do not survive a fork)."""
+    for module in GRPC_MODULES:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise click.UsageError(
+                f"--grpc-port needs the `grpc` extra (module `{module}` is missing): "
+                "pip install 'policyengine[grpc]'"
+            )
 
 
 def _tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsFiles | None:

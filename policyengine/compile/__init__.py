@@ -36,6 +36,7 @@ from policyengine.compile.state import CompileState
 from policyengine.compile.tree import build_tree
 from policyengine.decision import DecisionInputs
 from policyengine.errors import Diagnostic, PolicyError, one_of
+from policyengine.hardening import Hardening
 from policyengine.ratelimit.plan import LimitSpec
 from policyengine.schema import CompiledSchema, compile_schemas
 from policyengine.tree import DecisionTree
@@ -112,6 +113,7 @@ class CompiledPolicy:
 
     name: str | None
     tree: DecisionTree
+    hardening: Hardening  # the set's `permit` opt-outs
     roles: frozenset[str]
     inherited_roles: dict[str, frozenset[str]]
     schemas: dict[str, CompiledSchema]
@@ -151,6 +153,7 @@ def compile_with_state(
     compiled = CompiledPolicy(
         name=state.policy_name,
         tree=tree,
+        hardening=Hardening.of(frozenset(state.permits)),
         roles=frozenset(state.roles),
         inherited_roles=state.inherited_roles,
         schemas=state.compiled_schemas,

@@ -126,6 +126,19 @@ class App:
             return _NOT_FOUND
         return self._decision("envoy", http, request, render.envoy, started, cache, key)
 
+    def envoy_grpc(self, http: HttpRequest, renderer: Renderer) -> Reply:
+        """Envoy's gRPC Check, given as the HTTP check request Envoy would have sent
+        (server.envoy_grpc builds it); `renderer` answers in a CheckResponse."""
+        started = time.perf_counter_ns()
+        cache, key, reused = self._reused("envoy-grpc", http, renderer, started)
+        if reused is not None:
+            return reused
+        request = adapters.envoy_request(http, self._client_ip(http))
+        if request is None:
+            refused = Refusal("the request path must start with `/`")
+            return self._decision("envoy-grpc", http, refused, renderer, started, cache, key)
+        return self._decision("envoy-grpc", http, request, renderer, started, cache, key)
+
     def _reused(
         self, endpoint: str, http: HttpRequest, renderer: Renderer, started: int
     ) -> tuple[DecisionCache | None, Key | None, Reply | None]:

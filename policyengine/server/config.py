@@ -58,6 +58,7 @@ class ServerConfig:
     policy_dir: Path
     host: str = "127.0.0.1"
     port: int = 8181
+    grpc_port: int | None = None  # Envoy ext_authz over gRPC as well (server.envoy_grpc)
     workers: int = 1
     redis_url: str | None = None  # may hold a password: never logged
     store: StoreOptions = field(default_factory=StoreOptions)

@@ -78,6 +78,12 @@ class Supervisor:
     def run(self) -> int:
         reserve = bind(self.config.host, self.config.port, reuse_port=True, listen=False)
         self.config = dataclasses.replace(self.config, port=reserve.getsockname()[1])
+        reserve_grpc = None
+        if self.config.grpc_port is not None:  # every worker's gRPC server binds it again
+            reserve_grpc = bind(
+                self.config.host, self.config.grpc_port, reuse_port=True, listen=False
+            )
+            self.config = dataclasses.replace(self.config, grpc_port=reserve_grpc.getsockname()[1])
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hangup)
@@ -88,6 +94,8 @@ class Supervisor:
         finally:
             self._stop_all()
             reserve.close()
+            if reserve_grpc is not None:
+                reserve_grpc.close()
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
     def _start(self, slot: int) -> None:

@@ -15,7 +15,7 @@ import signal
 import socket
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policyengine.engine import Engine, EngineOptions
 from policyengine.ratelimit import Limiter, limiter_from_url
@@ -27,7 +27,10 @@ from policyengine.server.decisionlog import DecisionLog
 from policyengine.server.metrics import Metrics, limiter_stats
 from policyengine.server.reload import Built, EngineHolder, Reloader
 from policyengine.server.state import ServerState
-from policyengine.server.tls import TlsContexts
+from policyengine.server.tls import TlsContexts, grpc_server_credentials
+
+if TYPE_CHECKING:
+    from policyengine.server.envoy_grpc import GrpcServer
 
 log = logging.getLogger("policyengine.server")
 BACKLOG = 2048
@@ -120,6 +123,7 @@ class Worker:
         state: ServerState,
         server: asyncio.Server,
         reloader: Reloader,
+        grpc: GrpcServer | None = None,
         tls: TlsContexts | None = None,
         bundles: BundleWatcher | None = None,
     ) -> None:
@@ -129,6 +133,7 @@ class Worker:
         self.state = state
         self.server = server
         self.reloader = reloader
+        self.grpc = grpc
         self.tls = tls
         self.bundles = bundles
 
@@ -157,14 +162,28 @@ class Worker:
         app = App(config, holder, metrics, decision_log, eager=config.redis_url is None)
         state = ServerState(app, config.limits, config.trusted_proxies)
         tls = TlsContexts(config.tls) if config.tls is not None else None
-        sock = bind(config.host, config.port, reuse_port=config.workers > 1)
-        server = await loop.create_server(
-            lambda: HttpConnection(state),
-            sock=sock,
-            backlog=BACKLOG,
-            ssl=tls.listener if tls is not None else None,
-            ssl_handshake_timeout=config.limits.request_timeout if tls is not None else None,
-        )
+        grpc = None
+        if config.grpc_port is not None:  # first: an open HTTP port means both are up
+            from policyengine.server.envoy_grpc import GrpcServer  # the `grpc` extra
+
+            credentials = grpc_server_credentials(config.tls) if config.tls is not None else None
+            grpc = await GrpcServer.start(
+                app, config.trusted_proxies, config.limits, config.host, config.grpc_port,
+                credentials,
+            )  # fmt: skip
+        try:
+            sock = bind(config.host, config.port, reuse_port=config.workers > 1)
+            server = await loop.create_server(
+                lambda: HttpConnection(state),
+                sock=sock,
+                backlog=BACKLOG,
+                ssl=tls.listener if tls is not None else None,
+                ssl_handshake_timeout=config.limits.request_timeout if tls is not None else None,
+            )
+        except OSError:
+            if grpc is not None:
+                await grpc.stop(0)
+            raise
         reloader, bundles = _reloading(config, limiter, holder, metrics)
         state.start()
         reloader.start()
@@ -172,11 +191,14 @@ class Worker:
             bundles.start(reloader.request)
         if tls is not None:
             tls.start(config.reload_interval)
-        worker = cls(config, limiter, app, state, server, reloader, tls, bundles)
+        worker = cls(config, limiter, app, state, server, reloader, grpc, tls, bundles)
         host, port = worker.address
         scheme = "https" if tls is not None else "http"
         name = holder.engine.policy.name or "-"
         log.info("serving policy `%s` on %s://%s:%s", name, scheme, host, port)
+        if grpc is not None:
+            secure = " with TLS" if tls is not None else ""
+            log.info("serving Envoy ext_authz over gRPC%s on %s:%s", secure, host, grpc.port)
         return worker
 
     def hangup(self) -> None:
@@ -197,6 +219,11 @@ class Worker:
         self.server.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.limits.drain_timeout
+        grpc_stopped = (
+            asyncio.ensure_future(self.grpc.stop(self.config.limits.drain_timeout))
+            if self.grpc is not None
+            else None
+        )
         while True:
             for connection in list(state.connections):
                 connection.sweep(loop.time())  # closes the idle ones (draining)
@@ -205,6 +232,8 @@ class Worker:
             await asyncio.sleep(0.05)
         for connection in list(state.connections):
             connection.abort()
+        if grpc_stopped is not None:
+            await grpc_stopped
         self.reloader.stop()
         if self.tls is not None:
             self.tls.stop()
