@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 FORMAT = "policyengine-bundle/1"
 MAX_FILES = 10_000
@@ -88,20 +87,6 @@ def safe_path(name: str) -> str:
     ):
         raise BundleError("bundle/unsafe-path", f"`{name[:80]}` is not a safe relative path")
     return name
-
-
-def visible_files(root: Path, limit: int = MAX_FILES) -> list[Path]:
-    """Every file below `root` the loader could read, in a stable order: hidden files and
-    directories (`.git`) and `__pycache__`-like ones are skipped."""
-    if root.is_file():
-        return [root]
-    paths: list[Path] = []
-    for directory, subdirs, files in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith((".", "__")))
-        paths.extend(Path(directory, f) for f in sorted(files) if not f.startswith("."))
-        if len(paths) > limit:
-            break
-    return paths
 
 
 def manifest_of(files: dict[str, bytes], revision: str | None = None) -> Manifest:

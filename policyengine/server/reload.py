@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from policyengine.bundle.manifest import visible_files
 from policyengine.engine import Engine
 from policyengine.errors import PolicyError
+from policyengine.files import visible_files
 from policyengine.server.metrics import Metrics
 
 log = logging.getLogger("policyengine.server")

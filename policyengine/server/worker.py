@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from policyengine.engine import Engine, EngineOptions
 from policyengine.ratelimit import Limiter, limiter_from_url
 from policyengine.server.app import App
-from policyengine.server.bundles import BundleWatcher
 from policyengine.server.config import ServerConfig
 from policyengine.server.connection import HttpConnection
 from policyengine.server.decisionlog import DecisionLog
@@ -30,6 +29,7 @@ from policyengine.server.state import ServerState
 from policyengine.server.tls import TlsContexts, grpc_server_credentials
 
 if TYPE_CHECKING:
+    from policyengine.server.bundles import BundleWatcher
     from policyengine.server.envoy_grpc import GrpcServer
 
 log = logging.getLogger("policyengine.server")
@@ -103,6 +103,8 @@ def _reloading(
             return build_engine(config, limiter), None
 
         return Reloader(holder, config.policy_dir, build, metrics, config.reload_interval), None
+
+    from policyengine.server.bundles import BundleWatcher  # bundles only: cryptography
 
     def build_at(directory: Path) -> Engine:
         return build_engine(dataclasses.replace(config, policy_dir=directory), limiter)
