@@ -1,0 +1,190 @@
+"""Real nginx terminating the client's mTLS and passing the verified certificate to the
+sidecar (`authn mtls`, format pem), configured with docs/gateways/nginx/client-cert.conf."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from server_support import (
+    GATEWAY_DOCS,
+    UNTRUSTED_CLIENT,
+    EchoUpstream,
+    forward_auth,
+    free_port,
+    gateway_config,
+    nginx_running,
+    request,
+    serve_process,
+)
+
+CHECKOUT = "spiffe://cluster.local/ns/shop/sa/checkout"
+POLICY = f"""\
+policy "mesh"
+
+authn mtls {{
+    header "X-Client-Cert"
+    format pem
+    subject uri
+    roles map {{ "{CHECKOUT}": service }}
+}}
+
+role service
+
+route GET /api/orders/{{id:int}} {{
+    allow role service
+}}
+
+route GET /api/whoami {{
+    allow authenticated
+}}
+"""
+DOCUMENTED_LISTEN = "    listen 127.0.0.1:8080;\n"
+AUTH_LOCATION = "    location = /_policyengine {\n        internal;\n"
+
+
+def mesh_ca(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mesh CA")])
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (directory / "mesh-ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert
+
+
+def workload(
+    directory: Path, ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], spiffe_id: str
+) -> tuple[Path, Path]:
+    """A service's certificate (SPIFFE ID as its only URI SAN) and key, as PEM files."""
+    ca_key, ca_cert = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name([]))
+        .issuer_name(ca_cert.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    name = spiffe_id.rsplit("/", 1)[-1]
+    cert_file, key_file = directory / f"{name}.pem", directory / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+class Stack:
+    def __init__(self, port: int, sidecar: int, certs: Path, gateway_ca: trustme.CA) -> None:
+        self.port, self.sidecar, self.certs, self.gateway_ca = port, sidecar, certs, gateway_ca
+
+    def get(self, path: str, cert: tuple[Path, Path] | None, **headers: str) -> tuple[int, bytes]:
+        context = ssl.create_default_context()
+        self.gateway_ca.configure_trust(context)
+        if cert is not None:
+            context.load_cert_chain(*cert)
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", self.port, context=context, timeout=10,
+            source_address=(UNTRUSTED_CLIENT, 0),
+        )  # fmt: skip
+        try:
+            conn.request("GET", path, headers={k.replace("_", "-"): v for k, v in headers.items()})
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("nginx-mtls")
+    (root / "policy").mkdir()
+    (root / "policy" / "mesh.policy").write_text(POLICY)
+    certs = root / "certs"
+    certs.mkdir()
+    ca = mesh_ca(certs)
+    gateway_ca = trustme.CA()
+    gateway = gateway_ca.issue_cert("127.0.0.1")
+    gateway.cert_chain_pems[0].write_to_path(str(certs / "gateway.pem"))
+    gateway.private_key_pem.write_to_path(str(certs / "gateway.key"))
+    workload(certs, ca, CHECKOUT)
+    workload(certs, ca, "spiffe://cluster.local/ns/shop/sa/reporting")
+    server_part, _, location_part = (
+        (GATEWAY_DOCS / "nginx" / "client-cert.conf").read_text().partition("# -- in location")
+    )
+    server_lines = "".join(
+        line for line in server_part.splitlines(True) if not line.startswith("#")
+    )
+    location_line = location_part.splitlines(True)[1]
+    sidecar, listen = free_port(), free_port()
+    with (
+        EchoUpstream() as app,
+        serve_process(root / "policy", "--nginx-mode", "--trusted-proxy", "127.0.0.1/32",
+                      port=sidecar),
+    ):  # fmt: skip
+        site = gateway_config(
+            GATEWAY_DOCS / "nginx" / "policyengine.conf", sidecar=sidecar, app=app.port,
+            listen=listen,
+        )  # fmt: skip
+        listen_line = DOCUMENTED_LISTEN.replace("8080", str(listen))
+        assert site.count(listen_line) == 1 and site.count(AUTH_LOCATION) == 1
+        server_lines = server_lines.replace("8080", str(listen)).replace(
+            "/etc/nginx/tls", str(certs)
+        )
+        site = site.replace(listen_line, server_lines)
+        site = site.replace(AUTH_LOCATION, AUTH_LOCATION + location_line)
+        with nginx_running(root / "nginx", site, listen):
+            yield Stack(listen, sidecar, certs, gateway_ca)
+
+
+def test_a_verified_client_certificate_is_the_identity(stack: Stack) -> None:
+    checkout = (stack.certs / "checkout.pem", stack.certs / "checkout.key")
+    status, body = stack.get("/api/orders/7", checkout)
+    assert status == 200
+    received = {k.lower(): v for k, v in json.loads(body)["headers"]}
+    assert received["x-auth-subject"] == CHECKOUT and received["x-auth-roles"] == "service"
+    reporting = (stack.certs / "reporting.pem", stack.certs / "reporting.key")
+    assert stack.get("/api/orders/7", reporting)[0] == 403  # authenticated, not a service
+    assert stack.get("/api/whoami", reporting)[0] == 200
+
+
+def test_a_client_cannot_name_itself(stack: Stack) -> None:
+    reporting = (stack.certs / "reporting.pem", stack.certs / "reporting.key")
+    forged = quote((stack.certs / "checkout.pem").read_text())
+    # through nginx: its own certificate replaces the header it sent
+    assert stack.get("/api/orders/7", reporting, X_Client_Cert=forged)[0] == 403
+    # no certificate at all: nginx refuses before asking anyone
+    assert stack.get("/api/orders/7", None, X_Client_Cert=forged)[0] == 400
+    # straight to the sidecar, from outside --trusted-proxy: the header is dropped
+    direct = request(
+        stack.sidecar, "GET", "/v1/forward-auth",
+        {**forward_auth("GET", "/api/orders/7"), "X-Client-Cert": forged},
+        source=UNTRUSTED_CLIENT,
+    )  # fmt: skip
+    assert direct.status == 401
