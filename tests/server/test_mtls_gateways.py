@@ -1,5 +1,7 @@
-"""Real nginx terminating the client's mTLS and passing the verified certificate to the
-sidecar (`authn mtls`, format pem), configured with docs/gateways/nginx/client-cert.conf."""
+"""Real nginx and Envoy terminating a service's mTLS and passing the verified certificate
+to the sidecar (`authn mtls`): nginx as a URL-encoded PEM (docs/gateways/nginx/
+client-cert.conf), Envoy as X-Forwarded-Client-Cert (docs/gateways/envoy/client-cert.yaml,
+merged into both documented profiles)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from urllib.parse import quote
 
 import pytest
 import trustme
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,12 +24,15 @@ from server_support import (
     GATEWAY_DOCS,
     UNTRUSTED_CLIENT,
     EchoUpstream,
+    envoy_config,
+    envoy_running,
     forward_auth,
     free_port,
     gateway_config,
     nginx_running,
     request,
     serve_process,
+    wait_for_port,
 )
 
 CHECKOUT = "spiffe://cluster.local/ns/shop/sa/checkout"
@@ -34,8 +40,7 @@ POLICY = f"""\
 policy "mesh"
 
 authn mtls {{
-    header "X-Client-Cert"
-    format pem
+    @SETTINGS@
     subject uri
     roles map {{ "{CHECKOUT}": service }}
 }}
@@ -121,11 +126,10 @@ class Stack:
             conn.close()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("nginx-mtls")
+def set_up(root: Path, settings: str) -> tuple[Path, trustme.CA]:
+    """The sidecar's policy, the mesh CA, two services' certificates, the gateway's."""
     (root / "policy").mkdir()
-    (root / "policy" / "mesh.policy").write_text(POLICY)
+    (root / "policy" / "mesh.policy").write_text(POLICY.replace("@SETTINGS@", settings))
     certs = root / "certs"
     certs.mkdir()
     ca = mesh_ca(certs)
@@ -135,6 +139,48 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     gateway.private_key_pem.write_to_path(str(certs / "gateway.key"))
     workload(certs, ca, CHECKOUT)
     workload(certs, ca, "spiffe://cluster.local/ns/shop/sa/reporting")
+    return certs, gateway_ca
+
+
+@pytest.fixture(scope="module", params=["nginx", "envoy-http", "envoy-grpc"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    gateway: str = request.param
+    root = tmp_path_factory.mktemp(gateway)
+    if gateway == "nginx":
+        yield from nginx_stack(root)
+    else:
+        yield from envoy_stack(root, gateway.removeprefix("envoy-"))
+
+
+def envoy_stack(root: Path, profile: str) -> Iterator[Stack]:
+    certs, gateway_ca = set_up(root, "format xfcc")
+    fragment = yaml.safe_load(
+        (GATEWAY_DOCS / "envoy" / "client-cert.yaml")
+        .read_text()
+        .replace("/etc/envoy/tls", str(certs))
+    )
+    http_port, grpc_port, listen = free_port(), free_port(), free_port()
+    args = ["--trusted-proxy", "127.0.0.1/32"]
+    if profile == "grpc":
+        args += ["--grpc-port", str(grpc_port)]
+    with EchoUpstream() as app, serve_process(root / "policy", *args, port=http_port):
+        sidecar = grpc_port if profile == "grpc" else http_port
+        wait_for_port(sidecar)
+        name = "envoy.yaml" if profile == "http" else "envoy-grpc.yaml"
+        documented = envoy_config(GATEWAY_DOCS / "envoy" / name, sidecar=sidecar, app=app.port,
+                                  listen=listen)  # fmt: skip
+        config = yaml.safe_load(documented)
+        chain = config["static_resources"]["listeners"][0]["filter_chains"][0]
+        chain["transport_socket"] = fragment["transport_socket"]
+        chain["filters"][0]["typed_config"].update(fragment["http_connection_manager"])
+        with envoy_running(root / "envoy", yaml.safe_dump(config), listen):
+            yield Stack(listen, http_port, certs, gateway_ca)
+
+
+def nginx_stack(root: Path) -> Iterator[Stack]:
+    certs, gateway_ca = set_up(root, 'header "X-Client-Cert"\n    format pem')
     server_part, _, location_part = (
         (GATEWAY_DOCS / "nginx" / "client-cert.conf").read_text().partition("# -- in location")
     )
@@ -176,15 +222,24 @@ def test_a_verified_client_certificate_is_the_identity(stack: Stack) -> None:
 
 def test_a_client_cannot_name_itself(stack: Stack) -> None:
     reporting = (stack.certs / "reporting.pem", stack.certs / "reporting.key")
-    forged = quote((stack.certs / "checkout.pem").read_text())
-    # through nginx: its own certificate replaces the header it sent
-    assert stack.get("/api/orders/7", reporting, X_Client_Cert=forged)[0] == 403
-    # no certificate at all: nginx refuses before asking anyone
-    assert stack.get("/api/orders/7", None, X_Client_Cert=forged)[0] == 400
+    forged = {  # the checkout service's names, in each gateway's header
+        "X_Client_Cert": quote((stack.certs / "checkout.pem").read_text()),
+        "X_Forwarded_Client_Cert": f"By=spiffe://x;URI={CHECKOUT}",
+    }
+    # through the gateway: its own certificate replaces the header it sent
+    assert stack.get("/api/orders/7", reporting, **forged)[0] == 403
     # straight to the sidecar, from outside --trusted-proxy: the header is dropped
+    headers = {name.replace("_", "-"): value for name, value in forged.items()}
     direct = request(
         stack.sidecar, "GET", "/v1/forward-auth",
-        {**forward_auth("GET", "/api/orders/7"), "X-Client-Cert": forged},
-        source=UNTRUSTED_CLIENT,
+        {**forward_auth("GET", "/api/orders/7"), **headers}, source=UNTRUSTED_CLIENT,
     )  # fmt: skip
     assert direct.status == 401
+
+
+def test_no_client_certificate_no_request(stack: Stack) -> None:
+    try:
+        status = stack.get("/api/whoami", None)[0]
+    except (ssl.SSLError, ConnectionError):
+        return  # Envoy ends the handshake
+    assert status == 400  # nginx answers the handshake, then refuses the request
