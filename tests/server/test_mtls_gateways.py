@@ -32,6 +32,7 @@ from server_support import (
     nginx_running,
     request,
     serve_process,
+    traefik_running,
     wait_for_port,
 )
 
@@ -53,6 +54,10 @@ route GET /api/orders/{{id:int}} {{
 
 route GET /api/whoami {{
     allow authenticated
+}}
+
+route GET /api/echo {{
+    allow anyone
 }}
 """
 DOCUMENTED_LISTEN = "    listen 127.0.0.1:8080;\n"
@@ -142,7 +147,7 @@ def set_up(root: Path, settings: str) -> tuple[Path, trustme.CA]:
     return certs, gateway_ca
 
 
-@pytest.fixture(scope="module", params=["nginx", "envoy-http", "envoy-grpc"])
+@pytest.fixture(scope="module", params=["nginx", "envoy-http", "envoy-grpc", "traefik"])
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
@@ -150,6 +155,8 @@ def stack(
     root = tmp_path_factory.mktemp(gateway)
     if gateway == "nginx":
         yield from nginx_stack(root)
+    elif gateway == "traefik":
+        yield from traefik_stack(root)
     else:
         yield from envoy_stack(root, gateway.removeprefix("envoy-"))
 
@@ -177,6 +184,44 @@ def envoy_stack(root: Path, profile: str) -> Iterator[Stack]:
         chain["filters"][0]["typed_config"].update(fragment["http_connection_manager"])
         with envoy_running(root / "envoy", yaml.safe_dump(config), listen):
             yield Stack(listen, http_port, certs, gateway_ca)
+
+
+def traefik_stack(root: Path) -> Iterator[Stack]:
+    certs, gateway_ca = set_up(root, 'header "X-Forwarded-Tls-Client-Cert"\n    format der_base64')
+    text = (GATEWAY_DOCS / "traefik" / "client-cert.yml").read_text()
+    fragment = yaml.safe_load(text.replace("/etc/traefik/tls", str(certs)))
+    sidecar, listen = free_port(), free_port()
+    with (
+        EchoUpstream() as app,
+        serve_process(root / "policy", "--trusted-proxy", "127.0.0.1/32", port=sidecar),
+    ):
+        documented = gateway_config(
+            GATEWAY_DOCS / "traefik" / "dynamic.yml", sidecar=sidecar, app=app.port, listen=None
+        )
+        dynamic = yaml.safe_load(documented)
+        middlewares = fragment["http"]["middlewares"]
+        dynamic["http"]["middlewares"]["policyengine"]["forwardAuth"].update(
+            middlewares.pop("policyengine")["forwardAuth"]
+        )
+        dynamic["http"]["middlewares"].update(middlewares)
+        dynamic["http"]["routers"]["app"].update(fragment["http"]["routers"]["app"])
+        dynamic["tls"] = fragment["tls"]
+        stack = Stack(listen, sidecar, certs, gateway_ca)
+        checkout = (certs / "checkout.pem", certs / "checkout.key")
+        with traefik_running(
+            root / "traefik", yaml.safe_dump(dynamic), listen,
+            probe=lambda: tls_probe(stack, checkout),
+        ):  # fmt: skip
+            yield stack
+
+
+def tls_probe(stack: Stack, cert: tuple[Path, Path]) -> int:
+    """Traefik's router is TLS only; until the file provider has loaded it, Traefik
+    answers handshakes with its default configuration, or 404."""
+    try:
+        return stack.get("/api/whoami", cert)[0]
+    except (ssl.SSLError, ConnectionError):
+        return 404
 
 
 def nginx_stack(root: Path) -> Iterator[Stack]:
@@ -212,7 +257,7 @@ def nginx_stack(root: Path) -> Iterator[Stack]:
 def test_a_verified_client_certificate_is_the_identity(stack: Stack) -> None:
     checkout = (stack.certs / "checkout.pem", stack.certs / "checkout.key")
     status, body = stack.get("/api/orders/7", checkout)
-    assert status == 200
+    assert status == 200, body
     received = {k.lower(): v for k, v in json.loads(body)["headers"]}
     assert received["x-auth-subject"] == CHECKOUT and received["x-auth-roles"] == "service"
     reporting = (stack.certs / "reporting.pem", stack.certs / "reporting.key")
@@ -222,12 +267,17 @@ def test_a_verified_client_certificate_is_the_identity(stack: Stack) -> None:
 
 def test_a_client_cannot_name_itself(stack: Stack) -> None:
     reporting = (stack.certs / "reporting.pem", stack.certs / "reporting.key")
+    checkout_pem = (stack.certs / "checkout.pem").read_text()
     forged = {  # the checkout service's names, in each gateway's header
-        "X_Client_Cert": quote((stack.certs / "checkout.pem").read_text()),
+        "X_Client_Cert": quote(checkout_pem),
         "X_Forwarded_Client_Cert": f"By=spiffe://x;URI={CHECKOUT}",
+        "X_Forwarded_Tls_Client_Cert": quote("".join(checkout_pem.splitlines()[1:-1]), safe=""),
     }
     # through the gateway: its own certificate replaces the header it sent
     assert stack.get("/api/orders/7", reporting, **forged)[0] == 403
+    # nor the request it is about (Traefik's ForwardAuth trusts X-Forwarded-* here)
+    elsewhere = {"X_Forwarded_Uri": "/api/echo", "X_Original_URI": "/api/echo"}
+    assert stack.get("/api/orders/7", reporting, **elsewhere)[0] in (400, 403)
     # straight to the sidecar, from outside --trusted-proxy: the header is dropped
     headers = {name.replace("_", "-"): value for name, value in forged.items()}
     direct = request(
