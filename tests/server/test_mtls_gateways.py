@@ -24,6 +24,7 @@ from server_support import (
     GATEWAY_DOCS,
     UNTRUSTED_CLIENT,
     EchoUpstream,
+    caddy_running,
     envoy_config,
     envoy_running,
     forward_auth,
@@ -110,21 +111,41 @@ def workload(
     return cert_file, key_file
 
 
+class NamedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to an address, with a server name (SNI) and Host of our choosing."""
+
+    def __init__(self, address: str, port: int, name: str, **kwargs: object) -> None:
+        super().__init__(address, port, **kwargs)  # type: ignore[arg-type]
+        self.name = name
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(  # type: ignore[attr-defined]
+            self.sock, server_hostname=self.name
+        )
+
+
 class Stack:
-    def __init__(self, port: int, sidecar: int, certs: Path, gateway_ca: trustme.CA) -> None:
+    def __init__(
+        self, port: int, sidecar: int, certs: Path, gateway_ca: trustme.CA, name: str | None = None
+    ) -> None:
         self.port, self.sidecar, self.certs, self.gateway_ca = port, sidecar, certs, gateway_ca
+        self.name = name  # the server name to ask for (else the address, and no SNI)
 
     def get(self, path: str, cert: tuple[Path, Path] | None, **headers: str) -> tuple[int, bytes]:
         context = ssl.create_default_context()
         self.gateway_ca.configure_trust(context)
         if cert is not None:
             context.load_cert_chain(*cert)
-        conn = http.client.HTTPSConnection(
-            "127.0.0.1", self.port, context=context, timeout=10,
+        conn = NamedHTTPS(
+            "127.0.0.1", self.port, self.name or "127.0.0.1", context=context, timeout=10,
             source_address=(UNTRUSTED_CLIENT, 0),
         )  # fmt: skip
+        named = {k.replace("_", "-"): v for k, v in headers.items()}
+        if self.name is not None:
+            named["Host"] = f"{self.name}:{self.port}"
         try:
-            conn.request("GET", path, headers={k.replace("_", "-"): v for k, v in headers.items()})
+            conn.request("GET", path, headers=named)
             response = conn.getresponse()
             return response.status, response.read()
         finally:
@@ -139,7 +160,7 @@ def set_up(root: Path, settings: str) -> tuple[Path, trustme.CA]:
     certs.mkdir()
     ca = mesh_ca(certs)
     gateway_ca = trustme.CA()
-    gateway = gateway_ca.issue_cert("127.0.0.1")
+    gateway = gateway_ca.issue_cert("127.0.0.1", "localhost")
     gateway.cert_chain_pems[0].write_to_path(str(certs / "gateway.pem"))
     gateway.private_key_pem.write_to_path(str(certs / "gateway.key"))
     workload(certs, ca, CHECKOUT)
@@ -147,7 +168,7 @@ def set_up(root: Path, settings: str) -> tuple[Path, trustme.CA]:
     return certs, gateway_ca
 
 
-@pytest.fixture(scope="module", params=["nginx", "envoy-http", "envoy-grpc", "traefik"])
+@pytest.fixture(scope="module", params=["nginx", "envoy-http", "envoy-grpc", "traefik", "caddy"])
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
@@ -157,6 +178,8 @@ def stack(
         yield from nginx_stack(root)
     elif gateway == "traefik":
         yield from traefik_stack(root)
+    elif gateway == "caddy":
+        yield from caddy_stack(root)
     else:
         yield from envoy_stack(root, gateway.removeprefix("envoy-"))
 
@@ -213,6 +236,22 @@ def traefik_stack(root: Path) -> Iterator[Stack]:
             probe=lambda: tls_probe(stack, checkout),
         ):  # fmt: skip
             yield stack
+
+
+def caddy_stack(root: Path) -> Iterator[Stack]:
+    certs, gateway_ca = set_up(root, 'header "X-Client-Cert"\n    format der_base64')
+    sidecar, listen = free_port(), free_port()
+    with (
+        EchoUpstream() as app,
+        serve_process(root / "policy", "--trusted-proxy", "127.0.0.1/32", port=sidecar),
+    ):
+        caddyfile = gateway_config(
+            GATEWAY_DOCS / "caddy" / "Caddyfile.mtls", sidecar=sidecar, app=app.port, listen=None
+        )
+        assert caddyfile.count("localhost:8080") == 1
+        caddyfile = caddyfile.replace("localhost:8080", f"localhost:{listen}")
+        with caddy_running(root / "caddy", caddyfile.replace("/etc/caddy/tls", str(certs)), listen):
+            yield Stack(listen, sidecar, certs, gateway_ca, name="localhost")
 
 
 def tls_probe(stack: Stack, cert: tuple[Path, Path]) -> int:
