@@ -1,4 +1,5 @@
-"""The gRPC port (`--grpc-port`) over the sidecar's TLS files: mTLS, renewals."""
+"""The gRPC port (`--grpc-port`) reloads the sidecar's TLS files as the HTTP port does
+(test_envoy_grpc.py checks TLS and mTLS themselves)."""
 
 from __future__ import annotations
 
@@ -62,14 +63,6 @@ def grpc_over_tls(tmp_path: Path) -> Iterator[tuple[int, Files]]:
     with ServerThread(config) as running:
         assert running.worker is not None and running.worker.grpc is not None
         yield running.worker.grpc.port, files
-
-
-def test_the_grpc_port_speaks_mtls_with_the_same_files(grpc_over_tls: tuple[int, Files]) -> None:
-    port, files = grpc_over_tls
-    assert serving(files.channel(port, files.server_ca))
-    assert not serving(files.channel(port, files.server_ca, client=False))  # no certificate
-    insecure = grpc.insecure_channel(f"127.0.0.1:{port}")
-    assert not serving(insecure)  # plaintext gets nothing
 
 
 def test_a_renewed_certificate_serves_the_next_grpc_handshake(
