@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from policyengine.files import content_revision
+
 FORMAT = "policyengine-bundle/1"
 MAX_FILES = 10_000
 MAX_BYTES = 64 * 1024 * 1024  # the whole bundle, unpacked
@@ -96,6 +98,5 @@ def manifest_of(files: dict[str, bytes], revision: str | None = None) -> Manifes
         for path, data in sorted(files.items())
     )
     if revision is None:
-        listing = "".join(f"{e.path}\0{e.sha256}\n" for e in entries).encode()
-        revision = "sha256-" + hashlib.sha256(listing).hexdigest()[:16]
+        revision = content_revision({e.path: e.sha256 for e in entries})
     return Manifest(check_revision(revision), entries)

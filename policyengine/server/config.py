@@ -74,7 +74,7 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     tls: TlsFiles | None = None  # HTTPS (and mTLS with a client CA) on the port
     bundle: BundleConfig | None = None  # policies from signed bundles, polled
-    revision: str | None = None  # the bundle revision policy_dir was unpacked from
+    revision: str | None = None  # the bundle revision policy_dir was unpacked from, if any
 
     def __post_init__(self) -> None:
         for name in (self.subject_header, self.roles_header):

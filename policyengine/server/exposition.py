@@ -48,10 +48,10 @@ class _Exposition(Collector):
         for result in ("ok", "error"):
             reloads.add_metric((result,), totals.reloads.get(result, 0))
         yield reloads
-        if totals.revisions:  # served from bundles: which revision, on how many workers
+        if totals.revisions:  # which policy revision, on how many workers
             revisions = GaugeMetricFamily(
-                "policyengine_bundle_revision",
-                "Workers serving each policy bundle revision",
+                "policyengine_policy_revision",
+                "Workers serving each policy revision (a bundle's, or a directory's hash)",
                 labels=("revision",),
             )
             for revision, workers in sorted(totals.revisions.items()):

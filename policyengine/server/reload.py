@@ -24,12 +24,12 @@ from policyengine.server.metrics import Metrics
 log = logging.getLogger("policyengine.server")
 MAX_WATCHED_FILES = 10_000
 Fingerprint = tuple[tuple[str, int, int], ...]
-Built = tuple[Engine, str | None]  # an engine and the bundle revision it was built from
+Built = tuple[Engine, str | None]  # an engine and the revision of its files
 
 
 class EngineHolder:
-    """The engine in service and the bundle revision it came from (None: a directory).
-    Replaced whole, never changed in place."""
+    """The engine in service and the revision of the files it was built from (a bundle's,
+    or a directory's hash). Replaced whole, never changed in place."""
 
     __slots__ = ("engine", "loaded_at", "revision")
 

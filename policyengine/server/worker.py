@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from policyengine.engine import Engine, EngineOptions
+from policyengine.files import directory_revision
 from policyengine.ratelimit import Limiter, limiter_from_url
 from policyengine.server.app import App
 from policyengine.server.config import ServerConfig
@@ -99,8 +100,9 @@ def _reloading(
     """The directory's files polled, or bundles polled and unpacked: one Reloader swaps."""
     if config.bundle is None:
 
-        def build() -> Built:
-            return build_engine(config, limiter), None
+        def build() -> Built:  # hashed first: a change meanwhile triggers another reload
+            revision = directory_revision(config.policy_dir)
+            return build_engine(config, limiter), revision
 
         return Reloader(holder, config.policy_dir, build, metrics, config.reload_interval), None
 
@@ -152,9 +154,12 @@ class Worker:
             ca_file=store.ca_file,
         )
         build = functools.partial(build_engine, config, limiter)
-        holder = EngineHolder(await loop.run_in_executor(None, build), config.revision)
+        revision = config.revision or await loop.run_in_executor(
+            None, directory_revision, config.policy_dir
+        )
+        holder = EngineHolder(await loop.run_in_executor(None, build), revision)
         metrics = Metrics(metrics_dir, limiter_stats(limiter))
-        metrics.revision = config.revision
+        metrics.revision = revision
         decision_log = (
             DecisionLog.open(config.decision_log.target, config.decision_log.sample)
             if config.decision_log

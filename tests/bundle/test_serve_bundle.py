@@ -132,7 +132,7 @@ def test_polled_bundles_swap_without_a_failed_request(
         assert request(port, "GET", "/v1/forward-auth", PUBLIC).status == 403
         assert wait_for(
             lambda: (
-                'policyengine_bundle_revision{revision="r2"} 2.0'
+                'policyengine_policy_revision{revision="r2"} 2.0'
                 in request(port, "GET", "/metrics").body.decode()
             )
         )
@@ -186,3 +186,15 @@ def test_serve_refuses_to_start_on_a_bundle_it_cannot_trust(
         "no key": b"--bundle-public-key",
     }
     assert expected[problem] in run.stderr
+
+
+def test_a_directory_reports_the_revision_its_bundle_would_have(tmp_path: Path) -> None:
+    policy = write_policy(tmp_path / "p")
+    revision = build(policy)[1].revision
+    with serve_process(policy, "--reload-interval", "0.1") as (_, port):
+        assert readyz(port) == f"ok {revision}\n"
+        assert f'policyengine_policy_revision{{revision="{revision}"}} 1.0' in (
+            request(port, "GET", "/metrics").body.decode()
+        )
+        (policy / "fleet.policy").write_text(CLOSED)
+        assert wait_for(lambda: readyz(port) == f"ok {build(policy)[1].revision}\n")

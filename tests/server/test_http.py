@@ -23,6 +23,7 @@ from server_support import (
     write_policy,
 )
 
+from policyengine.files import directory_revision
 from policyengine.server import app as app_module
 from policyengine.server.config import DecisionLogConfig
 
@@ -353,7 +354,9 @@ def test_the_decision_log_has_the_facts_and_no_secrets(policy_dir: Path, tmp_pat
         "revision",
     }
     assert denied["policy"] == "gateway-test" and denied["latency_us"] >= 0
-    assert denied["revision"] is None  # a directory, not a bundle
+    # a directory's revision: the one `policyengine bundle build` gives the same files
+    assert denied["revision"] == directory_revision(policy_dir)
+    assert denied["revision"].startswith("sha256-")
 
 
 def test_a_body_route_behind_a_bodyless_gateway(policy_dir: Path) -> None:
