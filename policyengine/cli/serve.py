@@ -328,19 +328,18 @@ def _bundle(
     return BundleConfig(location, public_key, _seconds(poll))
 
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def _seconds(text: str) -> float:
-    number, unit = text.rstrip("smh"), text[len(text.rstrip("smh")) :]
-    if text.endswith("ms"):
-        number, unit = text[:-2], "ms"
-    try:
-        value = float(number) * _UNITS[unit or "s"]
-    except (ValueError, KeyError):
+    """`--bundle-poll`: a duration as policies write it (`30s`, `5m`, `500ms`), or seconds."""
+    from policyengine.syntax.to_ast import parse_duration
+
+    value = parse_duration(text)
+    if value is None:
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+    if value is None or not 0 < value < float("inf"):
         raise click.BadParameter(
-            f"`{text}` is not a duration like `30s`", param_hint="--bundle-poll"
-        ) from None
-    if not 0 < value < float("inf"):
-        raise click.BadParameter("a duration above 0", param_hint="--bundle-poll")
+            f"`{text}` is not a duration above 0, like `30s`", param_hint="--bundle-poll"
+        )
     return value

@@ -96,7 +96,7 @@ def test_polled_bundles_swap_without_a_failed_request(
     key, pub = keys
     bundles.data = signed(tmp_path, key, POLICY, "r1")
     log_file, stderr = tmp_path / "decisions.jsonl", tmp_path / "stderr.log"
-    args = ["--bundle", bundles.url, "--bundle-public-key", str(pub), "--bundle-poll", "0.1s",
+    args = ["--bundle", bundles.url, "--bundle-public-key", str(pub), "--bundle-poll", "100ms",
             "--workers", "2", "--decision-log", str(log_file)]  # fmt: skip
     with serve_process(None, *args, stderr_path=stderr) as (_, port):
         assert readyz(port) == "ok r1\n"
@@ -198,3 +198,15 @@ def test_a_directory_reports_the_revision_its_bundle_would_have(tmp_path: Path) 
         )
         (policy / "fleet.policy").write_text(CLOSED)
         assert wait_for(lambda: readyz(port) == f"ok {build(policy)[1].revision}\n")
+
+
+@pytest.mark.parametrize("poll", ["5x", "0s", "-1", "soon"])
+def test_a_bad_poll_interval_is_a_usage_error(
+    tmp_path: Path, keys: tuple[Path, Path], poll: str
+) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "policyengine", "serve", "--bundle", "x.tar.gz",
+         "--bundle-public-key", str(keys[1]), "--bundle-poll", poll],
+        capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert run.returncode == 2 and b"--bundle-poll" in run.stderr
