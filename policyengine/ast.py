@@ -210,6 +210,19 @@ class LimitDecl:
     span: Span
 
 
+@dataclass(frozen=True, slots=True)
+class BanDecl:
+    """`ban NAME after N failures per D by KEYS for B [on STATUS, ...]`."""
+
+    name: Name
+    count: int  # failures that start a ban
+    period_seconds: float  # the window they are counted in
+    by: tuple[LimitKey, ...]
+    ban_seconds: float
+    statuses: tuple[int, ...]  # what counts as a failure: (401,) unless `on` says
+    span: Span
+
+
 # --- expressions --------------------------------------------------------------------------
 
 LiteralValue: TypeAlias = (
@@ -390,6 +403,12 @@ class LimitRule:
     span: Span
 
 
+@dataclass(frozen=True, slots=True)
+class BanRule:
+    names: tuple[Name, ...]
+    span: Span
+
+
 Rule: TypeAlias = (
     AllowAnyone
     | AllowAuthenticated
@@ -400,6 +419,7 @@ Rule: TypeAlias = (
     | BodyRule
     | QueryRule
     | LimitRule
+    | BanRule
 )
 
 
@@ -418,7 +438,9 @@ class Group:
     span: Span
 
 
-Statement: TypeAlias = PolicyName | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | Route | Group
+Statement: TypeAlias = (
+    PolicyName | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | BanDecl | Route | Group
+)
 
 
 @dataclass(frozen=True, slots=True)

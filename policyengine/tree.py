@@ -16,6 +16,7 @@ from typing import Any
 from policyengine.authn import Authenticator
 from policyengine.context import RequestContext
 from policyengine.decision import InputError
+from policyengine.ratelimit.bans import BanPlan
 from policyengine.ratelimit.plan import LimitPlan
 
 Condition = Callable[[RequestContext], bool]
@@ -78,6 +79,7 @@ class CompiledRoute:
     body: InputSpec | None
     query: InputSpec | None
     limits: LimitPlan | None  # None: the route has no limits
+    bans: BanPlan | None  # None: no ban guards the route (checked before authentication)
 
 
 class Endpoint:

@@ -36,6 +36,7 @@ from policyengine.compile.state import CompileState
 from policyengine.compile.tree import build_tree
 from policyengine.decision import DecisionInputs
 from policyengine.errors import Diagnostic, PolicyError, one_of
+from policyengine.ratelimit.bans import BanSpec
 from policyengine.ratelimit.plan import LimitSpec
 from policyengine.schema import CompiledSchema, compile_schemas
 from policyengine.tree import DecisionTree
@@ -85,6 +86,32 @@ def compile_limits(state: CompileState) -> None:
         )
 
 
+# read before any credential is: a ban cannot be keyed by who the caller is
+_BAN_KEYS = (ast.LimitKeyKind.CLIENT_IP, ast.LimitKeyKind.HEADER, ast.LimitKeyKind.ROUTE)
+
+
+def compile_bans(state: CompileState) -> None:
+    for name, decl in state.bans.items():
+        for key in decl.by:
+            if key.kind not in _BAN_KEYS:
+                state.diags.error(
+                    "compile/ban-key",
+                    f"a ban cannot be counted by `{key.kind.value}`",
+                    key.span,
+                    "a ban is checked before any credential is read: ban by `client_ip`, "
+                    '`header "H"` or `route`',
+                )
+        state.compiled_bans[name] = BanSpec(
+            name=name,
+            count=decl.count,
+            period=decl.period_seconds,
+            keys=tuple((k.kind.value, k.arg) for k in decl.by),
+            ban=decl.ban_seconds,
+            statuses=frozenset(decl.statuses),
+            site=decl.span.short(),
+        )
+
+
 PASSES: tuple[Pass, ...] = (
     Pass("collect-declarations", collect_declarations),
     Pass("check-groups", check_group_prefixes),
@@ -96,6 +123,7 @@ PASSES: tuple[Pass, ...] = (
     Pass("build-authn", build_authenticators),
     Pass("build-schemas", compile_schemas),
     Pass("build-limits", compile_limits),
+    Pass("build-bans", compile_bans),
     Pass("compile-routes", compile_routes),
     Pass("collect-inputs", collect_inputs),
     Pass("lint-unused", lint_unused_declarations),
