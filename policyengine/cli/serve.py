@@ -82,6 +82,13 @@ EXIT_USAGE = 2
     type=click.FloatRange(0.0, 1.0),
     help="Share of allowed decisions logged; denies are always logged.",
 )
+@click.option(
+    "--decision-log-format",
+    default="json",
+    show_default=True,
+    type=click.Choice(["json", "ecs"]),
+    help="json: our own fields; ecs: the Elastic Common Schema, with the W3C trace id.",
+)
 @click.option("--subject-header", default="X-Auth-Subject", show_default=True)
 @click.option("--roles-header", default="X-Auth-Roles", show_default=True)
 @click.option(
@@ -148,6 +155,7 @@ def serve(
     nginx_mode: bool,
     decision_log: str | None,
     decision_log_sample: float,
+    decision_log_format: str,
     subject_header: str,
     roles_header: str,
     max_body: int,
@@ -185,7 +193,9 @@ def serve(
             roles_header=roles_header,
             on_missing_body=MissingBody(on_missing_body),
             decision_log=(
-                DecisionLogConfig(decision_log, decision_log_sample) if decision_log else None
+                DecisionLogConfig(decision_log, decision_log_sample, decision_log_format)
+                if decision_log
+                else None
             ),
             reload_interval=reload_interval,
             decision_cache=decision_cache,

@@ -7,6 +7,7 @@ diagnostics; later passes rely on earlier ones. Checking passes all run, so one
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -148,6 +149,18 @@ class CompiledPolicy:
     inputs: DecisionInputs  # what of a request its decisions can read
     warnings: tuple[Diagnostic, ...]
     pass_times: tuple[tuple[str, float], ...]  # seconds per pass, for --explain and bench
+    revision: str = ""  # revision_of(): which text of the set this is (decision logs)
+
+
+def revision_of(policy_set: ast.PolicySet) -> str:
+    """A content hash of the set: sha256 over each policy file's name and text, in name
+    order, 16 hex digits. Files the policy names (keys, JWKS, schemas) are not in it."""
+    digest = hashlib.sha256()
+    for source in sorted((file.source for file in policy_set.files), key=lambda s: s.name):
+        for part in (source.name, source.text):
+            data = part.encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()[:16]
 
 
 def compile_policy_set(
@@ -187,6 +200,7 @@ def compile_with_state(
         inputs=state.inputs,
         warnings=tuple(state.diags.warnings),
         pass_times=tuple(timings),
+        revision=revision_of(policy_set),
     )
     return compiled, state
 

@@ -142,17 +142,23 @@ class App:
             return cache, key, None
         self.metrics.reused += 1
         if entry.decision.metered is not None:  # counted again: a new answer every time
-            return cache, key, self._take_again(entry, cache.engine, endpoint, renderer, started)
+            answer = self._take_again(entry, cache.engine, endpoint, renderer, started, http)
+            return cache, key, answer
         if entry.response is None:  # a deny (its own id), or a logged allow
-            answer = self._finish(
-                endpoint, entry.method, entry.target, entry.decision, renderer, started
-            )
+            answer = self._finish(endpoint, entry.method, entry.target, entry.decision, renderer,
+                                  started, http=http)  # fmt: skip
             return cache, key, answer
         self.metrics.count(entry.series, (time.perf_counter_ns() - started) // 1000)
         return cache, key, entry.response
 
     def _take_again(
-        self, entry: Reused, engine: Engine, endpoint: str, renderer: Renderer, started: int
+        self,
+        entry: Reused,
+        engine: Engine,
+        endpoint: str,
+        renderer: Renderer,
+        started: int,
+        http: HttpRequest,
     ) -> Reply:
         try:
             coro = engine.take_again(entry.decision)
@@ -160,9 +166,10 @@ class App:
         except Exception as err:
             outcome = self._internal(err, engine.policy.name)
         if isinstance(outcome, Suspended):
-            return asyncio.ensure_future(self._take_again_later(outcome, entry, endpoint,
-                                                                renderer, started))  # fmt: skip
-        return self._finish(endpoint, entry.method, entry.target, outcome, renderer, started)
+            later = self._take_again_later(outcome, entry, endpoint, renderer, started, http)
+            return asyncio.ensure_future(later)
+        return self._finish(endpoint, entry.method, entry.target, outcome, renderer, started,
+                            http=http)  # fmt: skip
 
     async def _take_again_later(
         self,
@@ -171,12 +178,14 @@ class App:
         endpoint: str,
         renderer: Renderer,
         started: int,
+        http: HttpRequest,
     ) -> Response:
         try:
             decision = await suspended.rest
         except Exception as err:
             decision = self._internal(err, entry.decision.policy)
-        return self._finish(endpoint, entry.method, entry.target, decision, renderer, started)
+        return self._finish(endpoint, entry.method, entry.target, decision, renderer, started,
+                            http=http)  # fmt: skip
 
     def _decide(self, http: HttpRequest) -> Reply:
         if http.method != "POST":
@@ -215,7 +224,8 @@ class App:
             refused = Decision(
                 False, 400, Reason.BAD_REQUEST, request.message, policy=engine.policy.name
             )
-            return self._finish(endpoint, http.method, http.target, refused, renderer, started)
+            return self._finish(endpoint, http.method, http.target, refused, renderer, started,
+                                http=http)  # fmt: skip
         try:
             coro = engine.decide_async(request)
             outcome = start_eagerly(coro) if self._eager else Suspended(coro)
@@ -224,11 +234,19 @@ class App:
         if isinstance(outcome, Suspended):
             return asyncio.ensure_future(
                 self._finish_later(
-                    outcome, endpoint, request, renderer, started, engine.policy.name, cache, key
+                    outcome,
+                    endpoint,
+                    request,
+                    renderer,
+                    started,
+                    engine.policy.name,
+                    cache,
+                    key,
+                    http,
                 )
             )
         return self._finish(
-            endpoint, request.method, request.path, outcome, renderer, started, cache, key
+            endpoint, request.method, request.path, outcome, renderer, started, cache, key, http
         )
 
     async def _finish_later(
@@ -241,13 +259,14 @@ class App:
         policy: str | None,
         cache: DecisionCache | None,
         key: Key | None,
+        http: HttpRequest,
     ) -> Response:
         try:
             decision = await suspended.rest
         except Exception as err:
             decision = self._internal(err, policy)
         return self._finish(
-            endpoint, request.method, request.path, decision, renderer, started, cache, key
+            endpoint, request.method, request.path, decision, renderer, started, cache, key, http
         )
 
     def _finish(
@@ -260,6 +279,7 @@ class App:
         started: int,
         cache: DecisionCache | None = None,
         key: Key | None = None,
+        http: HttpRequest | None = None,
     ) -> Response:
         # an allow needs no id unless it is logged: the deny's id is in its response
         decision_id = self._ids.next() if not decision.allow or self.decision_log else ""
@@ -286,8 +306,27 @@ class App:
         latency_us = (time.perf_counter_ns() - started) // 1000
         self.metrics.count(series, latency_us)
         if self.decision_log is not None:
-            self.decision_log.record(decision, decision_id, method, target, latency_us)
+            self._log(decision, decision_id, method, target, latency_us, http)
         return response
+
+    def _log(
+        self,
+        decision: Decision,
+        decision_id: str,
+        method: str,
+        target: str,
+        latency_us: int,
+        http: HttpRequest | None,
+    ) -> None:
+        decision_log = self.decision_log
+        assert decision_log is not None
+        if not decision_log.ecs or http is None:
+            decision_log.record(decision, decision_id, method, target, latency_us)
+            return
+        decision_log.record(decision, decision_id, method, target, latency_us,
+                            source_ip=self._client_ip(http),
+                            traceparent=http.headers.get("traceparent"),
+                            revision=self.holder.engine.policy.revision)  # fmt: skip
 
     @staticmethod
     def _internal(err: BaseException, policy: str | None) -> Decision:

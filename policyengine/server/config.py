@@ -41,6 +41,7 @@ class StoreOptions:
 class DecisionLogConfig:
     target: str  # a file path, or "-" for stdout
     sample: float = 1.0  # the share of allowed decisions written; denies are always written
+    log_format: str = "json"  # json (our own shape) or ecs (decisionlog.LogFormat)
 
 
 @dataclass(frozen=True, slots=True)

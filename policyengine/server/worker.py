@@ -21,7 +21,7 @@ from policyengine.ratelimit import Limiter, limiter_from_url
 from policyengine.server.app import App
 from policyengine.server.config import ServerConfig
 from policyengine.server.connection import HttpConnection
-from policyengine.server.decisionlog import DecisionLog
+from policyengine.server.decisionlog import DecisionLog, LogFormat
 from policyengine.server.metrics import Metrics, limiter_stats
 from policyengine.server.reload import EngineHolder, Reloader
 from policyengine.server.state import ServerState
@@ -122,7 +122,11 @@ class Worker:
         holder = EngineHolder(await loop.run_in_executor(None, build))
         metrics = Metrics(metrics_dir, limiter_stats(limiter))
         decision_log = (
-            DecisionLog.open(config.decision_log.target, config.decision_log.sample)
+            DecisionLog.open(
+                config.decision_log.target,
+                config.decision_log.sample,
+                LogFormat(config.decision_log.log_format),
+            )
             if config.decision_log
             else None
         )
