@@ -42,6 +42,8 @@ class EngineOptions:
     roles_header: str = "X-Auth-Roles"
     # a route with `body` when no body reached the engine (Request.body is None)
     on_missing_body: MissingBody = MissingBody.DENY
+    # told the name of each ban this engine starts (the sidecar counts them in /metrics)
+    on_ban: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +185,8 @@ class Engine:
             if failures is None or ban.starts(
                 self.limiter.take(failures, failures.derive(ctx), now)
             ):
-                self.limiter.take(ban.marker, ban.marker.derive(ctx), now)
-                if trace is not None:
-                    trace.add(f"ban {ban.name}: starts")
+                started = self.limiter.take(ban.marker, ban.marker.derive(ctx), now)
+                self._ban_started(ban.name, started, trace)
         return _unreusable(decision)
 
     async def _banned_async(
@@ -203,8 +204,19 @@ class Engine:
             if failures is None or ban.starts(
                 await self.limiter.take_async(failures, failures.derive(ctx), now)
             ):
-                await self.limiter.take_async(ban.marker, ban.marker.derive(ctx), now)
+                started = await self.limiter.take_async(ban.marker, ban.marker.derive(ctx), now)
+                self._ban_started(ban.name, started, None)
         return _unreusable(decision)
+
+    def _ban_started(self, name: str, marker: LimitOutcome, trace: Trace | None) -> None:
+        """The marker taken: a ban starts (unless another request started it first)."""
+        if not marker.allowed or marker.unavailable:
+            return
+        if trace is not None:
+            trace.add(f"ban {name}: starts")
+        on_ban = self.options.on_ban
+        if on_ban is not None:
+            on_ban(name)
 
     def _ban_refusal(
         self, ctx: RequestContext, held: LimitOutcome, trace: Trace | None

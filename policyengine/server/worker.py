@@ -50,12 +50,13 @@ def bind(host: str, port: int, *, reuse_port: bool, listen: bool = True) -> sock
     return sock
 
 
-def build_engine(config: ServerConfig, limiter: Limiter) -> Engine:
+def build_engine(config: ServerConfig, limiter: Limiter, metrics: Metrics | None = None) -> Engine:
     """The same limiter for every engine a reload builds: counts survive reloads."""
     options = EngineOptions(
         subject_header=config.subject_header,
         roles_header=config.roles_header,
         on_missing_body=config.on_missing_body,
+        on_ban=metrics.ban_started if metrics is not None else None,
     )
     return Engine.load(config.policy_dir, limiter=limiter, options=options)
 
@@ -118,9 +119,9 @@ class Worker:
             recovery_ms=store.recovery_ms,
             ca_file=store.ca_file,
         )
-        build = functools.partial(build_engine, config, limiter)
-        holder = EngineHolder(await loop.run_in_executor(None, build))
         metrics = Metrics(metrics_dir, limiter_stats(limiter))
+        build = functools.partial(build_engine, config, limiter, metrics)
+        holder = EngineHolder(await loop.run_in_executor(None, build))
         decision_log = (
             DecisionLog.open(
                 config.decision_log.target,
