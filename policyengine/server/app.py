@@ -246,7 +246,16 @@ class App:
                 )
             )
         return self._finish(
-            endpoint, request.method, request.path, outcome, renderer, started, cache, key, http
+            endpoint,
+            request.method,
+            request.path,
+            outcome,
+            renderer,
+            started,
+            cache,
+            key,
+            http,
+            request,
         )
 
     async def _finish_later(
@@ -266,7 +275,16 @@ class App:
         except Exception as err:
             decision = self._internal(err, policy)
         return self._finish(
-            endpoint, request.method, request.path, decision, renderer, started, cache, key, http
+            endpoint,
+            request.method,
+            request.path,
+            decision,
+            renderer,
+            started,
+            cache,
+            key,
+            http,
+            request,
         )
 
     def _finish(
@@ -280,6 +298,7 @@ class App:
         cache: DecisionCache | None = None,
         key: Key | None = None,
         http: HttpRequest | None = None,
+        request: Request | None = None,
     ) -> Response:
         # an allow needs no id unless it is logged: the deny's id is in its response
         decision_id = self._ids.next() if not decision.allow or self.decision_log else ""
@@ -306,7 +325,7 @@ class App:
         latency_us = (time.perf_counter_ns() - started) // 1000
         self.metrics.count(series, latency_us)
         if self.decision_log is not None:
-            self._log(decision, decision_id, method, target, latency_us, http)
+            self._log(decision, decision_id, method, target, latency_us, http, request)
         return response
 
     def _log(
@@ -317,14 +336,18 @@ class App:
         target: str,
         latency_us: int,
         http: HttpRequest | None,
+        request: Request | None,
     ) -> None:
+        """ECS lines also name the client (the decided request's, else the one the
+        gateway's headers give) and carry the trace id of the `traceparent` sent here."""
         decision_log = self.decision_log
         assert decision_log is not None
         if not decision_log.ecs or http is None:
             decision_log.record(decision, decision_id, method, target, latency_us)
             return
+        client_ip = request.client_ip if request is not None else self._client_ip(http)
         decision_log.record(decision, decision_id, method, target, latency_us,
-                            source_ip=self._client_ip(http),
+                            source_ip=client_ip,
                             traceparent=http.headers.get("traceparent"),
                             revision=self.holder.engine.policy.revision)  # fmt: skip
 

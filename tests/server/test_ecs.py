@@ -146,3 +146,20 @@ def test_the_revision_is_a_content_hash(tmp_path: Path) -> None:
     assert Engine.load(write_policy(tmp_path / "b")).policy.revision == first
     changed = write_policy(tmp_path / "c", "route GET /x {\n    allow anyone\n}\n")
     assert Engine.load(changed).policy.revision != first
+
+
+def test_decide_logs_the_address_of_the_request_it_decided(tmp_path: Path) -> None:
+    directory = write_policy(tmp_path / "p")
+    log_file = tmp_path / "decisions.jsonl"
+    config = make_config(directory, decision_log=DecisionLogConfig(str(log_file), 1.0, "ecs"))
+    body = json.dumps({"method": "GET", "path": "/api/public?q=secret", "client_ip": "10.1.2.3"})
+    with ServerThread(config) as server:
+        trace = {"traceparent": f"00-{TRACE}-{PARENT}-01"}
+        reply = request(server.port, "POST", "/v1/decide", trace, body.encode())
+        assert reply.status == 200
+    (line,) = [check_ecs(json.loads(x)) for x in log_file.read_text().splitlines()]
+    assert (line["source.ip"], line["url.path"], line["trace.id"]) == (
+        "10.1.2.3",
+        "/api/public",
+        TRACE,
+    )
