@@ -89,6 +89,12 @@ EXIT_USAGE = 2
     type=click.Choice(["json", "ecs"]),
     help="json: our own fields; ecs: the Elastic Common Schema, with the W3C trace id.",
 )
+@click.option(
+    "--otlp-endpoint",
+    metavar="URL",
+    help="Export a span per decision over OTLP/HTTP to this traces URL "
+    "(e.g. http://collector:4318/v1/traces; needs the `otel` extra).",
+)
 @click.option("--subject-header", default="X-Auth-Subject", show_default=True)
 @click.option("--roles-header", default="X-Auth-Roles", show_default=True)
 @click.option(
@@ -156,6 +162,7 @@ def serve(
     decision_log: str | None,
     decision_log_sample: float,
     decision_log_format: str,
+    otlp_endpoint: str | None,
     subject_header: str,
     roles_header: str,
     max_body: int,
@@ -197,6 +204,7 @@ def serve(
                 if decision_log
                 else None
             ),
+            otlp_endpoint=otlp_endpoint,
             reload_interval=reload_interval,
             decision_cache=decision_cache,
             limits=Limits(

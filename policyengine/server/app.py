@@ -36,6 +36,8 @@ from policyengine.server.responses import (
     error_response,
 )
 from policyengine.server.reuse import DecisionCache, Key, Reused, reusable_until
+from policyengine.server.tracecontext import span_ids
+from policyengine.server.tracing import DecisionTracer
 
 log = logging.getLogger("policyengine.server")
 
@@ -75,10 +77,12 @@ class App:
         decision_log: DecisionLog | None,
         *,
         eager: bool,
+        tracer: DecisionTracer | None = None,
     ) -> None:
         self.holder = holder
         self.metrics = metrics
         self.decision_log = decision_log
+        self.tracer = tracer  # a span per decision, over OTLP
         self.draining = False
         self._eager = eager  # no networked store: decisions may run without a Task
         self._addresses = ClientAddresses(config.trusted_proxies)
@@ -324,7 +328,7 @@ class App:
             cache.put(key, reused)
         latency_us = (time.perf_counter_ns() - started) // 1000
         self.metrics.count(series, latency_us)
-        if self.decision_log is not None:
+        if self.decision_log is not None or self.tracer is not None:
             self._log(decision, decision_id, method, target, latency_us, http, request)
         return response
 
@@ -338,18 +342,27 @@ class App:
         http: HttpRequest | None,
         request: Request | None,
     ) -> None:
-        """ECS lines also name the client (the decided request's, else the one the
-        gateway's headers give) and carry the trace id of the `traceparent` sent here."""
-        decision_log = self.decision_log
-        assert decision_log is not None
-        if not decision_log.ecs or http is None:
-            decision_log.record(decision, decision_id, method, target, latency_us)
+        """The decision's span (with a tracer) and log line. ECS lines and spans also name
+        the client (the decided request's, else the one the gateway's headers give) and
+        the trace of the `traceparent` sent here."""
+        decision_log, tracer = self.decision_log, self.tracer
+        if http is None or (tracer is None and decision_log is not None and not decision_log.ecs):
+            if decision_log is not None:
+                decision_log.record(decision, decision_id, method, target, latency_us)
             return
         client_ip = request.client_ip if request is not None else self._client_ip(http)
-        decision_log.record(decision, decision_id, method, target, latency_us,
-                            source_ip=client_ip,
-                            traceparent=http.headers.get("traceparent"),
-                            revision=self.holder.engine.policy.revision)  # fmt: skip
+        traceparent = http.headers.get("traceparent")
+        revision = self.holder.engine.policy.revision
+        if tracer is not None:
+            ids = tracer.record(decision, method=method, path=target.partition("?")[0],
+                                latency_us=latency_us, traceparent=traceparent,
+                                source_ip=client_ip, decision_id=decision_id,
+                                revision=revision)  # fmt: skip
+        else:
+            ids = span_ids(traceparent)
+        if decision_log is not None:
+            decision_log.record(decision, decision_id, method, target, latency_us,
+                                source_ip=client_ip, ids=ids, revision=revision)  # fmt: skip
 
     @staticmethod
     def _internal(err: BaseException, policy: str | None) -> Decision:

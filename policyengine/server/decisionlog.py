@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from policyengine.decision import Decision
 from policyengine.server.ecs import ecs_document
+from policyengine.server.tracecontext import SpanIds, span_ids
 
 FLUSH_BYTES = 64 * 1024
 log = logging.getLogger("policyengine.server")
@@ -77,7 +78,7 @@ class DecisionLog:
         latency_us: int,
         *,
         source_ip: str | None = None,
-        traceparent: str | None = None,
+        ids: SpanIds | None = None,
         revision: str = "",
     ) -> None:
         if decision.allow and self._sample < 1.0 and random.random() >= self._sample:
@@ -87,7 +88,7 @@ class DecisionLog:
             fields = ecs_document(decision, timestamp=self._time(), decision_id=decision_id,
                                   method=method, path=target.partition("?")[0],
                                   latency_us=latency_us, source_ip=source_ip,
-                                  traceparent=traceparent, revision=revision)  # fmt: skip
+                                  ids=ids or span_ids(None), revision=revision)  # fmt: skip
         else:
             fields = {
                 "time": self._time(),

@@ -3,49 +3,22 @@ W3C trace context (`traceparent`) they carry.
 
 ECS 8.11 field names and types, nested as ECS documents them, so a line loads into
 Elasticsearch's ECS mapping (or OpenSearch's) without renames: the tests check every
-field against tests/server/ecs_fields.yaml. As in the plain format, no header value
+field against tests/server/fixtures/ecs_fields.yaml. As in the plain format, no header value
 other than the trace id, no credential, no body and no query value is ever written.
 
-`traceparent` (W3C Trace Context, level 1 §3.2) is read strictly: a malformed one is
-ignored (not trusted, not repaired), and the decision starts a trace of its own.
-`span.id` is a new id for each decision: the decision is a span of that trace.
+`trace.id` is the trace of the request's `traceparent` (tracecontext.py: read strictly, a
+malformed one ignored) or a new one; `span.id` is the decision's own span, the one
+exported over OTLP when `--otlp-endpoint` is given.
 """
 
 from __future__ import annotations
 
-import random
-import re
 from typing import Any
 
 from policyengine.decision import Decision
+from policyengine.server.tracecontext import SpanIds
 
 ECS_VERSION = "8.11.0"
-
-# version, trace-id, parent-id, trace-flags, lowercase hex; a later version may append
-# fields after a `-` (§3.2.4: parse what version 00 defines, ignore the rest)
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
-_ZERO_TRACE = "0" * 32
-_ZERO_SPAN = "0" * 16
-
-
-def trace_id_of(traceparent: str | None) -> str | None:
-    """The trace id of a valid `traceparent`, else None."""
-    if traceparent is None:
-        return None
-    match = _TRACEPARENT.fullmatch(traceparent)
-    if match is None:
-        return None
-    version, trace_id, parent_id, _, rest = match.groups()
-    if version == "ff" or (version == "00" and rest is not None):
-        return None  # ff is never valid; version 00 is exactly 55 characters
-    if trace_id == _ZERO_TRACE or parent_id == _ZERO_SPAN:
-        return None
-    return trace_id
-
-
-def new_id(bits: int) -> str:
-    """A random, non-zero id of `bits` bits in lowercase hex (ids need not be secret)."""
-    return f"{random.getrandbits(bits) or 1:0{bits // 4}x}"
 
 
 def ecs_document(
@@ -57,7 +30,7 @@ def ecs_document(
     path: str,
     latency_us: int,
     source_ip: str | None,
-    traceparent: str | None,
+    ids: SpanIds,
     revision: str,
 ) -> dict[str, Any]:
     """One decision as an ECS event. `path` must come without its query."""
@@ -82,8 +55,8 @@ def ecs_document(
         "event": event,
         "http": {"request": {"method": method}, "response": {"status_code": decision.status}},
         "url": {"path": path},
-        "trace": {"id": trace_id_of(traceparent) or new_id(128)},
-        "span": {"id": new_id(64)},
+        "trace": {"id": ids.trace_id},
+        "span": {"id": ids.span_id},
         "labels": labels,
     }
     if source_ip is not None:

@@ -25,6 +25,7 @@ from policyengine.server.decisionlog import DecisionLog, LogFormat
 from policyengine.server.metrics import Metrics, limiter_stats
 from policyengine.server.reload import EngineHolder, Reloader
 from policyengine.server.state import ServerState
+from policyengine.server.tracing import DecisionTracer
 
 log = logging.getLogger("policyengine.server")
 BACKLOG = 2048
@@ -132,7 +133,9 @@ class Worker:
             else None
         )
         # A networked store needs a Task per decision (its client insists on one).
-        app = App(config, holder, metrics, decision_log, eager=config.redis_url is None)
+        tracer = DecisionTracer(config.otlp_endpoint) if config.otlp_endpoint else None
+        app = App(config, holder, metrics, decision_log, eager=config.redis_url is None,
+                  tracer=tracer)  # fmt: skip
         state = ServerState(app, config.limits, config.trusted_proxies)
         sock = bind(config.host, config.port, reuse_port=config.workers > 1)
         server = await loop.create_server(lambda: HttpConnection(state), sock=sock, backlog=BACKLOG)
@@ -170,6 +173,8 @@ class Worker:
         state.stop()
         if app.decision_log is not None:
             app.decision_log.close()
+        if app.tracer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, app.tracer.close)
         app.metrics.publish()
         close = getattr(self.limiter, "aclose", None)
         if close is not None:

@@ -15,7 +15,7 @@ import yaml
 from server_support import ServerThread, forward_auth, make_config, request, write_policy
 
 from policyengine.server.config import DecisionLogConfig
-from policyengine.server.ecs import trace_id_of
+from policyengine.server.tracecontext import parse_traceparent
 
 FIELDS = yaml.safe_load((Path(__file__).parent / "fixtures" / "ecs_fields.yaml").read_text())
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -44,7 +44,10 @@ PARENT = "00f067aa0ba902b7"
     ],
 )
 def test_traceparent_is_read_strictly(header: str, valid: bool) -> None:
-    assert trace_id_of(header) == (TRACE if valid else None)
+    parsed = parse_traceparent(header)
+    assert (parsed.trace_id if parsed else None) == (TRACE if valid else None)
+    if parsed is not None:
+        assert parsed.parent_id == PARENT and parsed.sampled is header[53:55].endswith("1")
 
 
 def flatten(document: dict[str, Any], prefix: str = "") -> dict[str, Any]:
