@@ -15,6 +15,11 @@ server side of each row gets the same single core:
   says, in front of an nginx `return 200` app: once with policyengine as the auth
   server, once with another nginx `return 200` as the auth server (the ceiling of
   that set-up). Both front and auth servers share the server core.
+- Envoy's check, over HTTP (/v1/envoy, wrk) and over gRPC (`--grpc-port`, h2load with
+  the same number of requests in flight: --connections streams over
+  --connections/--grpc-streams HTTP/2 connections, as Envoy multiplexes; see
+  bench/sidecar_grpc.py), with an API key and a JWT, side by side, and the gRPC rows'
+  ratio to the HTTP one;
 - with --servers, the measurement behind the server's design: a bare asyncio
   Protocol on httptools + uvloop, and uvicorn (httptools, uvloop) with a bare ASGI
   app, each answering an empty 200.
@@ -51,6 +56,7 @@ from pathlib import Path
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sidecar_grpc import assert_allowed, check_message, framed, h2load
 from sidecar_limits import LimitRow, redis_command, rows, run_wrk, write_policy
 from sidecar_limits import report as report_limits
 
@@ -87,9 +93,11 @@ class Target:
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     script: Path | None = None  # a wrk Lua script that varies each request
+    grpc: tuple[int, Path] | None = None  # a gRPC Check row: the port and h2load's body
     rps: list[float] = field(default_factory=list)
     p50_us: list[float] = field(default_factory=list)
     p99_us: list[float] = field(default_factory=list)
+    mean_us: list[float] = field(default_factory=list)  # h2load's only latency
 
     def median(self, values: list[float]) -> float:
         return statistics.median(values) if values else float("nan")
@@ -199,7 +207,14 @@ def retail_with_fresh_key(directory: Path) -> str:
 _UNITS = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0}
 
 
-def wrk(target: Target, duration: float, connections: int, core: int) -> None:
+def wrk(target: Target, duration: float, connections: int, core: int, streams: int) -> None:
+    if target.grpc is not None:
+        port, data = target.grpc
+        clients = max(1, connections // streams)
+        rps, mean_us = h2load(port, data, duration, clients, min(streams, connections), core)
+        target.rps.append(rps)
+        target.mean_us.append(mean_us)
+        return
     command = [
         "taskset",
         "-c",
@@ -236,10 +251,12 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
     print(f"{'':<52}{'req/s':>10}{'p50':>10}{'p99':>10}{'vs nginx':>10}")
     for t in targets:
         rps = t.median(t.rps)
-        print(
-            f"{t.name:<52}{rps:>10.0f}{t.median(t.p50_us):>8.0f}µs"
-            f"{t.median(t.p99_us):>8.0f}µs{rps / ceiling:>10.2f}"
+        latency = (
+            f"{t.median(t.p50_us):>8.0f}µs{t.median(t.p99_us):>8.0f}µs"
+            if not t.mean_us
+            else f"{'mean ' + format(t.median(t.mean_us), '.0f') + 'µs':>20}"
         )
+        print(f"{t.name:<52}{rps:>10.0f}{latency}{rps / ceiling:>10.2f}")
     e2e = by_name["nginx auth_request -> policyengine (JWT)"]
     base = by_name["nginx auth_request -> nginx return 200"]
     nginx = by_name["nginx return 200"]
@@ -268,6 +285,51 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
         f"  end to end through nginx auth_request: {statistics.median(ratios):.2f} of the "
         f"nginx-auth set-up (rounds {min(ratios):.2f}-{max(ratios):.2f})"
     )
+    print("\nEnvoy's check over gRPC against the same check over HTTP (/v1/envoy):")
+    for grpc_name, http_name in GRPC_PAIRS:
+        t, base = by_name[grpc_name], by_name[http_name]
+        ratios = [rps / http_rps for rps, http_rps in zip(t.rps, base.rps, strict=True)]
+        print(
+            f"  {grpc_name.strip()}: {t.median(t.rps):.0f} req/s, "
+            f"{statistics.median(ratios):.2f} of `{http_name.strip()}` "
+            f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
+        )
+
+
+GRPC_PAIRS = (
+    ("policyengine Envoy gRPC Check, API key", "policyengine Envoy /v1/envoy (HTTP), API key"),
+    ("policyengine Envoy gRPC Check, JWT (cached)", "policyengine Envoy /v1/envoy (HTTP), JWT"),
+    ("  the same, --decision-cache 0: gRPC, JWT", "  the same, --decision-cache 0: HTTP, JWT"),
+)
+
+
+def envoy_targets(
+    work: Path, http: tuple[int, int], grpc: tuple[int, int], token: str
+) -> list[Target]:
+    """The /v1/envoy and gRPC Check rows: the same request, the same credentials."""
+    rows = []
+    for label, cached, headers in (
+        ("API key", True, {"X-API-Key": API_KEY}),
+        ("JWT", True, {"Authorization": f"Bearer {token}"}),
+        ("JWT", False, {"Authorization": f"Bearer {token}"}),
+    ):
+        index = 0 if cached else 1
+        http_port, grpc_port = http[index], grpc[index]
+        message = check_message(ROUTE, headers)
+        assert_allowed(grpc_port, message)
+        data = framed(work, f"check-{label.replace(' ', '-')}-{cached}", message)
+        url = f"http://127.0.0.1:{http_port}/v1/envoy{ROUTE}"
+        forwarded = headers | {"X-Forwarded-For": "198.51.100.7"}
+        if cached:
+            jwt_suffix = " (cached)" if label == "JWT" else ""
+            http_name = f"policyengine Envoy /v1/envoy (HTTP), {label}"
+            grpc_name = f"policyengine Envoy gRPC Check, {label}{jwt_suffix}"
+        else:
+            http_name = f"  the same, --decision-cache 0: HTTP, {label}"
+            grpc_name = f"  the same, --decision-cache 0: gRPC, {label}"
+        rows.append(Target(http_name, url, forwarded))
+        rows.append(Target(grpc_name, f"grpc://127.0.0.1:{grpc_port}", grpc=(grpc_port, data)))
+    return rows
 
 
 def main() -> None:
@@ -278,6 +340,12 @@ def main() -> None:
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     parser.add_argument("--limit-connections", default="50,300")
+    parser.add_argument(
+        "--grpc-streams",
+        type=int,
+        default=10,
+        help="concurrent streams per HTTP/2 connection in the gRPC rows",
+    )
     parser.add_argument("--skip-limits", action="store_true")
     parser.add_argument("--only-limits", action="store_true", help="the rate-limit rows alone")
     parser.add_argument(
@@ -286,18 +354,25 @@ def main() -> None:
         help="also time a bare httptools Protocol and uvicorn (needs uvicorn)",
     )
     args = parser.parse_args()
-    for tool in ("wrk", "taskset", "/usr/sbin/nginx"):
+    for tool in ("wrk", "h2load", "taskset", "/usr/sbin/nginx"):
         if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is needed (Debian: apt-get install wrk nginx util-linux)")
+            raise SystemExit(
+                f"{tool} is needed (Debian: apt-get install wrk nghttp2-client nginx util-linux)"
+            )
     core = args.server_core
     with tempfile.TemporaryDirectory(prefix="pe-bench-http-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         token = retail_with_fresh_key(work / "retail")
         app, sidecar, uncached, auth_nginx, front_pe, front_base = (free_port() for _ in range(6))
+        grpc_ports = (free_port(), free_port())
         stack.enter_context(nginx(return_200(work / "app", app), app, core))
         stack.enter_context(nginx(return_200(work / "auth", auth_nginx), auth_nginx, core))
-        for port, extra in ((sidecar, []), (uncached, ["--decision-cache", "0"])):
-            stack.enter_context(started(serve_command(work / "retail", port, extra), port, core))
+        for port, grpc_port, extra in (
+            (sidecar, grpc_ports[0], []),
+            (uncached, grpc_ports[1], ["--decision-cache", "0"]),
+        ):
+            command = serve_command(work / "retail", port, [*extra, "--grpc-port", str(grpc_port)])
+            stack.enter_context(started(command, port, core))
         stack.enter_context(
             nginx(auth_front(work / "front-pe", front_pe, sidecar, app), front_pe, core)
         )
@@ -338,20 +413,22 @@ def main() -> None:
                 bearer,
             ),
         ]
+        targets += envoy_targets(work, (sidecar, uncached), grpc_ports, token)
         if args.servers:
             targets += peer_servers(stack, work, core)
         limit_rows = [] if args.skip_limits else limit_sidecars(stack, work, args)
         if args.only_limits:
             targets = []
         for target in targets:  # warm up: caches, connections, CPU frequency
-            wrk(target, 1, args.connections, args.client_core)
+            wrk(target, 1, args.connections, args.client_core, args.grpc_streams)
             target.rps.clear(), target.p50_us.clear(), target.p99_us.clear()
+            target.mean_us.clear()
         for row in limit_rows:
             run_wrk(row, 1, args.client_core)
             row.rps.clear(), row.p99_us.clear(), row.non_2xx.clear(), row.socket_errors.clear()
         for _ in range(args.rounds):
             for target in targets:
-                wrk(target, args.duration, args.connections, args.client_core)
+                wrk(target, args.duration, args.connections, args.client_core, args.grpc_streams)
             for row in limit_rows:
                 run_wrk(row, args.duration, args.client_core)
         if targets:

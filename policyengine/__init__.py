@@ -3,7 +3,7 @@
 The public API is small: load an Engine, decide Requests, read Decisions.
 """
 
-from policyengine.decision import Decision, Identity, Reason, Request
+from policyengine.decision import Decision, Identity, Reason, Request, without_forwarded
 from policyengine.engine import Engine, EngineOptions, Explanation
 from policyengine.errors import Diagnostic, PolicyError
 
@@ -17,4 +17,5 @@ __all__ = [
     "PolicyError",
     "Reason",
     "Request",
+    "without_forwarded",
 ]

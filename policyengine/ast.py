@@ -79,6 +79,14 @@ class PolicyName:
 
 
 @dataclass(frozen=True, slots=True)
+class Permit:
+    """`permit method_override, ...`: hardening the set opts out of (hardening.Permission)."""
+
+    names: tuple[Name, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class RoleDecl:
     name: Name
     inherits: tuple[Name, ...]
@@ -439,7 +447,7 @@ class Group:
 
 
 Statement: TypeAlias = (
-    PolicyName | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | BanDecl | Route | Group
+    PolicyName | Permit | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | BanDecl | Route | Group
 )
 
 

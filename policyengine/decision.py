@@ -31,6 +31,7 @@ class Reason(StrEnum):
     RATE_LIMITED = "ratelimit.exceeded"
     RATE_LIMIT_UNAVAILABLE = "ratelimit.unavailable"  # 503: the shared store did not answer
     BANNED = "abuse.banned"  # 403: a `ban` holds, after repeated failures
+    AUTHN_UNAVAILABLE = "authn.unavailable"  # 503: the identity provider did not answer
     INPUT_INVALID = "input.invalid"
     INPUT_TOO_LARGE = "input.too_large"
     INPUT_UNSUPPORTED = "input.unsupported_media_type"
@@ -120,6 +121,25 @@ def request_headers(headers: Any) -> Mapping[str, str]:
     return wire_headers(headers)
 
 
+def without_forwarded(request: Request, forwarded: tuple[str, ...]) -> Request:
+    """`request` as it is decided when it came from a peer that is no trusted proxy:
+    without the fields only such a proxy may set (`DecisionInputs.forwarded`, the
+    client certificate a gateway verified), so a client cannot name itself. The
+    sidecar does this for every peer outside `--trusted-proxy`; an in-process caller
+    holding a request straight from a client does the same."""
+    if not forwarded:
+        return request
+    headers = request.headers
+    if not any(name.lower() in forwarded for name in headers):
+        return request
+    kept = {name: value for name, value in headers.items() if name.lower() not in forwarded}
+    if type(headers) is LowercaseHeaders:
+        kept = LowercaseHeaders(kept)
+    return Request(
+        request.method, request.path, kept, request.body, request.client_ip, request.identity
+    )
+
+
 class Request:
     """A request to decide on.
 
@@ -203,6 +223,9 @@ class DecisionInputs:
 
     headers: tuple[str, ...] = ()  # sorted, so that a cache key is built in one order
     client_ip: bool = False
+    # the fields only a trusted proxy may set (client certificates it verified): a face
+    # drops them from a request that came from any other peer (`without_forwarded`)
+    forwarded: tuple[str, ...] = ()
 
 
 class Decision(NamedTuple):

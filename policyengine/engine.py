@@ -7,6 +7,7 @@ rate-limit -> validate input -> allow. Any exception inside is a deny (500 `inte
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import traceback
@@ -15,12 +16,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from policyengine.authn import Authenticator, AuthnFailure
+from policyengine.authn import Authenticator, AuthnFailure, AuthnUnavailable
 from policyengine.authn.base import ambiguous
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import RequestContext
 from policyengine.decision import Decision, Identity, InputRefused, Reason, Request
-from policyengine.hardening import override_refusal
+from policyengine.hardening import overridden_method, override_refusal
 from policyengine.inputs import MissingBody, check_input
 from policyengine.loader import load_policy_set, parse_text
 from policyengine.paths import BadPath, normalize_target, segments_to_path
@@ -155,6 +156,8 @@ class Engine:
                     trace.add(f"authn {authenticator.name}: {ctx.identity.subject}")
         except AuthnFailure as failure:
             return self._authn_denied(ctx, failure, trace)
+        except AuthnUnavailable as down:
+            return self._idp_unavailable(ctx, down, trace)
         verdict = self._check_rules(ctx, route, trace)
         if not isinstance(verdict, str):
             return verdict
@@ -245,31 +248,42 @@ class Engine:
 
     def _route(self, request: Request, trace: Trace | None) -> Decision | RequestContext:
         """Normalize and match: the context of a matched request, or the deny."""
+        hardening = self.policy.hardening
         try:
-            segments, raw_query = normalize_target(request.path)
+            segments, raw_query = normalize_target(
+                request.path, hardening.double_encoding, hardening.unicode_separators
+            )
         except BadPath as err:
             if trace is not None:
                 trace.add(f"normalize: rejected ({err})")
             return self._deny(400, Reason.BAD_PATH, f"bad path: {err}", reusable=True)
-        override = override_refusal(request.headers, raw_query)
+        method = request.method
+        if hardening.method_override:
+            overridden, override = overridden_method(request.headers, raw_query)
+            if overridden is not None:
+                method = overridden
+                if trace is not None:
+                    trace.add(f"normalize: method overridden to {method} (permit method_override)")
+        else:
+            override = override_refusal(request.headers, raw_query)
         if override is not None:
             if trace is not None:
                 trace.add(f"normalize: rejected ({override[1]})")
             return self._deny(400, override[0], override[1], reusable=True)
-        match = self.policy.tree.match(segments, request.method)
+        match = self.policy.tree.match(segments, method)
         if match is None:
             path = segments_to_path(segments)
             if trace is not None:
                 trace.add(f"normalize: {path}")
-                trace.add(f"match: no route for {request.method} {path}")
-            return self._deny(
-                403, Reason.UNMATCHED, f"no route for {request.method} {path}", reusable=True
-            )
+                trace.add(f"match: no route for {method} {path}")
+            return self._deny(403, Reason.UNMATCHED, f"no route for {method} {path}", reusable=True)
         route, captures = match
         if trace is not None:
             trace.add(f"normalize: {segments_to_path(segments)}")
             trace.add(f"match: {route.label} ({route.site})")
-        return RequestContext(request, segments, raw_query, self.clock(), route, captures)
+        ctx = RequestContext(request, segments, raw_query, self.clock(), route, captures)
+        ctx.method = method
+        return ctx
 
     async def _authenticate_async(self, ctx: RequestContext) -> Decision | None:
         """Step 3 as _guarded takes it; blocks that call an IdP do so off the event loop."""
@@ -280,6 +294,8 @@ class Engine:
                 ctx.identity = await authenticator.authenticate_async(ctx)
         except AuthnFailure as failure:
             return self._authn_denied(ctx, failure, None)
+        except AuthnUnavailable as down:
+            return self._idp_unavailable(ctx, down, None)
         return None
 
     @staticmethod
@@ -328,6 +344,18 @@ class Engine:
         headers = {"WWW-Authenticate": failure.challenge} if failure.challenge else {}
         return self._deny(failure.status, failure.reason, failure.message, ctx.route,
                           response_headers=headers)  # fmt: skip
+
+    def _idp_unavailable(
+        self, ctx: RequestContext, down: AuthnUnavailable, trace: Trace | None
+    ) -> Decision:
+        """The credential could not be checked (JWKS or introspection unreachable): a
+        named 503 a client may retry, never a 401 (the token may be good) nor a 500."""
+        if trace is not None:
+            trace.add(f"authn: unavailable ({down})")
+        log.warning("identity provider unavailable: %s; failing closed", down)
+        retry = str(max(1, math.ceil(down.retry_after)))
+        return self._deny(503, Reason.AUTHN_UNAVAILABLE, "identity provider unavailable",
+                          ctx.route, response_headers={"Retry-After": retry})  # fmt: skip
 
     def _check_rules(
         self, ctx: RequestContext, route: CompiledRoute, trace: Trace | None

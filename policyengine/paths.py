@@ -110,20 +110,26 @@ def _strip_origin(target: str) -> str:
 MAX_SEGMENTS = 128
 
 
-def normalize_path(path: str) -> tuple[str, ...]:
+def normalize_path(
+    path: str, double_encoding: bool = False, unicode_separators: bool = False
+) -> tuple[str, ...]:
     """Return the normalized, decoded, non-empty segments of a path (no query).
 
-    Raises BadPath for anything malformed or ambiguous.
+    Raises BadPath for anything malformed or ambiguous. The two flags are a set's
+    `permit double_encoding` / `permit unicode_separators` (hardening.Hardening): the
+    one check each names is skipped, every other one stays.
     """
     segments = _split_clean(path)
     if segments is None:
-        segments = _normalize_slow(path)
+        segments = _normalize_slow(path, double_encoding, unicode_separators)
         if len(segments) > MAX_SEGMENTS:
             raise BadPath(f"more than {MAX_SEGMENTS} path segments")
     return segments
 
 
-def normalize_target(target: str) -> tuple[tuple[str, ...], str]:
+def normalize_target(
+    target: str, double_encoding: bool = False, unicode_separators: bool = False
+) -> tuple[tuple[str, ...], str]:
     """`split_target`, then `normalize_path` of its path: (segments, raw_query).
 
     The engine's entry: a clean origin-form target is split once, not twice.
@@ -132,7 +138,7 @@ def normalize_target(target: str) -> tuple[tuple[str, ...], str]:
     segments = _split_clean(path)
     if segments is None:
         path, query = split_target(target)
-        return normalize_path(path), query
+        return normalize_path(path, double_encoding, unicode_separators), query
     if "#" in query:  # a clean path has none, so a fragment starts in the query
         raise BadPath("`#` in request target")
     return segments, query
@@ -156,7 +162,9 @@ def segments_to_path(segments: tuple[str, ...]) -> str:
     return "/" + "/".join(segments)
 
 
-def _normalize_slow(path: str) -> tuple[str, ...]:
+def _normalize_slow(
+    path: str, double_encoding: bool = False, unicode_separators: bool = False
+) -> tuple[str, ...]:
     if not path.startswith("/"):
         raise BadPath("path must start with `/`")
     bad = _FORBIDDEN.search(path)
@@ -164,14 +172,14 @@ def _normalize_slow(path: str) -> tuple[str, ...]:
         raise BadPath(_raw_reason(bad.group()))
     if _MALFORMED.search(path):
         raise BadPath("malformed percent-escape in path")
-    if "%25" in path and _DOUBLE_ENCODED.search(path):
+    if not double_encoding and "%25" in path and _DOUBLE_ENCODED.search(path):
         raise BadPath("double-encoded `.`, `/` or `\\` in path")
     # Decoding may span segments: an encoded '/' is rejected, so runs never
     # cross a real one. Dots are resolved after decoding, as a backend would
     # (`.%2e` is `..`: CVE-2021-41773 in Apache httpd).
     if "%" in path:
         path = _ESCAPES.sub(_decode_run, path)
-    if not path.isascii() and _folds_to_separator(path):
+    if not unicode_separators and not path.isascii() and _folds_to_separator(path):
         raise BadPath("a character that is `.`, `/` or `\\` after NFKC in path")
     path = _NEEDS_ESCAPE.sub(_escape_char, path)
     return _resolve_dots(path[1:].split("/"))

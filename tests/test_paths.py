@@ -361,3 +361,24 @@ def test_fully_encoded_segments_decode_back(segments: list[str]) -> None:
     except BadPath:
         return
     assert [unquote(s, errors="strict") for s in result] == segments
+
+
+@given(st.text(alphabet="/.%25eEfF2C5c\uff0e\uff0f\u2024a", max_size=24).map(lambda s: "/" + s))
+def test_permits_only_widen_what_is_accepted(path: str) -> None:
+    """`permit double_encoding` / `unicode_separators` accept more paths, and a path the
+    strict default accepts means the same segments either way."""
+    strict = _outcome(normalize_path, path)
+    lenient = _outcome(lambda p: normalize_path(p, True, True), path)
+    if strict is not BadPath:
+        assert lenient == strict
+
+
+def test_each_permit_skips_only_its_own_check() -> None:
+    with pytest.raises(BadPath, match="NFKC"):
+        normalize_path("/a/\uff0e\uff0e", double_encoding=True)
+    with pytest.raises(BadPath, match="double-encoded"):
+        normalize_path("/a/%252e%252e", unicode_separators=True)
+    assert normalize_path("/a/%252e%252e", double_encoding=True) == ("a", "%252e%252e")
+    assert normalize_path("/a/\uff0e\uff0e", unicode_separators=True) == ("a", "\uff0e\uff0e")
+    with pytest.raises(BadPath, match="encoded"):  # what no permit relaxes
+        normalize_path("/a%2Fb", double_encoding=True, unicode_separators=True)

@@ -42,6 +42,7 @@ class ChangeKind(Enum):
     LIMIT = "limit"
     INPUT = "input"
     AUTHN = "authn"
+    HARDENING = "hardening"  # a `permit` added or removed: the whole set, route "*"
     ADDED = "added"
     REMOVED = "removed"
 
@@ -81,6 +82,11 @@ def diff(old: PolicySummary, new: PolicySummary) -> tuple[Change, ...]:
             changes.append(_removed(was, new, principals))
         else:
             changes.extend(_route_changes(was, now, principals))
+    if old.permits != new.permits:  # every route reads the request the new way
+        widens = not set(new.permits) <= set(old.permits)
+        changes.append(
+            Change("*", ChangeKind.HARDENING, widens, list(old.permits), list(new.permits))
+        )
     return tuple(sorted(changes, key=_order))
 
 

@@ -119,6 +119,7 @@ class PolicySummary:
     scopes: tuple[str, ...]  # named by `allow scope` rules, sorted
     routes: tuple[RouteSummary, ...]  # sorted by label
     tree: DecisionTree  # to find which route a path reaches
+    permits: tuple[str, ...]  # the set's hardening opt-outs (`permit`), sorted
 
     def principals(self) -> tuple[Principal, ...]:
         """The matrix's columns: each role, anyone, authenticated, each scope."""
@@ -148,6 +149,7 @@ def summarize(compiled: CompiledPolicy, state: CompileState) -> PolicySummary:
         scopes=tuple(sorted(scopes)),
         routes=tuple(sorted(routes, key=lambda r: r.label)),
         tree=compiled.tree,
+        permits=tuple(sorted(p.value for p in state.permits)),
     )
 
 

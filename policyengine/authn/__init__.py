@@ -1,6 +1,6 @@
 """Authentication: each authn block turns request credentials into an Identity or a failure.
 
-`BUILDERS` maps a block kind (`api_key`, `jwt`, `introspect`) to the function that
+`BUILDERS` maps a block kind (`api_key`, `jwt`, `introspect`, `mtls`) to the function that
 compiles its settings into an Authenticator, once, at policy compile time.
 """
 

@@ -35,11 +35,17 @@ def ambiguous(message: str) -> AuthnFailure:
 
 
 class AuthnUnavailable(Exception):
-    """The credential cannot be checked now (IdP down, timeout): the engine fails closed.
+    """The credential cannot be checked now (IdP down, timeout): the engine fails closed
+    with 503 `authn.unavailable` and `Retry-After`.
 
-    Not an AuthnFailure on purpose: the token may be fine, so the answer is a 500, not
-    a 401 that would make clients throw their tokens away.
+    Not an AuthnFailure on purpose: the token may be fine, so the answer is not a 401
+    that would make clients throw their tokens away. `retry_after`: seconds until the
+    block will try its IdP again (its fetch back-off), at least one.
     """
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Authenticator(ABC):
@@ -61,6 +67,13 @@ class Authenticator(ABC):
         """Where the credential is read: blocks with one source share one credential
         (`jwt` and `introspect`: the bearer token); different sources, two credentials."""
         return self.headers
+
+    @property
+    def forwarded(self) -> bool:
+        """Whether the credential is a header a gateway sets after verifying something
+        itself (a client certificate): believed only from a trusted proxy, dropped from
+        any other peer before the decision (`DecisionInputs.forwarded`)."""
+        return False
 
     @abstractmethod
     def presented(self, ctx: RequestContext) -> bool:

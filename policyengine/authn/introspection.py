@@ -6,7 +6,7 @@ RFC 6749 §2.3.1). An active answer is checked like JWT claims (issuer, audience
 the token's sha256: positive ones until `exp`, at most `cache` (default 1 minute,
 which is also how long a revoked token may keep working); negative ones for
 NEGATIVE_SECONDS. A timeout, an HTTP error or a malformed answer fails closed
-(AuthnUnavailable: 500) and is not cached.
+(AuthnUnavailable: 503 `authn.unavailable`) and is not cached.
 """
 
 from __future__ import annotations

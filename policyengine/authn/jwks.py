@@ -7,7 +7,8 @@
   attempts of any kind are at most one per `MIN_FETCH_INTERVAL`, so a flood of
   made-up `kid`s costs one request to the IdP per interval.
 - When a refresh fails the last good set is kept; with no set at all, requests
-  fail closed (AuthnUnavailable: 500).
+  fail closed (AuthnUnavailable: 503 `authn.unavailable`, `Retry-After` the time to
+  the next fetch attempt).
 
 Times are the request's `now` (the engine's clock). The fetch blocks the calling
 thread; `Engine.decide_async` runs cache-missing verifications of such blocks in a
@@ -55,7 +56,8 @@ class JwksUrl:
         if now >= self._fresh_until:
             self.refresh(now)
         if self._keys is None:
-            raise AuthnUnavailable(f"no key set from {self.url} yet")
+            wait = self._last_attempt + MIN_FETCH_INTERVAL - now
+            raise AuthnUnavailable(f"no key set from {self.url} yet", wait)
         return self._keys
 
     def stale(self, now: float) -> bool:

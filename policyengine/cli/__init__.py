@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from policyengine.cli.analysis import diff_command, matrix_command
+from policyengine.cli.bundle import bundle
 from policyengine.cli.core import check, eval_command, test
 from policyengine.cli.fmt import fmt
 from policyengine.cli.keys import keys
@@ -32,3 +33,4 @@ main.add_command(coverage_command)
 main.add_command(lsp)
 main.add_command(diff_command)
 main.add_command(matrix_command)
+main.add_command(bundle)

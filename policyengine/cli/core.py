@@ -13,7 +13,7 @@ import click
 from policyengine.analysis.coverage import measure
 from policyengine.analysis.coverage import render_text as render_coverage
 from policyengine.compile import compile_policy_set
-from policyengine.decision import Decision, Request
+from policyengine.decision import Decision, Request, without_forwarded
 from policyengine.engine import Engine, Explanation
 from policyengine.errors import PolicyError
 from policyengine.loader import load_policy_set, policy_files
@@ -103,6 +103,12 @@ def _render_text(decision: Decision) -> str:
 @click.option("-H", "--header", "headers", multiple=True, help="A header, `Name: value`.")
 @click.option("--body", help="The request body: JSON text, or @file.")
 @click.option("--client-ip", help="The client's IP address.")
+@click.option(
+    "--untrusted-peer",
+    is_flag=True,
+    help="The request comes straight from a client, not from a trusted proxy: the "
+    "forwarded client-certificate headers (authn mtls) are dropped, as the sidecar does.",
+)
 @click.option("--explain", is_flag=True, help="Also print the trace of every step.")
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True
@@ -114,6 +120,7 @@ def eval_command(
     headers: tuple[str, ...],
     body: str | None,
     client_ip: str | None,
+    untrusted_peer: bool,
     explain: bool,
     fmt: str,
 ) -> None:
@@ -123,6 +130,8 @@ def eval_command(
         header_map.append(("Content-Type", "application/json"))  # --body is JSON by default
     request = Request(method, path, header_map, _read_body(body), client_ip)
     engine = _load_engine(directory)
+    if untrusted_peer:
+        request = without_forwarded(request, engine.policy.inputs.forwarded)
     result: Explanation | Decision = engine.explain(request) if explain else engine.decide(request)
     decision = result.decision if isinstance(result, Explanation) else result
     if fmt == "json":

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from policyengine.errors import PolicyError
+
+if TYPE_CHECKING:
+    from policyengine.server.tls import TlsFiles
 
 EXIT_USAGE = 2
 
@@ -17,6 +22,13 @@ EXIT_USAGE = 2
 @click.argument("directory", type=click.Path(exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8181, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Also serve Envoy's ext_authz over gRPC (envoy.service.auth.v3.Authorization/"
+    "Check, and grpc.health.v1) on this port. Needs the `grpc` extra.",
+)
 @click.option(
     "--workers",
     default=1,
@@ -142,6 +154,24 @@ EXIT_USAGE = 2
     "everything the policy reads (at most 10 s, never past the credential's expiry); 0: off.",
 )
 @click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Serve HTTPS (TLS 1.2+) with this certificate chain (PEM); reloaded when it changes.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="The private key (PEM) of --tls-cert.",
+)
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="mTLS: only clients with a certificate from these CAs (PEM) complete the handshake.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -151,6 +181,7 @@ def serve(
     directory: Path,
     host: str,
     port: int,
+    grpc_port: int | None,
     workers: int,
     redis_url: str | None,
     redis_ca_file: str | None,
@@ -171,6 +202,9 @@ def serve(
     reload_interval: float,
     on_missing_body: str,
     decision_cache: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
     log_level: str,
 ) -> None:
     """Serve decisions over HTTP for gateways (nginx, Caddy, Traefik, Envoy)."""
@@ -178,7 +212,12 @@ def serve(
     from policyengine.server import DecisionLogConfig, Limits, ServerConfig, StoreOptions
     from policyengine.server import serve as run
     from policyengine.server.clientip import TrustedProxies
+    from policyengine.server.tls import TlsError
 
+    tls = _tls_files(tls_cert, tls_key, tls_client_ca)
+
+    if grpc_port is not None:
+        _require_grpc()
     logging.basicConfig(
         level=log_level.upper(),
         stream=sys.stderr,
@@ -189,6 +228,7 @@ def serve(
             policy_dir=directory,
             host=host,
             port=port,
+            grpc_port=grpc_port,
             workers=workers,
             redis_url=redis_url,
             store=StoreOptions(
@@ -210,6 +250,7 @@ def serve(
             limits=Limits(
                 max_body_bytes=max_body, request_timeout=request_timeout, idle_timeout=idle_timeout
             ),
+            tls=tls,
         )
     except ValueError as err:
         raise click.UsageError(str(err)) from None
@@ -218,7 +259,40 @@ def serve(
     except PolicyError as err:
         click.echo(err.render(), err=True)
         sys.exit(EXIT_USAGE)
+    except TlsError as err:
+        click.echo(f"error[{err.code}]: {err}", err=True)
+        sys.exit(EXIT_USAGE)
     except OSError as err:
         where = err.filename or f"{host}:{port}"
         click.echo(f"error: cannot serve on {where}: {err.strerror or err}", err=True)
         sys.exit(1)
+
+
+GRPC_MODULES = ("grpc", "grpc_health.v1", "envoy.service.auth.v3")
+
+
+def _require_grpc() -> None:
+    """Found without importing grpc here: workers forked later import it themselves
+    (grpc's threads do not survive a fork)."""
+    for module in GRPC_MODULES:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise click.UsageError(
+                f"--grpc-port needs the `grpc` extra (module `{module}` is missing): "
+                "pip install 'policyengine[grpc]'"
+            )
+
+
+def _tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsFiles | None:
+    from policyengine.server.tls import TlsFiles
+
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise click.UsageError("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if cert is None or key is None:
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    return TlsFiles(cert, key, client_ca)

@@ -37,6 +37,7 @@ from policyengine.compile.state import CompileState
 from policyengine.compile.tree import build_tree
 from policyengine.decision import DecisionInputs
 from policyengine.errors import Diagnostic, PolicyError, one_of
+from policyengine.hardening import Hardening
 from policyengine.ratelimit.bans import BanSpec
 from policyengine.ratelimit.plan import LimitSpec
 from policyengine.schema import CompiledSchema, compile_schemas
@@ -141,6 +142,7 @@ class CompiledPolicy:
 
     name: str | None
     tree: DecisionTree
+    hardening: Hardening  # the set's `permit` opt-outs
     roles: frozenset[str]
     inherited_roles: dict[str, frozenset[str]]
     schemas: dict[str, CompiledSchema]
@@ -192,6 +194,7 @@ def compile_with_state(
     compiled = CompiledPolicy(
         name=state.policy_name,
         tree=tree,
+        hardening=Hardening.of(frozenset(state.permits)),
         roles=frozenset(state.roles),
         inherited_roles=state.inherited_roles,
         schemas=state.compiled_schemas,

@@ -18,8 +18,11 @@ from policyengine.hardening import FIELDS as OVERRIDE_FIELDS
 def collect_inputs(state: CompileState) -> None:
     headers: set[str] = set(OVERRIDE_FIELDS)  # every decision reads them: refused if present
     client_ip = False
+    forwarded: set[str] = set()
     for authenticator in state.authenticators.values():
         headers.update(authenticator.headers)
+        if authenticator.forwarded:
+            forwarded.update(authenticator.headers)
     for flat in state.routes:
         for rule in flat.route.rules:
             condition = condition_of(rule)
@@ -36,4 +39,4 @@ def collect_inputs(state: CompileState) -> None:
             client_ip = client_ip or key.kind is ast.LimitKeyKind.CLIENT_IP
     if any(isinstance(r, ast.BodyRule) for flat in state.routes for r in flat.route.rules):
         headers.add("content-type")  # the body check reads it (such decisions are not reused)
-    state.inputs = DecisionInputs(tuple(sorted(headers)), client_ip)
+    state.inputs = DecisionInputs(tuple(sorted(headers)), client_ip, tuple(sorted(forwarded)))

@@ -10,6 +10,7 @@ from policyengine import ast
 from policyengine.authn.scopes import is_scope_token
 from policyengine.compile.state import CompileState, Declared, FlatRoute
 from policyengine.errors import one_of
+from policyengine.hardening import Permission
 from policyengine.paths import normalize_path
 from policyengine.patterns import PatternError, parse_pattern
 from policyengine.source import Span
@@ -24,6 +25,8 @@ def collect_declarations(state: CompileState) -> None:
         for statement in file.statements:
             if isinstance(statement, ast.PolicyName):
                 seen_names.setdefault(statement.name, statement)
+            elif isinstance(statement, ast.Permit):
+                _permit(state, statement)
             elif isinstance(statement, ast.RoleDecl):
                 _declare(state, state.roles, statement.name, statement, "role")
             elif isinstance(statement, ast.SchemaDecl):
@@ -48,6 +51,25 @@ def collect_declarations(state: CompileState) -> None:
                 other.span,
             )
     state.policy_name = next(iter(seen_names), None)
+
+
+_PERMISSIONS = {p.value: p for p in Permission}
+
+
+def _permit(state: CompileState, statement: ast.Permit) -> None:
+    """A `permit` opts the whole set out of one hardening default each; naming one twice
+    is harmless, an unknown one an error (a typo must not leave the author believing)."""
+    for name in statement.names:
+        permission = _PERMISSIONS.get(name.value)
+        if permission is None:
+            state.diags.error(
+                "compile/unknown-permit",
+                f"`{name.value}` is not a hardening default that can be permitted",
+                name.span,
+                f"permit one of {one_of(_PERMISSIONS)}",
+            )
+            continue
+        state.permits.setdefault(permission, statement)
 
 
 def _declare(state: CompileState, table: dict[str, T], name: ast.Name, value: T, what: str) -> None:

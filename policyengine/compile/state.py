@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from policyengine import ast
 from policyengine.decision import DecisionInputs
 from policyengine.errors import Diagnostics
+from policyengine.hardening import Permission
 from policyengine.patterns import PathPattern
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class CompileState:
     environ: Mapping[str, str] | None = None  # None: the process environment
     diags: Diagnostics = field(default_factory=Diagnostics)
     policy_name: str | None = None
+    permits: dict[Permission, ast.Permit] = field(default_factory=dict)  # first statement each
     roles: dict[str, ast.RoleDecl] = field(default_factory=dict)
     schemas: dict[str, Declared] = field(default_factory=dict)
     limits: dict[str, ast.LimitDecl] = field(default_factory=dict)

@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from policyengine.decision import Decision, Reason, Request
+from policyengine.decision import Decision, Reason, Request, without_forwarded
 from policyengine.engine import Engine
 from policyengine.server import adapters, render
 from policyengine.server.adapters import Refusal
@@ -130,6 +130,19 @@ class App:
             return _NOT_FOUND
         return self._decision("envoy", http, request, render.envoy, started, cache, key)
 
+    def envoy_grpc(self, http: HttpRequest, renderer: Renderer) -> Reply:
+        """Envoy's gRPC Check, given as the HTTP check request Envoy would have sent
+        (server.envoy_grpc builds it); `renderer` answers in a CheckResponse."""
+        started = time.perf_counter_ns()
+        cache, key, reused = self._reused("envoy-grpc", http, renderer, started)
+        if reused is not None:
+            return reused
+        request = adapters.envoy_request(http, self._client_ip(http))
+        if request is None:
+            refused = Refusal("the request path must start with `/`")
+            return self._decision("envoy-grpc", http, refused, renderer, started, cache, key)
+        return self._decision("envoy-grpc", http, request, renderer, started, cache, key)
+
     def _reused(
         self, endpoint: str, http: HttpRequest, renderer: Renderer, started: int
     ) -> tuple[DecisionCache | None, Key | None, Reply | None]:
@@ -230,6 +243,9 @@ class App:
             )
             return self._finish(endpoint, http.method, http.target, refused, renderer, started,
                                 http=http)  # fmt: skip
+        forwarded = engine.policy.inputs.forwarded
+        if forwarded and (http.client is None or not http.client.trusted):
+            request = without_forwarded(request, forwarded)  # a client naming its own cert
         try:
             coro = engine.decide_async(request)
             outcome = start_eagerly(coro) if self._eager else Suspended(coro)

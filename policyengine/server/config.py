@@ -12,6 +12,7 @@ from policyengine.inputs import MissingBody
 from policyengine.ratelimit.connect import parse_store_url
 from policyengine.server.clientip import TrustedProxies
 from policyengine.server.reuse import DEFAULT_ENTRIES
+from policyengine.server.tls import TlsFiles
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -51,6 +52,7 @@ class ServerConfig:
     policy_dir: Path
     host: str = "127.0.0.1"
     port: int = 8181
+    grpc_port: int | None = None  # Envoy ext_authz over gRPC as well (server.envoy_grpc)
     workers: int = 1
     redis_url: str | None = None  # may hold a password: never logged
     store: StoreOptions = field(default_factory=StoreOptions)
@@ -65,6 +67,7 @@ class ServerConfig:
     decision_cache: int = DEFAULT_ENTRIES  # reusable decisions kept per worker; 0: none
     reload_interval: float = 1.0  # seconds between polls of the policy files; 0 turns it off
     limits: Limits = field(default_factory=Limits)
+    tls: TlsFiles | None = None  # HTTPS (and mTLS with a client CA) on the port
 
     def __post_init__(self) -> None:
         for name in (self.subject_header, self.roles_header):

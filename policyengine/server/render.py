@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from policyengine.decision import Decision
 from policyengine.server.responses import Response, header_lines, json_response
@@ -101,17 +102,18 @@ def envoy(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
 def deny(decision: Decision, decision_id: str) -> Response:
     """The decision's status, its response headers, and a small JSON body saying why."""
     head = header_lines(((DECISION_ID, decision_id), *decision.response_headers.items()))
-    return json_response(
-        decision.status,
-        {
-            "status": decision.status,
-            "reason": decision.reason.value,
-            "message": decision.message,
-            "errors": [error.to_dict() for error in decision.errors],
-            "decision_id": decision_id,
-        },
-        head,
-    )
+    return json_response(decision.status, deny_body(decision, decision_id), head)
+
+
+def deny_body(decision: Decision, decision_id: str) -> dict[str, Any]:
+    """What every deny says in its JSON body, whichever protocol carries it."""
+    return {
+        "status": decision.status,
+        "reason": decision.reason.value,
+        "message": decision.message,
+        "errors": [error.to_dict() for error in decision.errors],
+        "decision_id": decision_id,
+    }
 
 
 def decide(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:

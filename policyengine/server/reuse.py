@@ -91,7 +91,8 @@ class DecisionCache:
         self._entries: dict[Key, Reused] = {}
         self._seen_once: set[int] = set()
         client = FORWARDED_FIELDS if inputs.client_ip else ()
-        self._peer = inputs.client_ip
+        # the peer's trust decides whether forwarded fields count: in the key then too
+        self._peer = inputs.client_ip or bool(inputs.forwarded)
         # each field's place in a key: after the endpoint and the peer (and for Envoy,
         # after the method and the target)
         forward_auth = (*ORIGINAL_FIELDS, *inputs.headers, *client)

@@ -25,6 +25,7 @@ from types import FrameType
 from policyengine.errors import PolicyError
 from policyengine.ratelimit import limiter_from_url
 from policyengine.server.config import ServerConfig
+from policyengine.server.tls import TlsError, server_context
 from policyengine.server.worker import bind, build_engine, run_worker
 
 log = logging.getLogger("policyengine.server")
@@ -33,7 +34,10 @@ MAX_QUICK_DEATHS = 5
 
 
 def serve(config: ServerConfig) -> int:
-    """Run until SIGTERM or SIGINT; the exit status. Raises PolicyError for a bad policy."""
+    """Run until SIGTERM or SIGINT; the exit status. Raises PolicyError for a bad policy,
+    TlsError for TLS files that do not load."""
+    if config.tls is not None:
+        server_context(config.tls)  # fail here, before any fork
     if config.workers == 1:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the loop handles it: reload
         run_worker(config)
@@ -60,6 +64,12 @@ class Supervisor:
     def run(self) -> int:
         reserve = bind(self.config.host, self.config.port, reuse_port=True, listen=False)
         self.config = dataclasses.replace(self.config, port=reserve.getsockname()[1])
+        reserve_grpc = None
+        if self.config.grpc_port is not None:  # every worker's gRPC server binds it again
+            reserve_grpc = bind(
+                self.config.host, self.config.grpc_port, reuse_port=True, listen=False
+            )
+            self.config = dataclasses.replace(self.config, grpc_port=reserve_grpc.getsockname()[1])
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hangup)
@@ -70,6 +80,8 @@ class Supervisor:
         finally:
             self._stop_all()
             reserve.close()
+            if reserve_grpc is not None:
+                reserve_grpc.close()
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
     def _start(self, slot: int) -> None:
@@ -129,6 +141,9 @@ def _worker_main(config: ServerConfig, metrics_dir: Path) -> None:
         run_worker(config, metrics_dir)
     except PolicyError as err:
         log.error("cannot load the policy:\n%s", err.render())
+        sys.exit(2)
+    except TlsError as err:
+        log.error("error[%s]: %s", err.code, err)
         sys.exit(2)
     except OSError as err:
         log.error("cannot serve: %s", err)

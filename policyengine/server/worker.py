@@ -14,7 +14,7 @@ import signal
 import socket
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policyengine.engine import Engine, EngineOptions
 from policyengine.ratelimit import Limiter, limiter_from_url
@@ -25,7 +25,11 @@ from policyengine.server.decisionlog import DecisionLog, LogFormat
 from policyengine.server.metrics import Metrics, limiter_stats
 from policyengine.server.reload import EngineHolder, Reloader
 from policyengine.server.state import ServerState
+from policyengine.server.tls import TlsContexts, grpc_server_credentials
 from policyengine.server.tracing import DecisionTracer
+
+if TYPE_CHECKING:
+    from policyengine.server.envoy_grpc import GrpcServer
 
 log = logging.getLogger("policyengine.server")
 BACKLOG = 2048
@@ -82,7 +86,7 @@ async def _serve(config: ServerConfig, metrics_dir: Path | None) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, worker.reloader.request, "SIGHUP")
+    loop.add_signal_handler(signal.SIGHUP, worker.hangup)
     try:
         await stop.wait()
     finally:
@@ -100,6 +104,8 @@ class Worker:
         state: ServerState,
         server: asyncio.Server,
         reloader: Reloader,
+        grpc: GrpcServer | None = None,
+        tls: TlsContexts | None = None,
     ) -> None:
         self.config = config
         self.limiter = limiter
@@ -107,6 +113,8 @@ class Worker:
         self.state = state
         self.server = server
         self.reloader = reloader
+        self.grpc = grpc
+        self.tls = tls
 
     @classmethod
     async def start(cls, config: ServerConfig, metrics_dir: Path | None = None) -> Worker:
@@ -137,17 +145,49 @@ class Worker:
         app = App(config, holder, metrics, decision_log, eager=config.redis_url is None,
                   tracer=tracer)  # fmt: skip
         state = ServerState(app, config.limits, config.trusted_proxies)
-        sock = bind(config.host, config.port, reuse_port=config.workers > 1)
-        server = await loop.create_server(lambda: HttpConnection(state), sock=sock, backlog=BACKLOG)
+        tls = TlsContexts(config.tls) if config.tls is not None else None
+        grpc = None
+        if config.grpc_port is not None:  # first: an open HTTP port means both are up
+            from policyengine.server.envoy_grpc import GrpcServer  # the `grpc` extra
+
+            credentials = grpc_server_credentials(config.tls) if config.tls is not None else None
+            grpc = await GrpcServer.start(
+                app, config.trusted_proxies, config.limits, config.host, config.grpc_port,
+                credentials,
+            )  # fmt: skip
+        try:
+            sock = bind(config.host, config.port, reuse_port=config.workers > 1)
+            server = await loop.create_server(
+                lambda: HttpConnection(state),
+                sock=sock,
+                backlog=BACKLOG,
+                ssl=tls.listener if tls is not None else None,
+                ssl_handshake_timeout=config.limits.request_timeout if tls is not None else None,
+            )
+        except OSError:
+            if grpc is not None:
+                await grpc.stop(0)
+            raise
         reloader = Reloader(holder, config.policy_dir, build, metrics, config.reload_interval)
         state.start()
         reloader.start()
-        worker = cls(config, limiter, app, state, server, reloader)
+        if tls is not None:
+            tls.start(config.reload_interval)
+        worker = cls(config, limiter, app, state, server, reloader, grpc, tls)
         host, port = worker.address
-        log.info(
-            "serving policy `%s` on http://%s:%s", holder.engine.policy.name or "-", host, port
-        )
+        scheme = "https" if tls is not None else "http"
+        name = holder.engine.policy.name or "-"
+        log.info("serving policy `%s` on %s://%s:%s", name, scheme, host, port)
+        if grpc is not None:
+            secure = " with TLS" if tls is not None else ""
+            log.info("serving Envoy ext_authz over gRPC%s on %s:%s", secure, host, grpc.port)
         return worker
+
+    def hangup(self) -> None:
+        """SIGHUP: load the policy and the TLS files again."""
+        self.reloader.request("SIGHUP")
+        if self.tls is not None:
+            self.tls.check()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -161,6 +201,11 @@ class Worker:
         self.server.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.limits.drain_timeout
+        grpc_stopped = (
+            asyncio.ensure_future(self.grpc.stop(self.config.limits.drain_timeout))
+            if self.grpc is not None
+            else None
+        )
         while True:
             for connection in list(state.connections):
                 connection.sweep(loop.time())  # closes the idle ones (draining)
@@ -169,7 +214,11 @@ class Worker:
             await asyncio.sleep(0.05)
         for connection in list(state.connections):
             connection.abort()
+        if grpc_stopped is not None:
+            await grpc_stopped
         self.reloader.stop()
+        if self.tls is not None:
+            self.tls.stop()
         state.stop()
         if app.decision_log is not None:
             app.decision_log.close()

@@ -70,6 +70,9 @@ class AstBuilder(LimitsBuilder):
     def policy_name(self, meta: Meta, items: list[Token]) -> ast.PolicyName:
         return ast.PolicyName(unquote(items[0]), self._span(meta))
 
+    def permit_decl(self, meta: Meta, items: list[Token]) -> ast.Permit:
+        return ast.Permit(tuple(self._name(t) for t in items), self._span(meta))
+
     # -- authn -------------------------------------------------------------------------
     def authn_block(self, meta: Meta, items: list[Any]) -> ast.AuthnBlock:
         kind = self._name(items[0])

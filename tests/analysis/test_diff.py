@@ -280,3 +280,20 @@ def test_an_authn_setting_changed_widens(make_set: MakeSet) -> None:
     assert len(found) == 5
     assert all(c["kind"] == "authn" and c["widens"] for c in found)
     assert 'header "X-Key"' in found[0]["after"]
+
+
+def test_a_permit_added_widens_every_route_and_one_dropped_narrows(make_set: MakeSet) -> None:
+    permitted = BASE + "\npermit double_encoding\n"
+    change = one(diff_of(make_set, permitted), "hardening")
+    assert change == {
+        "route": "*",
+        "kind": "hardening",
+        "widens": True,
+        "before": [],
+        "after": ["double_encoding"],
+    }
+    more = make_set("more", BASE + "\npermit method_override, double_encoding\n")
+    change = one(changes(more, make_set("less", permitted)), "hardening")
+    assert (change["widens"], change["after"]) == (False, ["double_encoding"])
+    reordered = make_set("again", BASE + "\npermit double_encoding\npermit method_override\n")
+    assert changes(more, reordered) == []

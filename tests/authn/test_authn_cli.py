@@ -131,12 +131,14 @@ def test_the_readme_examples_compile(
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Authentication", 1)[1].split("\n## ", 1)[0]
     blocks = [b for b in section.split("```")[1::2] if b.lstrip().startswith("authn ")]
-    assert len(blocks) == 3
+    assert len(blocks) == 4  # api_key, jwt, introspect, mtls
     monkeypatch.setenv("ORDERS_JWT_SECRET", "o" * 32)
     monkeypatch.setenv("INTROSPECT_SECRET", "i" * 16)
     write(tmp_path, "legacy.pem", rsa1.pem())
     write(tmp_path, "keys.yaml", section.split("```yaml", 1)[1].split("```", 1)[0])
-    roles = "role user\nrole admin inherits user\nroute GET /x { allow role user }\n"
+    services = 'subjects:\n  "spiffe://cluster.local/ns/shop/sa/cart": [service]\n'
+    write(tmp_path, "services.yaml", services)
+    roles = "role user\nrole admin inherits user\nrole service\nroute GET /x { allow role user }\n"
     for block in blocks:
         write(tmp_path, "readme.policy", block + roles)
         result = CliRunner().invoke(main, ["check", str(tmp_path)])

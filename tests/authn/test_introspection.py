@@ -196,7 +196,9 @@ def test_failures_of_the_endpoint_fail_closed_and_are_not_cached(
     engine = make("timeout 200ms")
     setup(idp)
     decision = ask(engine)
-    assert (decision.allow, decision.status, decision.reason) == (False, 500, Reason.INTERNAL), why
+    got = (decision.allow, decision.status, decision.reason)
+    assert got == (False, 503, Reason.AUTHN_UNAVAILABLE), why
+    assert decision.response_headers["Retry-After"] == "1"  # introspection retries at once
     idp.delay, idp.introspect_status = 0.0, 200
     idp.client_secret, idp.answers[OPAQUE] = "introspect-secret", active()
     assert ask(engine).allow  # nothing of the failure was cached

