@@ -1,5 +1,10 @@
 """A span per decision, exported over OTLP/HTTP (`serve --otlp-endpoint URL`, the
-`otel` extra: opentelemetry-sdk and its OTLP exporter).
+`otel` extra: opentelemetry-sdk and its OTLP/HTTP exporter in the JSON encoding).
+
+JSON, not protobuf: the `grpc` extra's xds-protos ships an older copy of the
+`opentelemetry.proto` modules, which replaces opentelemetry-proto's when both are
+installed and breaks the protobuf exporter; the JSON exporter has its own codec.
+Collectors take either encoding on the same URL.
 
 The span is a child of the request's `traceparent` when it carries a valid one (read by
 tracecontext.py, so the ECS log and the span agree on what is valid), and the SDK's
@@ -26,7 +31,7 @@ class MissingExtra(RuntimeError):
 class DecisionTracer:
     def __init__(self, endpoint: str, *, service_name: str = "policyengine") -> None:
         try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.resources import Resource
             from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
