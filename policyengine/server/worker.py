@@ -152,9 +152,13 @@ class Worker:
 
             credentials = grpc_server_credentials(config.tls) if config.tls is not None else None
             grpc = await GrpcServer.start(
-                app, config.trusted_proxies, config.limits, config.host, config.grpc_port,
-                credentials,
-            )  # fmt: skip
+                app,
+                config.trusted_proxies,
+                config.limits,
+                (config.host, config.grpc_port),
+                reuse_port=config.workers > 1,
+                credentials=credentials,
+            )
         try:
             sock = bind(config.host, config.port, reuse_port=config.workers > 1)
             server = await loop.create_server(
