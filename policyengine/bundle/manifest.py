@@ -9,8 +9,6 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from policyengine.files import content_revision
-
 FORMAT = "policyengine-bundle/1"
 MAX_FILES = 10_000
 MAX_BYTES = 64 * 1024 * 1024  # the whole bundle, unpacked
@@ -97,6 +95,7 @@ def manifest_of(files: dict[str, bytes], revision: str | None = None) -> Manifes
         FileEntry(path, hashlib.sha256(data).hexdigest(), len(data))
         for path, data in sorted(files.items())
     )
-    if revision is None:
-        revision = content_revision({e.path: e.sha256 for e in entries})
+    if revision is None:  # every file counts: keys and schemas change decisions too
+        listing = "".join(f"{e.path}\0{e.sha256}\n" for e in entries).encode()
+        revision = "sha256-" + hashlib.sha256(listing).hexdigest()[:16]
     return Manifest(check_revision(revision), entries)

@@ -24,24 +24,25 @@ from policyengine.server.metrics import Metrics
 log = logging.getLogger("policyengine.server")
 MAX_WATCHED_FILES = 10_000
 Fingerprint = tuple[tuple[str, int, int], ...]
-Built = tuple[Engine, str | None]  # an engine and the revision of its files
+Built = tuple[Engine, str | None]  # an engine and its bundle's revision (None: a directory)
 
 
 class EngineHolder:
-    """The engine in service and the revision of the files it was built from (a bundle's,
-    or a directory's hash). Replaced whole, never changed in place."""
+    """The engine in service and the revision the server reports for it: the bundle's it
+    came from, else the policy's own (`CompiledPolicy.revision`). Replaced whole, never
+    changed in place."""
 
     __slots__ = ("engine", "loaded_at", "revision")
 
     def __init__(self, engine: Engine, revision: str | None = None) -> None:
         self.engine = engine
-        self.revision = revision
+        self.revision = revision or engine.policy.revision
         self.loaded_at = time.time()
         keep_out_of_collections()
 
     def swap(self, engine: Engine, revision: str | None = None) -> None:
         self.engine = engine
-        self.revision = revision
+        self.revision = revision or engine.policy.revision
         self.loaded_at = time.time()
         keep_out_of_collections()
 
@@ -129,8 +130,8 @@ class Reloader:
             else:
                 self.holder.swap(engine, revision)
                 self.metrics.reload(ok=True)
-                self.metrics.revision = revision
-                at = f" (revision {revision})" if revision else ""
-                log.info("policy reloaded: %s routes%s", engine.policy.route_count, at)
+                self.metrics.revision = self.holder.revision
+                count, at = engine.policy.route_count, self.holder.revision
+                log.info("policy reloaded: %s routes (revision %s)", count, at)
             if not self._again:
                 return

@@ -17,6 +17,7 @@ import pytest
 from bundle_support import CLOSED, POLICY, write_keys, write_policy
 from server_support import forward_auth, free_port, request, serve_process
 
+from policyengine import Engine
 from policyengine.bundle import build
 from policyengine.bundle.signing import load_private_key
 
@@ -188,16 +189,16 @@ def test_serve_refuses_to_start_on_a_bundle_it_cannot_trust(
     assert expected[problem] in run.stderr
 
 
-def test_a_directory_reports_the_revision_its_bundle_would_have(tmp_path: Path) -> None:
+def test_a_directory_reports_the_policys_own_revision(tmp_path: Path) -> None:
     policy = write_policy(tmp_path / "p")
-    revision = build(policy)[1].revision
+    revision = Engine.load(policy).policy.revision
     with serve_process(policy, "--reload-interval", "0.1") as (_, port):
         assert readyz(port) == f"ok {revision}\n"
         assert f'policyengine_policy_revision{{revision="{revision}"}} 1.0' in (
             request(port, "GET", "/metrics").body.decode()
         )
         (policy / "fleet.policy").write_text(CLOSED)
-        assert wait_for(lambda: readyz(port) == f"ok {build(policy)[1].revision}\n")
+        assert wait_for(lambda: readyz(port) == f"ok {Engine.load(policy).policy.revision}\n")
 
 
 @pytest.mark.parametrize("poll", ["5x", "0s", "-1", "soon"])
