@@ -75,6 +75,8 @@ class BundleWatcher:
         try:
             bundle = await loop.run_in_executor(None, self.source.poll)
             if bundle is None or bundle.revision == self.staged[1]:
+                if self.staged[1] == self.holder.revision:  # reachable, and the newest serves
+                    self.metrics.reload_failing = 0
                 return
             keep = self.staged[0]
             directory = await loop.run_in_executor(None, self.unpacked.write, bundle, keep)

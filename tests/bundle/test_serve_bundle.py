@@ -87,6 +87,10 @@ def wait_for(check: object, timeout: float = 20.0) -> bool:
     return False
 
 
+def metrics_text(port: int) -> str:
+    return request(port, "GET", "/metrics").body.decode()
+
+
 def readyz(port: int) -> str:
     return request(port, "GET", "/readyz").body.decode()
 
@@ -131,6 +135,9 @@ def test_polled_bundles_swap_without_a_failed_request(
         assert wait_for(lambda: "bundle/" in stderr.read_text())
         assert readyz(port) == "ok r2\n"
         assert request(port, "GET", "/v1/forward-auth", PUBLIC).status == 403
+        assert wait_for(lambda: "policyengine_reload_failing 2.0" in metrics_text(port))
+        bundles.data = signed(tmp_path, key, CLOSED, "r2")  # the bundle server mended
+        assert wait_for(lambda: "policyengine_reload_failing 0.0" in metrics_text(port))
         assert wait_for(
             lambda: (
                 'policyengine_policy_revision{revision="r2"} 2.0'
