@@ -17,6 +17,10 @@ from policyengine.cli.serve import serve
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "kubernetes"
 MANIFESTS = sorted(DEPLOY.glob("*.yaml"))
+STALE = (
+    "into its ConfigMap again: the manifests carry the documented, tested files (only the "
+    "listening address differs: all of the Pod's)"
+)
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -90,7 +94,7 @@ def test_the_sidecar_is_probed_and_started_with_options_that_exist() -> None:
 def test_the_policies_config_map_is_the_retail_example_and_compiles(tmp_path: Path) -> None:
     data = by_kind("ConfigMap")["policyengine-policies"]["data"]
     for name, text in data.items():
-        assert text == (ROOT / "policies" / "retail" / name).read_text(), name
+        assert text == (ROOT / "policies" / "retail" / name).read_text(), f"copy {name} {STALE}"
         (tmp_path / name).write_text(text)
     assert Engine.load(tmp_path).policy.route_count > 0
 
@@ -99,13 +103,13 @@ def test_the_gateway_configs_are_the_documented_ones() -> None:
     maps = by_kind("ConfigMap")
     nginx = maps["nginx-policyengine"]["data"]["policyengine.conf"]
     documented = (ROOT / "docs" / "gateways" / "nginx" / "policyengine.conf").read_text()
-    assert nginx == documented.replace("listen 127.0.0.1:8080;", "listen 8080;")
+    assert nginx == documented.replace("listen 127.0.0.1:8080;", "listen 8080;"), STALE
     envoy_text = maps["envoy-policyengine"]["data"]["envoy.yaml"]
     documented_envoy = (ROOT / "docs" / "gateways" / "envoy" / "envoy.yaml").read_text()
     # the documented file, listening on the Pod's addresses: copy it again when it changes
     assert envoy_text == documented_envoy.replace(
         "{address: 127.0.0.1, port_value: 8080}", "{address: 0.0.0.0, port_value: 8080}"
-    )
+    ), STALE
     envoy = yaml.safe_load(envoy_text)
     clusters = {c["name"]: c for c in envoy["static_resources"]["clusters"]}
     endpoint = clusters["policyengine"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
