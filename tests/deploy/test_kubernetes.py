@@ -103,13 +103,15 @@ def test_the_gateway_configs_are_the_documented_ones() -> None:
     maps = by_kind("ConfigMap")
     nginx = maps["nginx-policyengine"]["data"]["policyengine.conf"]
     documented = (ROOT / "docs" / "gateways" / "nginx" / "policyengine.conf").read_text()
-    assert nginx == documented.replace("listen 127.0.0.1:8080;", "listen 8080;"), STALE
+    assert nginx == documented.replace("listen 127.0.0.1:8080;", "listen 8080;"), (
+        f"copy docs/gateways/nginx/policyengine.conf {STALE}"
+    )
     envoy_text = maps["envoy-policyengine"]["data"]["envoy.yaml"]
     documented_envoy = (ROOT / "docs" / "gateways" / "envoy" / "envoy.yaml").read_text()
     # the documented file, listening on the Pod's addresses: copy it again when it changes
     assert envoy_text == documented_envoy.replace(
         "{address: 127.0.0.1, port_value: 8080}", "{address: 0.0.0.0, port_value: 8080}"
-    ), STALE
+    ), f"copy docs/gateways/envoy/envoy.yaml {STALE}"
     envoy = yaml.safe_load(envoy_text)
     clusters = {c["name"]: c for c in envoy["static_resources"]["clusters"]}
     endpoint = clusters["policyengine"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
