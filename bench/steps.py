@@ -28,8 +28,11 @@ from decide import pe_requests
 from workload import make_workload, write_policy_dir
 
 from policyengine import Decision, Engine, Reason, Request
+from policyengine.answers import who
 from policyengine.authn.api_key import ApiKeyAuthenticator, key_digest
+from policyengine.authorize import check_rules
 from policyengine.context import RequestContext
+from policyengine.engine import MatchedContext
 from policyengine.inputs import check_input
 from policyengine.paths import normalize_target
 
@@ -67,7 +70,7 @@ def steps_for(engine: Engine, requests: list[Request]) -> list[Step]:
     targets = [normalize_target(r.path) for r in requests]
     segments = [s for s, _ in targets]
 
-    def contexts(with_identity: bool) -> list[RequestContext]:
+    def contexts(with_identity: bool) -> list[MatchedContext]:
         made = [_routed(engine, request) for request in requests]
         if with_identity:
             for ctx in made:
@@ -95,13 +98,13 @@ def steps_for(engine: Engine, requests: list[Request]) -> list[Step]:
         ("  of which: sha256 of the key", key_digest, lambda: list(keys)),
         ("  of which: keys dict lookup", api_key.identities.get, lambda: list(digests)),
         (
-            "rules (_check_rules)",
-            lambda ctx: engine._check_rules(ctx, ctx.route, None),
+            "rules (authorize.check_rules)",
+            lambda ctx: check_rules(engine.policy.name, ctx, ctx.route, None),
             lambda: contexts(True),
         ),
         (
             "finish (_finish: input check, Decision)",
-            lambda ctx: engine._finish(ctx, ctx.route, None, None),
+            lambda ctx: engine._finish(ctx, ctx.route, None, None, None),
             lambda: contexts(True),
         ),
         (
@@ -109,7 +112,11 @@ def steps_for(engine: Engine, requests: list[Request]) -> list[Step]:
             lambda ctx: check_input(ctx.route, ctx),
             lambda: contexts(True),
         ),
-        ("  of which: Decision(...) alone", lambda a: Decision(*a), lambda: list(decision_args)),
+        (
+            "  of which: Decision(...) alone, by keyword",
+            lambda a: Decision(**a),
+            lambda: list(decision_args),
+        ),
     ]
 
 
@@ -120,10 +127,10 @@ def _authn(api_key: ApiKeyAuthenticator) -> Callable[[RequestContext], Any]:
     return authenticate
 
 
-def _routed(engine: Engine, request: Request) -> RequestContext:
+def _routed(engine: Engine, request: Request) -> MatchedContext:
     """The context of a request after normalize and match, as the engine builds it."""
     ctx = engine._route(request, None)
-    if not isinstance(ctx, RequestContext):
+    if not isinstance(ctx, MatchedContext):
         raise SystemExit(f"{request.method} {request.path} does not match a route")
     return ctx
 
@@ -132,32 +139,30 @@ def _normalize(request: Request) -> tuple[tuple[str, ...], str]:
     return normalize_target(request.path)
 
 
-def _api_key_authenticator(ctx: RequestContext) -> ApiKeyAuthenticator:
-    assert ctx.route is not None
+def _api_key_authenticator(ctx: MatchedContext) -> ApiKeyAuthenticator:
     for authenticator in ctx.route.authenticators:
         if isinstance(authenticator, ApiKeyAuthenticator):
             return authenticator
     raise SystemExit("the workload's routes have no api_key authenticator")
 
 
-def _decision_args(engine: Engine, ctx: RequestContext) -> tuple[Any, ...]:
-    subject, roles = engine._who(ctx)
+def _decision_args(engine: Engine, ctx: MatchedContext) -> dict[str, Any]:
+    subject, roles = who(ctx)
     upstream = {"X-Auth-Subject": subject or "", "X-Auth-Roles": ",".join(roles)}
-    assert ctx.route is not None
-    return (
-        True,
-        200,
-        Reason.ALLOW,
-        "allowed",
-        ctx.route.label,
-        "site",
-        subject,
-        roles,
-        upstream,
-        {},
-        (),
-        engine.policy.name,
-    )
+    return {
+        "allow": True,
+        "status": 200,
+        "reason": Reason.ALLOW,
+        "message": "allowed",
+        "route": ctx.route.label,
+        "rule": "site",
+        "subject": subject,
+        "roles": roles,
+        "upstream_headers": upstream,
+        "response_headers": {},
+        "errors": (),
+        "policy": engine.policy.name,
+    }
 
 
 def decide_by_reason(engine: Engine, requests: list[Request], reps: int) -> dict[str, float]:

@@ -8,8 +8,12 @@ from types import MappingProxyType
 
 from policyengine.context import RequestContext
 from policyengine.decision import Decision
+from policyengine.ratelimit.algorithm import micros, whole_seconds
+from policyengine.ratelimit.bans import ban_name
+from policyengine.ratelimit.base import LimitOutcome
 from policyengine.ratelimit.plan import Metered
 from policyengine.request import InputError, Reason
+from policyengine.trace import Trace
 from policyengine.tree import CompiledRoute
 
 NO_HEADERS: Mapping[str, str] = MappingProxyType({})
@@ -124,3 +128,50 @@ def allow(
         reuse_until=reuse,
         metered=metered,
     )
+
+
+def ban_refusal(
+    policy: str | None,
+    ctx: RequestContext,
+    route: CompiledRoute,
+    held: LimitOutcome,
+    trace: Trace | None,
+) -> Decision | None:
+    """503 when the store could not say, 403 `abuse.banned` while a ban holds."""
+    if held.allowed:
+        return None
+    if held.unavailable:
+        status, reason, message = (
+            503,
+            Reason.RATE_LIMIT_UNAVAILABLE,
+            "rate-limit store unavailable",
+        )
+        headers = held.headers
+    else:
+        name = ban_name(held.exceeded or "")
+        status, reason, message = (
+            403,
+            Reason.BANNED,
+            f"banned by `{name}` after repeated failures",
+        )
+        headers = {"Retry-After": str(max(1, whole_seconds(micros(held.retry_after))))}
+    if trace is not None:
+        trace.add(f"bans: {message}")
+    return deny(policy, status, reason, message, route, response_headers=headers)
+
+
+def unreusable(decision: Decision) -> Decision:
+    """A decision on a route with bans is never reused: each must see the bans and
+    count towards them (a cache would skip both)."""
+    if decision.reuse_until == 0.0 and decision.metered is None:
+        return decision
+    return decision._replace(reuse_until=0.0, metered=None)
+
+
+def limit_refusal(outcome: LimitOutcome) -> tuple[int, Reason, str] | None:
+    """503 when the store failed closed, 429 when a limit refused, else None."""
+    if outcome.unavailable:
+        return 503, Reason.RATE_LIMIT_UNAVAILABLE, "rate-limit store unavailable"
+    if not outcome.allowed:
+        return 429, Reason.RATE_LIMITED, f"rate limit `{outcome.exceeded}` exceeded"
+    return None

@@ -226,6 +226,19 @@ class LimitDecl:
     span: Span
 
 
+@dataclass(frozen=True, slots=True)
+class BanDecl:
+    """`ban NAME after N failures per D by KEYS for B [on STATUS, ...]`."""
+
+    name: Name
+    count: int  # failures that start a ban
+    period_seconds: float  # the window they are counted in
+    by: tuple[LimitKey, ...]
+    ban_seconds: float
+    statuses: tuple[int, ...]  # what counts as a failure: (401,) unless `on` says
+    span: Span
+
+
 # --- expressions --------------------------------------------------------------------------
 
 LiteralValue: TypeAlias = (
@@ -406,6 +419,12 @@ class LimitRule:
     span: Span
 
 
+@dataclass(frozen=True, slots=True)
+class BanRule:
+    names: tuple[Name, ...]
+    span: Span
+
+
 Rule: TypeAlias = (
     AllowAnyone
     | AllowAuthenticated
@@ -417,6 +436,7 @@ Rule: TypeAlias = (
     | QueryRule
     | LimitRule
     | HostDecl
+    | BanRule
 )
 
 
@@ -436,7 +456,16 @@ class Group:
 
 
 Statement: TypeAlias = (
-    PolicyName | Permit | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | Route | Group | HostDecl
+    PolicyName
+    | Permit
+    | AuthnBlock
+    | RoleDecl
+    | SchemaDecl
+    | LimitDecl
+    | BanDecl
+    | Route
+    | Group
+    | HostDecl
 )
 
 

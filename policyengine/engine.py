@@ -15,8 +15,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from policyengine.answers import NO_HEADERS, allow, deny, invalid_input
-from policyengine.authenticator import Authenticator, AuthnFailure, AuthnUnavailable, ambiguous
+from policyengine.answers import (
+    NO_HEADERS,
+    allow,
+    ban_refusal,
+    deny,
+    invalid_input,
+    limit_refusal,
+    unreusable,
+)
+from policyengine.authenticator import (
+    AuthnFailure,
+    AuthnUnavailable,
+    addressee,
+)
 from policyengine.authorize import check_rules
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import MAX_UNCHECKED_BODY, RequestContext
@@ -28,6 +40,7 @@ from policyengine.loader import load_policy_set, parse_text
 from policyengine.paths import BadPath, normalize_target, segments_to_path
 from policyengine.ratelimit import Limiter, LimitOutcome, default_limiter
 from policyengine.ratelimit.algorithm import micros
+from policyengine.ratelimit.bans import BanPlan
 from policyengine.ratelimit.plan import LimitPlan, Metered
 from policyengine.request import InputRefused, Reason, Request
 from policyengine.trace import Trace
@@ -48,6 +61,8 @@ class EngineOptions:
     roles_header: str = "X-Auth-Roles"
     # a route with `body` when no body reached the engine (Request.body is None)
     on_missing_body: MissingBody = MissingBody.DENY
+    # told the name of each ban this engine starts (the sidecar counts them in /metrics)
+    on_ban: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,24 +113,30 @@ class Engine:
             if isinstance(ctx, Decision):
                 return ctx
             route = ctx.route
-            try:
-                authenticator = self._addressee(ctx, route, None)
-                if authenticator is not None:
-                    ctx.identity = await authenticator.authenticate_async(ctx)
-            except AuthnFailure as failure:
-                return self._authn_denied(ctx, failure, None)
-            except AuthnUnavailable as down:
-                return self._idp_unavailable(ctx, down, None)
-            plan = self._authorize(ctx, route, None)
-            if isinstance(plan, Decision):
-                return plan
-            keys = plan.derive(ctx)
-            outcome = await self.limiter.take_async(plan, keys, micros(ctx.now))
-            return self._finish(ctx, route, outcome, keys, None)
+            if route.bans is not None:
+                return await self._banned_async(ctx, route, route.bans)
+            return await self._judge_async(ctx, route)
         except InputRefused as refused:  # names differ: mypyc types one name once
             return self._unreadable(refused, None)
         except Exception as err:
             return self._internal_error(err)
+
+    async def _judge_async(self, ctx: MatchedContext, route: CompiledRoute) -> Decision:
+        """Steps 3-7 as _judge takes them, with the same step functions."""
+        try:
+            authenticator = addressee(ctx, route.authenticators, None)
+            if authenticator is not None:
+                ctx.identity = await authenticator.authenticate_async(ctx)
+        except AuthnFailure as failure:
+            return self._authn_denied(ctx, failure, None)
+        except AuthnUnavailable as down:
+            return self._idp_unavailable(ctx, down, None)
+        plan = self._authorize(ctx, route, None)
+        if isinstance(plan, Decision):
+            return plan
+        keys = plan.derive(ctx)
+        outcome = await self.limiter.take_async(plan, keys, micros(ctx.now))
+        return self._finish(ctx, route, outcome, keys, None)
 
     def explain(self, request: Request) -> Explanation:
         trace = Trace()
@@ -124,33 +145,39 @@ class Engine:
 
     # -- the procedure ---------------------------------------------------------------
     def _guarded(self, request: Request, trace: Trace | None) -> Decision:
-        """The steps in order, as decide_async takes them, with the same step functions:
-        normalize and match, authenticate, authorize, take from the limits, finish."""
+        """The steps in order, as decide_async takes them: normalize and match, then
+        (bans aside) authenticate, authorize, take from the limits, finish."""
         try:
             ctx = self._route(request, trace)
             if isinstance(ctx, Decision):
                 return ctx
             route = ctx.route
-            try:
-                authenticator = self._addressee(ctx, route, trace)
-                if authenticator is not None:
-                    ctx.identity = authenticator.authenticate(ctx)
-                    if trace is not None:
-                        trace.add(f"authn {authenticator.name}: {ctx.identity.subject}")
-            except AuthnFailure as failure:
-                return self._authn_denied(ctx, failure, trace)
-            except AuthnUnavailable as down:
-                return self._idp_unavailable(ctx, down, trace)
-            plan = self._authorize(ctx, route, trace)
-            if isinstance(plan, Decision):
-                return plan
-            keys = plan.derive(ctx)
-            outcome = self.limiter.take(plan, keys, micros(ctx.now))
-            return self._finish(ctx, route, outcome, keys, trace)
+            if route.bans is not None:
+                return self._banned(ctx, route, route.bans, trace)
+            return self._judge(ctx, route, trace)
         except InputRefused as refused:
             return self._unreadable(refused, trace)
         except Exception as err:
             return self._internal_error(err)
+
+    def _judge(self, ctx: MatchedContext, route: CompiledRoute, trace: Trace | None) -> Decision:
+        """Steps 3-7: the path of every decision."""
+        try:
+            authenticator = addressee(ctx, route.authenticators, trace)
+            if authenticator is not None:
+                ctx.identity = authenticator.authenticate(ctx)
+                if trace is not None:
+                    trace.add(f"authn {authenticator.name}: {ctx.identity.subject}")
+        except AuthnFailure as failure:
+            return self._authn_denied(ctx, failure, trace)
+        except AuthnUnavailable as down:
+            return self._idp_unavailable(ctx, down, trace)
+        plan = self._authorize(ctx, route, trace)
+        if isinstance(plan, Decision):
+            return plan
+        keys = plan.derive(ctx)
+        outcome = self.limiter.take(plan, keys, micros(ctx.now))
+        return self._finish(ctx, route, outcome, keys, trace)
 
     def _authorize(
         self, ctx: MatchedContext, route: CompiledRoute, trace: Trace | None
@@ -167,6 +194,56 @@ class Engine:
         if plan is None:
             return self._finish(ctx, route, None, None, trace)
         return plan
+
+    # -- bans (ratelimit/bans.py) ----------------------------------------------------------
+    def _banned(
+        self, ctx: MatchedContext, route: CompiledRoute, bans: BanPlan, trace: Trace | None
+    ) -> Decision:
+        """A route with bans: refused while one holds, before any credential is read;
+        otherwise decided, and a failure counted towards each ban that counts it."""
+        now = micros(ctx.now)
+        held = self.limiter.peek(bans.markers, bans.marker_keys(ctx), now)
+        refusal = ban_refusal(self.policy.name, ctx, route, held, trace)
+        if refusal is not None:
+            return refusal
+        decision = self._judge(ctx, route, trace)
+        for ban in bans.counting(decision.status):
+            failures = ban.failures
+            if failures is None or ban.starts(
+                self.limiter.take(failures, failures.derive(ctx), now)
+            ):
+                started = self.limiter.take(ban.marker, ban.marker.derive(ctx), now)
+                self._ban_started(ban.name, started, trace)
+        return unreusable(decision)
+
+    async def _banned_async(
+        self, ctx: MatchedContext, route: CompiledRoute, bans: BanPlan
+    ) -> Decision:
+        """_banned, with the limiter's async path."""
+        now = micros(ctx.now)
+        held = await self.limiter.peek_async(bans.markers, bans.marker_keys(ctx), now)
+        refusal = ban_refusal(self.policy.name, ctx, route, held, None)
+        if refusal is not None:
+            return refusal
+        decision = await self._judge_async(ctx, route)
+        for ban in bans.counting(decision.status):
+            failures = ban.failures
+            if failures is None or ban.starts(
+                await self.limiter.take_async(failures, failures.derive(ctx), now)
+            ):
+                started = await self.limiter.take_async(ban.marker, ban.marker.derive(ctx), now)
+                self._ban_started(ban.name, started, None)
+        return unreusable(decision)
+
+    def _ban_started(self, name: str, marker: LimitOutcome, trace: Trace | None) -> None:
+        """The marker taken: a ban starts (unless another request started it first)."""
+        if not marker.allowed or marker.unavailable:
+            return
+        if trace is not None:
+            trace.add(f"ban {name}: starts")
+        on_ban = self.options.on_ban
+        if on_ban is not None:
+            on_ban(name)
 
     def _route(self, request: Request, trace: Trace | None) -> Decision | MatchedContext:
         """Normalize and match: the context of a matched request, or the deny."""
@@ -266,41 +343,6 @@ class Engine:
             reusable=True,
         )
 
-    @staticmethod
-    def _addressee(
-        ctx: RequestContext, route: CompiledRoute, trace: Trace | None
-    ) -> Authenticator | None:
-        """The authn block the request's credential is for; None when none is presented.
-
-        When several blocks see a credential (a `jwt` and an `introspect` block both see
-        a bearer token), the first that prefers it wins, else the first that sees it.
-        Credentials from different sources (an API key and a bearer token) are refused
-        as ambiguous: which caller it is would depend on which a backend reads.
-        """
-        if ctx.identity is not None:
-            if trace is not None:
-                trace.add(f"authn: identity given ({ctx.identity.subject})")
-            return None
-        authenticators = route.authenticators
-        if len(authenticators) == 1:  # the common case, without building a list
-            only = authenticators[0]
-            if only.presented(ctx):
-                return only
-            if trace is not None:
-                trace.add("authn: no credentials presented")
-            return None
-        presented = [a for a in authenticators if a.presented(ctx)]
-        if not presented:
-            if trace is not None:
-                trace.add("authn: no credentials presented")
-            return None
-        if len(presented) == 1:
-            return presented[0]
-        if any(a.source != presented[0].source for a in presented):
-            raise ambiguous("more than one credential: " + " and ".join(
-                dict.fromkeys(a.name for a in presented)))  # fmt: skip
-        return next((a for a in presented if a.prefers(ctx)), presented[0])
-
     def _authn_denied(
         self,
         ctx: MatchedContext,
@@ -388,7 +430,7 @@ class Engine:
             raise ValueError("only a metered decision (Decision.metered) is taken again")
         plan, keys = metered.plan, metered.keys
         outcome = await self.limiter.take_async(plan, keys, micros(self.clock()))
-        refused = _refusal(outcome)
+        refused = limit_refusal(outcome)
         if refused is None:
             return decision._replace(response_headers=outcome.headers)
         status, reason, message = refused
@@ -401,7 +443,7 @@ class Engine:
         self, ctx: RequestContext, route: CompiledRoute, outcome: LimitOutcome, trace: Trace | None
     ) -> Decision | None:
         """503 when the store failed closed, 429 when a limit refused, else None."""
-        refused = _refusal(outcome)
+        refused = limit_refusal(outcome)
         if refused is None:
             if trace is not None:
                 trace.add("limits: within quota")
@@ -432,12 +474,3 @@ class Engine:
         log.error("internal error (%s), failing closed:\n%s", type(err).__name__, frames)
         return Decision(allow=False, status=500, reason=Reason.INTERNAL,
                         message="internal error", policy=self.policy.name)  # fmt: skip
-
-
-def _refusal(outcome: LimitOutcome) -> tuple[int, Reason, str] | None:
-    """503 when the store failed closed, 429 when a limit refused, else None."""
-    if outcome.unavailable:
-        return 503, Reason.RATE_LIMIT_UNAVAILABLE, "rate-limit store unavailable"
-    if not outcome.allowed:
-        return 429, Reason.RATE_LIMITED, f"rate limit `{outcome.exceeded}` exceeded"
-    return None

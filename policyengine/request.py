@@ -30,6 +30,7 @@ class Reason(StrEnum):
     INSUFFICIENT_SCOPE = "authz.insufficient_scope"  # 403: a token without a needed scope
     RATE_LIMITED = "ratelimit.exceeded"
     RATE_LIMIT_UNAVAILABLE = "ratelimit.unavailable"  # 503: the shared store did not answer
+    BANNED = "abuse.banned"  # 403: a `ban` holds, after repeated failures
     AUTHN_UNAVAILABLE = "authn.unavailable"  # 503: the identity provider did not answer
     INPUT_INVALID = "input.invalid"
     INPUT_TOO_LARGE = "input.too_large"

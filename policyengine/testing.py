@@ -16,7 +16,7 @@ import yaml
 
 from policyengine.decision import Decision
 from policyengine.request import Identity, Request
-from policyengine.syntax.literals import duration_seconds
+from policyengine.syntax.core import duration_seconds
 from policyengine.yamldata import load_yaml
 
 CASE_KEYS = {"name", "request", "identity", "expect", "advance"}

@@ -16,6 +16,7 @@ from typing import Any
 from policyengine.authenticator import Authenticator
 from policyengine.context import RequestContext
 from policyengine.hosts import HostSet
+from policyengine.ratelimit.bans import BanPlan
 from policyengine.ratelimit.plan import LimitPlan
 from policyengine.request import InputError
 
@@ -79,6 +80,7 @@ class CompiledRoute:
     body: InputSpec | None
     query: InputSpec | None
     limits: LimitPlan | None  # None: the route has no limits
+    bans: BanPlan | None  # None: no ban guards the route (checked before authentication)
     hosts: HostSet | None = None  # its group's or its own `host`; None: any host
 
 

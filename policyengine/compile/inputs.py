@@ -35,7 +35,7 @@ def collect_inputs(state: CompileState) -> None:
                 if expr.root.value == "header" and expr.parts:
                     headers.add(expr.parts[0].key.lower())
                 client_ip = client_ip or expr.root.value == "client_ip"
-    for limit in state.limits.values():
+    for limit in state.counted():
         for key in limit.by:
             if key.kind is ast.LimitKeyKind.HEADER and key.arg is not None:
                 headers.add(key.arg.lower())

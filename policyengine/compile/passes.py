@@ -33,6 +33,8 @@ def collect_declarations(state: CompileState) -> None:
                 _declare(state, state.schemas, statement.name, Declared(statement, file), "schema")
             elif isinstance(statement, ast.LimitDecl):
                 _declare(state, state.limits, statement.name, statement, "limit")
+            elif isinstance(statement, ast.BanDecl):
+                _declare(state, state.bans, statement.name, statement, "ban")
             elif isinstance(statement, ast.AuthnBlock):
                 label = ast.Name(statement.label, (statement.name or statement.kind).span)
                 _declare(state, state.authn_blocks, label, Declared(statement, file), "authn block")
@@ -199,6 +201,10 @@ def _resolve_rule(state: CompileState, rule: ast.Rule) -> None:
         for name in rule.names:
             if name.value not in state.limits:
                 _unknown(state, "limit", name.value, name.span, state.limits)
+    elif isinstance(rule, ast.BanRule):
+        for name in rule.names:
+            if name.value not in state.bans:
+                _unknown(state, "ban", name.value, name.span, state.bans)
     elif isinstance(rule, ast.RequireAuthn):
         for name in rule.names:
             if name.value not in state.authn_blocks:

@@ -9,6 +9,7 @@ from policyengine.compile.state import CompileState, FlatRoute
 from policyengine.errors import Diagnostics
 from policyengine.expr import ExprCompiler, ExprEnv
 from policyengine.patterns import PathPattern
+from policyengine.ratelimit.bans import BanPlan, ban_plan_of
 from policyengine.ratelimit.plan import plan_of
 from policyengine.schema import DEFAULT_MAX_BODY, compile_query_schema
 from policyengine.tree import (
@@ -95,7 +96,19 @@ def _compile_target(
         query=query,
         limits=plan_of(specs) if specs else None,
         hosts=route_hosts(state, flat),
+        bans=_bans(state, flat),
     )
+
+
+def _bans(state: CompileState, flat: FlatRoute) -> BanPlan | None:
+    specs = tuple(
+        state.compiled_bans[name.value]
+        for rule in flat.route.rules
+        if isinstance(rule, ast.BanRule)
+        for name in rule.names
+        if name.value in state.compiled_bans
+    )
+    return ban_plan_of(specs) if specs else None
 
 
 def _expr_env(

@@ -58,6 +58,7 @@ class Series:
 
 class Metrics:
     __slots__ = (
+        "bans",
         "connections",
         "decisions",
         "directory",
@@ -66,8 +67,11 @@ class Metrics:
         "latency_sum_us",
         "limiter",
         "limiter_source",
+        "reload_failing",
         "reloads",
         "reused",
+        "revision",
+        "revisions",
     )
 
     def __init__(
@@ -84,7 +88,11 @@ class Metrics:
         self.latency_buckets = [0] * (len(LATENCY_BOUNDS_US) + 1)
         self.latency_sum_us = 0
         self.reloads: dict[str, int] = {}
+        self.reload_failing = 0  # 1 while the last reload failed (summed: workers)
         self.http_errors: dict[str, int] = {}
+        self.revision: str | None = None  # the bundle revision in service here
+        self.revisions: dict[str, int] = {}  # in totals: workers serving each revision
+        self.bans: dict[str, int] = {}  # bans started, by name
 
     def series(self, key: DecisionKey) -> Series:
         series = self.decisions.get(key)
@@ -108,6 +116,10 @@ class Metrics:
     def reload(self, ok: bool) -> None:
         result = "ok" if ok else "error"
         self.reloads[result] = self.reloads.get(result, 0) + 1
+        self.reload_failing = 0 if ok else 1
+
+    def ban_started(self, name: str) -> None:
+        self.bans[name] = self.bans.get(name, 0) + 1
 
     def http_error(self, kind: str) -> None:
         self.http_errors[kind] = self.http_errors.get(kind, 0) + 1
@@ -119,9 +131,12 @@ class Metrics:
             "latency_buckets": self.latency_buckets,
             "latency_sum_us": self.latency_sum_us,
             "reloads": self.reloads,
+            "reload_failing": self.reload_failing,
+            "bans": self.bans,
             "http_errors": self.http_errors,
             "connections": self.connections,
             "reused": self.reused,
+            "revision": self.revision,
             "limiter": dict(self.limiter_source()) if self.limiter_source else self.limiter,
         }
 
@@ -156,9 +171,14 @@ class Metrics:
         self.latency_sum_us += int(snapshot.get("latency_sum_us", 0))
         self.connections += int(snapshot.get("connections", 0))
         self.reused += int(snapshot.get("reused", 0))
-        for table, counts in (("reloads", self.reloads), ("http_errors", self.http_errors)):
+        self.reload_failing += int(snapshot.get("reload_failing", 0))
+        tables = (("reloads", self.reloads), ("http_errors", self.http_errors), ("bans", self.bans))
+        for table, counts in tables:
             for name, count in snapshot.get(table, {}).items():
                 counts[name] = counts.get(name, 0) + int(count)
+        revision = snapshot.get("revision")
+        if isinstance(revision, str):
+            self.revisions[revision] = self.revisions.get(revision, 0) + 1
         for name, value in snapshot.get("limiter", {}).items():
             self.limiter[name] = self.limiter.get(name, 0.0) + float(value)
 

@@ -8,6 +8,7 @@ the kernel spreads connections over them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import signal
@@ -21,13 +22,15 @@ from policyengine.ratelimit import Limiter, limiter_from_url
 from policyengine.server.app import App
 from policyengine.server.config import ServerConfig
 from policyengine.server.connection import HttpConnection
-from policyengine.server.decisionlog import DecisionLog
+from policyengine.server.decisionlog import DecisionLog, LogFormat
 from policyengine.server.metrics import Metrics, limiter_stats
-from policyengine.server.reload import EngineHolder, Reloader
+from policyengine.server.reload import Built, EngineHolder, Reloader
 from policyengine.server.state import ServerState
 from policyengine.server.tls import TlsContexts, grpc_server_credentials
+from policyengine.server.tracing import DecisionTracer
 
 if TYPE_CHECKING:
+    from policyengine.server.bundles import BundleWatcher
     from policyengine.server.envoy_grpc import GrpcServer
 
 log = logging.getLogger("policyengine.server")
@@ -54,12 +57,13 @@ def bind(host: str, port: int, *, reuse_port: bool, listen: bool = True) -> sock
     return sock
 
 
-def build_engine(config: ServerConfig, limiter: Limiter) -> Engine:
+def build_engine(config: ServerConfig, limiter: Limiter, metrics: Metrics | None = None) -> Engine:
     """The same limiter for every engine a reload builds: counts survive reloads."""
     options = EngineOptions(
         subject_header=config.subject_header,
         roles_header=config.roles_header,
         on_missing_body=config.on_missing_body,
+        on_ban=metrics.ban_started if metrics is not None else None,
     )
     return Engine.load(config.policy_dir, limiter=limiter, options=options)
 
@@ -91,6 +95,27 @@ async def _serve(config: ServerConfig, metrics_dir: Path | None) -> None:
         await worker.stop()
 
 
+def _reloading(
+    config: ServerConfig, limiter: Limiter, holder: EngineHolder, metrics: Metrics
+) -> tuple[Reloader, BundleWatcher | None]:
+    """The directory's files polled, or bundles polled and unpacked: one Reloader swaps."""
+    if config.bundle is None:
+
+        def build() -> Built:  # the revision: the policy's own (CompiledPolicy.revision)
+            return build_engine(config, limiter, metrics), None
+
+        return Reloader(holder, config.policy_dir, build, metrics, config.reload_interval), None
+
+    from policyengine.server.bundles import BundleWatcher  # bundles only: cryptography
+
+    def build_at(directory: Path) -> Engine:
+        return build_engine(dataclasses.replace(config, policy_dir=directory), limiter, metrics)
+
+    start = (config.policy_dir, config.revision)
+    bundles = BundleWatcher(config.bundle, holder, metrics, build_at, start)
+    return Reloader(holder, config.policy_dir, bundles.build, metrics, 0.0), bundles
+
+
 class Worker:
     """Everything one serving process runs, inside its event loop."""
 
@@ -104,6 +129,7 @@ class Worker:
         reloader: Reloader,
         grpc: GrpcServer | None = None,
         tls: TlsContexts | None = None,
+        bundles: BundleWatcher | None = None,
     ) -> None:
         self.config = config
         self.limiter = limiter
@@ -113,6 +139,7 @@ class Worker:
         self.reloader = reloader
         self.grpc = grpc
         self.tls = tls
+        self.bundles = bundles
 
     @classmethod
     async def start(cls, config: ServerConfig, metrics_dir: Path | None = None) -> Worker:
@@ -126,16 +153,24 @@ class Worker:
             recovery_ms=store.recovery_ms,
             ca_file=store.ca_file,
         )
-        build = functools.partial(build_engine, config, limiter)
-        holder = EngineHolder(await loop.run_in_executor(None, build))
         metrics = Metrics(metrics_dir, limiter_stats(limiter))
+        build = functools.partial(build_engine, config, limiter, metrics)
+        engine = await loop.run_in_executor(None, build)
+        holder = EngineHolder(engine, config.revision)
+        metrics.revision = holder.revision
         decision_log = (
-            DecisionLog.open(config.decision_log.target, config.decision_log.sample)
+            DecisionLog.open(
+                config.decision_log.target,
+                config.decision_log.sample,
+                LogFormat(config.decision_log.log_format),
+            )
             if config.decision_log
             else None
         )
         # A networked store needs a Task per decision (its client insists on one).
-        app = App(config, holder, metrics, decision_log, eager=config.redis_url is None)
+        tracer = DecisionTracer(config.otlp_endpoint) if config.otlp_endpoint else None
+        app = App(config, holder, metrics, decision_log, eager=config.redis_url is None,
+                  tracer=tracer)  # fmt: skip
         state = ServerState(app, config.limits, config.trusted_proxies)
         tls = TlsContexts(config.tls) if config.tls is not None else None
         grpc = None
@@ -164,12 +199,14 @@ class Worker:
             if grpc is not None:
                 await grpc.stop(0)
             raise
-        reloader = Reloader(holder, config.policy_dir, build, metrics, config.reload_interval)
+        reloader, bundles = _reloading(config, limiter, holder, metrics)
         state.start()
         reloader.start()
+        if bundles is not None:
+            bundles.start(reloader.request)
         if tls is not None:
             tls.start(config.reload_interval)
-        worker = cls(config, limiter, app, state, server, reloader, grpc, tls)
+        worker = cls(config, limiter, app, state, server, reloader, grpc, tls, bundles)
         host, port = worker.address
         scheme = "https" if tls is not None else "http"
         name = holder.engine.policy.name or "-"
@@ -215,9 +252,13 @@ class Worker:
         self.reloader.stop()
         if self.tls is not None:
             self.tls.stop()
+        if self.bundles is not None:
+            self.bundles.stop()
         state.stop()
         if app.decision_log is not None:
             app.decision_log.close()
+        if app.tracer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, app.tracer.close)
         app.metrics.publish()
         close = getattr(self.limiter, "aclose", None)
         if close is not None:

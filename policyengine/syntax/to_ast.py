@@ -10,23 +10,24 @@ from lark import Token, Tree
 from lark.tree import Meta
 
 from policyengine import ast
-from policyengine.errors import Diagnostic
 from policyengine.source import Source, Span
-from policyengine.syntax.literals import (
-    PERIOD_NAMES,
+from policyengine.syntax.core import (
+    MAX_NUMBER_LENGTH,
+    AstBuildError,
     duration_seconds,
-    number,
     size_bytes,
     unquote,
 )
+from policyengine.syntax.limits import LimitsBuilder
 
-
-class AstBuildError(Exception):
-    """A value the grammar accepts but the language does not (raised inside Lark)."""
-
-    def __init__(self, diagnostic: Diagnostic) -> None:
-        super().__init__(diagnostic.message)
-        self.diagnostic = diagnostic
+__all__ = [
+    "MAX_NUMBER_LENGTH",
+    "AstBuildError",
+    "AstBuilder",
+    "duration_seconds",
+    "size_bytes",
+    "unquote",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class _Scopes:
     names: tuple[ast.Name, ...] = ()
 
 
-class AstBuilder:
+class AstBuilder(LimitsBuilder):
     """Each method turns one grammar rule into AST nodes, with spans from Lark's meta.
 
     `build` walks the tree bottom-up itself, calling the method named after each rule
@@ -61,28 +62,6 @@ class AstBuilder:
         if method is None:
             return Tree(tree.data, children, tree.meta)
         return method(tree.meta, children)
-
-    # -- helpers -----------------------------------------------------------------------
-    def _span(self, meta: Meta) -> Span:
-        if getattr(meta, "empty", True):
-            return Span(self.source, 0, 0)
-        return Span(self.source, meta.start_pos, meta.end_pos)
-
-    def _tok_span(self, tok: Token) -> Span:
-        start = tok.start_pos or 0
-        return Span(self.source, start, tok.end_pos if tok.end_pos is not None else start)
-
-    def _name(self, tok: Token) -> ast.Name:
-        return ast.Name(str(tok), self._tok_span(tok))
-
-    def _num(self, tok: Token) -> int | float:
-        try:
-            return number(str(tok))
-        except ValueError as err:
-            raise self._fail("syntax/bad-number", str(err), self._tok_span(tok)) from None
-
-    def _fail(self, code: str, message: str, span: Span, help: str | None = None) -> AstBuildError:
-        return AstBuildError(Diagnostic(code, message, span, help))
 
     # -- top level ---------------------------------------------------------------------
     def start(self, meta: Meta, items: list[ast.Statement]) -> list[ast.Statement]:
@@ -226,90 +205,6 @@ class AstBuilder:
                 low = self._num(tok)
         return ast.Range(low, high, self._span(meta))
 
-    # -- limits ------------------------------------------------------------------------
-    def limit_decl(self, meta: Meta, items: list[Any]) -> ast.LimitDecl:
-        name, count_tok, period_tok = items[0], items[1], items[2]
-        by: tuple[ast.LimitKey, ...] = ()
-        burst: int | None = None
-        for extra in items[3:]:
-            if isinstance(extra, tuple):
-                by = extra
-            else:
-                burst = extra
-        count = self._num(count_tok)
-        if not isinstance(count, int) or count <= 0:
-            raise self._fail(
-                "syntax/limit-count",
-                "a limit's count must be a whole number above 0",
-                self._tok_span(count_tok),
-            )
-        return ast.LimitDecl(
-            self._name(name), count, self._period(period_tok), by, burst, self._span(meta)
-        )
-
-    def _period(self, tok: Token) -> float:
-        if tok.type == "DURATION":
-            seconds = duration_seconds(tok)
-        elif str(tok) in PERIOD_NAMES:
-            seconds = PERIOD_NAMES[str(tok)]
-        else:
-            raise self._fail(
-                "syntax/limit-period",
-                f"unknown period `{tok}`",
-                self._tok_span(tok),
-                "use a duration like `10s`, `5m`, `1h`, `1d`, or `second`, `minute`, `hour`, `day`",
-            )
-        if seconds <= 0:
-            raise self._fail(
-                "syntax/limit-period", "a period must be longer than 0", self._tok_span(tok)
-            )
-        return float(seconds)
-
-    def limit_by(self, meta: Meta, items: list[ast.LimitKey]) -> tuple[ast.LimitKey, ...]:
-        return tuple(items)
-
-    def key_name(self, meta: Meta, items: list[Token]) -> ast.LimitKey:
-        simple = {"subject", "client_ip", "api_key", "route"}
-        if str(items[0]) not in simple:
-            raise self._fail(
-                "syntax/limit-key",
-                f"unknown limit key `{items[0]}`",
-                self._span(meta),
-                'keys are `subject`, `client_ip`, `api_key`, `route`, `header "H"`, `claims.NAME`',
-            )
-        return ast.LimitKey(ast.LimitKeyKind(str(items[0])), None, self._span(meta))
-
-    def key_header(self, meta: Meta, items: list[Token]) -> ast.LimitKey:
-        if str(items[0]) != "header":
-            raise self._fail(
-                "syntax/limit-key",
-                f"unknown limit key `{items[0]}`",
-                self._span(meta),
-                'did you mean `header "H"`?',
-            )
-        return ast.LimitKey(ast.LimitKeyKind.HEADER, unquote(items[1]).lower(), self._span(meta))
-
-    def key_claim(self, meta: Meta, items: list[Token]) -> ast.LimitKey:
-        if str(items[0]) != "claims":
-            raise self._fail(
-                "syntax/limit-key",
-                f"unknown limit key `{items[0]}`",
-                self._span(meta),
-                "did you mean `claims.NAME`?",
-            )
-        path = ".".join(str(t) for t in items[1:])
-        return ast.LimitKey(ast.LimitKeyKind.CLAIM, path, self._span(meta))
-
-    def limit_burst(self, meta: Meta, items: list[Token]) -> int:
-        value = self._num(items[0])
-        if not isinstance(value, int) or value <= 0:
-            raise self._fail(
-                "syntax/limit-burst",
-                "burst must be a whole number above 0",
-                self._tok_span(items[0]),
-            )
-        return value
-
     # -- routes ------------------------------------------------------------------------
     def group(self, meta: Meta, items: list[Any]) -> ast.Group:
         return ast.Group(unquote(items[0]), tuple(items[1:]), self._span(meta))
@@ -379,6 +274,9 @@ class AstBuilder:
 
     def limit_rule(self, meta: Meta, items: list[Any]) -> ast.LimitRule:
         return ast.LimitRule(items[0], self._span(meta))
+
+    def ban_rule(self, meta: Meta, items: list[Any]) -> ast.BanRule:
+        return ast.BanRule(items[0], self._span(meta))
 
     # -- expressions -------------------------------------------------------------------
     def _bool_op(self, kind: ast.BoolOpKind, meta: Meta, items: list[Any]) -> ast.Expr:
