@@ -27,11 +27,12 @@ from typing import Any
 from decide import pe_requests
 from workload import make_workload, write_policy_dir
 
-from policyengine import Decision, Engine, Reason, Request
+from policyengine import Engine, Reason, Request
 from policyengine.answers import who
 from policyengine.authn.api_key import ApiKeyAuthenticator, key_digest
 from policyengine.authorize import check_rules
 from policyengine.context import RequestContext
+from policyengine.decision import new_decision
 from policyengine.engine import MatchedContext
 from policyengine.inputs import check_input
 from policyengine.paths import normalize_target
@@ -113,8 +114,8 @@ def steps_for(engine: Engine, requests: list[Request]) -> list[Step]:
             lambda: contexts(True),
         ),
         (
-            "  of which: Decision(...) alone, by keyword",
-            lambda a: Decision(**a),
+            "  of which: new_decision(...) alone, by keyword",
+            lambda a: new_decision(**a),
             lambda: list(decision_args),
         ),
     ]

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from policyengine.context import RequestContext
-from policyengine.decision import Decision
+from policyengine.decision import Decision, new_decision
 from policyengine.ratelimit.algorithm import micros, whole_seconds
 from policyengine.ratelimit.bans import ban_name
 from policyengine.ratelimit.base import LimitOutcome
@@ -42,7 +42,7 @@ def deny(
     that may pass, no counter): as long as the context's identity stays valid."""
     subject, roles = who(ctx)
     reuse = (ctx.reuse_until if ctx is not None else _FOREVER) if reusable else 0.0
-    return Decision(
+    return new_decision(
         allow=False,
         status=status,
         reason=reason,
@@ -69,7 +69,7 @@ def invalid_input(
     """The body or query failed its schema (step 6), after the limits took their count."""
     status, reason, message, errors = refused
     subject, roles = who(ctx)
-    return Decision(
+    return new_decision(
         allow=False,
         status=status,
         reason=reason,
@@ -99,7 +99,7 @@ def allow(
     """The allow, with the identity handed upstream under `upstream_names` (subject, roles)."""
     identity = ctx.identity
     if identity is None:
-        return Decision(
+        return new_decision(
             allow=True,
             status=200,
             reason=Reason.ALLOW,
@@ -113,7 +113,7 @@ def allow(
             metered=metered,
         )
     subject_header, roles_header = upstream_names
-    return Decision(
+    return new_decision(
         allow=True,
         status=200,
         reason=Reason.ALLOW,

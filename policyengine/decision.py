@@ -70,3 +70,28 @@ class Decision(NamedTuple):
             "response_headers": dict(self.response_headers),
             "errors": [e.to_dict() for e in self.errors],
         }
+
+
+def new_decision(
+    *,
+    allow: bool,
+    status: int,
+    reason: Reason,
+    message: str = "",
+    route: str | None = None,
+    rule: str | None = None,
+    subject: str | None = None,
+    roles: tuple[str, ...] = (),
+    upstream_headers: Mapping[str, str] = _NO_HEADERS,
+    response_headers: Mapping[str, str] = _NO_HEADERS,
+    errors: tuple[InputError, ...] = (),
+    policy: str | None = None,
+    reuse_until: float = 0.0,
+    metered: Metered | None = None,
+) -> Decision:
+    """A Decision, by keyword, at the cost of positional arguments: compiled, the keywords
+    of a call to this function are bound once by mypyc, where the NamedTuple's own
+    constructor binds them on every call (about 0.3 µs for a decision's dozen)."""
+    return Decision(allow, status, reason, message, route, rule, subject, roles,
+                    upstream_headers, response_headers, errors, policy, reuse_until,
+                    metered)  # fmt: skip

@@ -32,7 +32,7 @@ from policyengine.authenticator import (
 from policyengine.authorize import check_rules
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import MAX_UNCHECKED_BODY, RequestContext
-from policyengine.decision import Decision
+from policyengine.decision import Decision, new_decision
 from policyengine.hardening import overridden_method, override_refusal
 from policyengine.hosts import BadHost, HostSet, request_host
 from policyengine.inputs import MissingBody, check_input
@@ -434,7 +434,7 @@ class Engine:
         if refused is None:
             return decision._replace(response_headers=outcome.headers)
         status, reason, message = refused
-        return Decision(allow=False, status=status, reason=reason, message=message,
+        return new_decision(allow=False, status=status, reason=reason, message=message,
                         route=decision.route, rule=decision.rule, subject=decision.subject,
                         roles=decision.roles, upstream_headers={},
                         response_headers=outcome.headers, policy=decision.policy)  # fmt: skip
@@ -465,12 +465,12 @@ class Engine:
     def _unreadable(self, err: InputRefused, trace: Trace | None) -> Decision:
         if trace is not None:
             trace.add(f"input: {err.message}")
-        return Decision(allow=False, status=err.status, reason=err.reason, message=err.message,
+        return new_decision(allow=False, status=err.status, reason=err.reason, message=err.message,
                         errors=err.errors, policy=self.policy.name)  # fmt: skip
 
     def _internal_error(self, err: Exception) -> Decision:
         # The traceback names code, not data: the exception's message may hold request data.
         frames = "".join(traceback.format_tb(err.__traceback__))
         log.error("internal error (%s), failing closed:\n%s", type(err).__name__, frames)
-        return Decision(allow=False, status=500, reason=Reason.INTERNAL,
+        return new_decision(allow=False, status=500, reason=Reason.INTERNAL,
                         message="internal error", policy=self.policy.name)  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any
 from policyengine import ast
 from policyengine.context import RequestContext
 from policyengine.errors import Diagnostics, one_of
+from policyengine.jsonbody import value_at
 from policyengine.numbers import is_number
 from policyengine.patterns import ParamType
 from policyengine.regex import RegexError, compile_regex
@@ -140,18 +141,6 @@ def _ordered(op: ast.CompareOp) -> Callable[[Any, Any], bool]:
     return check
 
 
-def _dig(value: Any, keys: tuple[str, ...]) -> Any:
-    for key in keys:
-        if isinstance(value, dict):
-            value = value.get(key)
-        elif isinstance(value, list) and key.isdigit():
-            index = int(key)
-            value = value[index] if index < len(value) else None
-        else:
-            return None
-    return value
-
-
 # --- the compiler -------------------------------------------------------------------------
 
 
@@ -265,12 +254,12 @@ class ExprCompiler:
 
     def _ref_claims(self, ref: ast.Ref, keys: tuple[str, ...]) -> Compiled:
         def claims(c: RequestContext) -> Any:
-            return _dig(c.identity.claims, keys) if c.identity else None
+            return value_at(c.identity.claims, keys) if c.identity else None
 
         return Compiled(claims, Type.ANY)
 
     def _ref_body(self, ref: ast.Ref, keys: tuple[str, ...]) -> Compiled:
-        return Compiled(lambda c: _dig(c.json_body(), keys), Type.ANY)
+        return Compiled(lambda c: value_at(c.json_body(), keys), Type.ANY)
 
     def _ref_header(self, ref: ast.Ref, keys: tuple[str, ...]) -> Compiled:
         name = self._one_part(ref, keys, "header name")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from policyengine.numbers import MAX_CHARS, NumberError, exact_float
@@ -20,6 +21,22 @@ MAX_DEPTH = 64
 MAX_NUMBER_CHARS = MAX_CHARS
 # an escaped surrogate; paired ones are decoded into one character, unpaired ones are not
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def value_at(value: Any, keys: tuple[str, ...]) -> Any:
+    """The value at a path of names in parsed JSON (a body, a token's claims): an object
+    member by name, an array element by a decimal index (`items.0`); None when any step
+    is missing or reaches a value of another kind. The one walker of conditions
+    (`body.a.b`, `claims.a.b`) and limit keys (`by claims.a.b`)."""
+    for key in keys:
+        if isinstance(value, dict | Mapping):  # dict first: bodies and most claims
+            value = value.get(key)
+        elif isinstance(value, list) and key.isdigit():
+            index = int(key)
+            value = value[index] if index < len(value) else None
+        else:
+            return None
+    return value
 
 
 class InvalidJson(ValueError):

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from policyengine.authenticator import AuthnUnavailable
 from policyengine.authn.http import FetchError, JsonResponse, fetch_json
-from policyengine.authn.keys import KeyFileError, VerificationKey, parse_jwks
+from policyengine.authn.jwt_keys import KeyFileError, VerificationKey, parse_jwks
 
 log = logging.getLogger("policyengine.authn")
 

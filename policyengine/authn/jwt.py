@@ -25,7 +25,7 @@ from policyengine.authn.cache import ExpiringCache, token_key
 from policyengine.authn.claims import ClaimMapping, ClaimRules, Rejection
 from policyengine.authn.jose import NotPlainJson, TokenRules, decode_part, plain_object
 from policyengine.authn.jwks import JwksUrl
-from policyengine.authn.keys import VerificationKey
+from policyengine.authn.jwt_keys import VerificationKey
 from policyengine.context import RequestContext
 from policyengine.request import Identity, Reason
 

@@ -17,7 +17,7 @@ from policyengine.authn.http import url_problem
 from policyengine.authn.jose import DEFAULT_MAX_BYTES, DEFAULT_TYPES, TokenRules, media_type
 from policyengine.authn.jwks import JwksUrl
 from policyengine.authn.jwt import JwtAuthenticator
-from policyengine.authn.keys import (
+from policyengine.authn.jwt_keys import (
     ALGORITHMS,
     HMAC,
     KeyFileError,

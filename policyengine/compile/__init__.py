@@ -15,6 +15,7 @@ from pathlib import Path
 
 from policyengine import ast
 from policyengine.authn import BUILDERS, AuthnBuildContext
+from policyengine.compile.build_tree import build_tree
 from policyengine.compile.hosts import check_hosts
 from policyengine.compile.inputs import collect_inputs
 from policyengine.compile.lints import (
@@ -35,7 +36,6 @@ from policyengine.compile.passes import (
 )
 from policyengine.compile.rules import compile_routes
 from policyengine.compile.state import CompileState
-from policyengine.compile.tree import build_tree
 from policyengine.decision import DecisionInputs
 from policyengine.errors import Diagnostic, PolicyError, one_of
 from policyengine.hardening import Hardening

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from policyengine import ast
+from policyengine.compile.build_tree import build_tree
 from policyengine.compile.state import CompileState, FlatRoute
-from policyengine.compile.tree import build_tree
 from policyengine.errors import one_of
 from policyengine.patterns import ParamType, PathPattern, SegmentKind
 from policyengine.tree import AllowKind, CompiledRoute, DecisionTree, Endpoint, Node

@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from policyengine.decision import Decision
+from policyengine.decision import Decision, new_decision
 from policyengine.engine import Engine
 from policyengine.request import Reason, Request, without_forwarded
 from policyengine.server import adapters, render
@@ -239,9 +239,8 @@ class App:
         # read once: a reload swaps it between requests only; the cache is this engine's
         engine = cache.engine if cache is not None else self.holder.engine
         if isinstance(request, Refusal):
-            refused = Decision(
-                False, 400, Reason.BAD_REQUEST, request.message, policy=engine.policy.name
-            )
+            refused = new_decision(allow=False, status=400, reason=Reason.BAD_REQUEST,
+                                   message=request.message, policy=engine.policy.name)  # fmt: skip
             return self._finish(endpoint, http.method, http.target, refused, renderer, started,
                                 http=http)  # fmt: skip
         forwarded = engine.policy.inputs.forwarded
@@ -385,7 +384,8 @@ class App:
     @staticmethod
     def _internal(err: BaseException, policy: str | None) -> Decision:
         log_internal_error(err)
-        return Decision(False, 500, Reason.INTERNAL, "internal error", policy=policy)
+        return new_decision(allow=False, status=500, reason=Reason.INTERNAL,
+                            message="internal error", policy=policy)  # fmt: skip
 
     # -- operations endpoints ----------------------------------------------------------
     def _healthz(self, http: HttpRequest) -> Reply:

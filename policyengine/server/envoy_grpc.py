@@ -33,7 +33,7 @@ from envoy.type.v3.http_status_pb2 import HttpStatus
 from google.rpc.status_pb2 import Status
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from policyengine.decision import Decision
+from policyengine.decision import Decision, new_decision
 from policyengine.request import Reason
 from policyengine.server.adapters import ENVOY_PREFIX
 from policyengine.server.app import App, log_internal_error
@@ -147,7 +147,9 @@ def _options(headers: Mapping[str, str]) -> list[Any]:
 
 
 def _internal_error() -> bytes:
-    decision = Decision(False, 500, Reason.INTERNAL, "internal error")
+    decision = new_decision(
+        allow=False, status=500, reason=Reason.INTERNAL, message="internal error"
+    )
     return denied(decision, "")
 
 
