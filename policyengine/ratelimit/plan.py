@@ -12,7 +12,7 @@ from typing import Final
 
 from policyengine.context import RequestContext
 from policyengine.ratelimit.algorithm import MICROS, Kind, Rule, whole_seconds
-from policyengine.ratelimit.keys import RuleKey, rule_key_of
+from policyengine.ratelimit.counter_keys import RuleKey, rule_key_of
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from policyengine.context import RequestContext
-from policyengine.ratelimit.keys import limit_key
+from policyengine.ratelimit.counter_keys import limit_key
 from policyengine.ratelimit.plan import LimitSpec, plan_of, rule_of
 from policyengine.request import Identity, Request
 

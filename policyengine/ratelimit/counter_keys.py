@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from policyengine.context import RequestContext
+from policyengine.jsonbody import value_at
 from policyengine.ratelimit.algorithm import Rule
 
 ABSENT = "\x00"  # no value; distinct from every value a request can carry
 
-ValueOf = Callable[[RequestContext, str | None], str]
+ValueOf = Callable[[RequestContext, Any], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class RuleKey:
 
     rule: Rule
     seed: Any  # hashlib's BLAKE2b state after repr((name, kind)): copied, never updated
-    values: tuple[tuple[ValueOf, str | None], ...]
+    values: tuple[tuple[ValueOf, Any], ...]
 
     def key(self, ctx: RequestContext) -> bytes:
         digest = self.seed.copy()
@@ -46,7 +47,12 @@ class RuleKey:
 
 def rule_key_of(rule: Rule) -> RuleKey:
     seed = hashlib.blake2b(repr((rule.name, rule.kind.value)).encode(), digest_size=16)
-    return RuleKey(rule, seed, tuple([(_VALUES[kind], arg) for kind, arg in rule.keys]))
+    return RuleKey(rule, seed, tuple([(_VALUES[kind], _arg(kind, arg)) for kind, arg in rule.keys]))
+
+
+def _arg(kind: str, arg: str | None) -> Any:
+    """What a value function reads: a claim's path as its names, the rest as written."""
+    return tuple((arg or "").split(".")) if kind == "claims" else arg
 
 
 def limit_key(rule: Rule, ctx: RequestContext) -> bytes:
@@ -82,10 +88,9 @@ def _header(ctx: RequestContext, name: str | None) -> str:
     return ABSENT if value is None else "h" + value
 
 
-def _claim(ctx: RequestContext, path: str | None) -> str:
-    value: Any = ctx.identity.claims if ctx.identity is not None else None
-    for step in (path or "").split("."):
-        value = value.get(step) if isinstance(value, Mapping) else None
+def _claim(ctx: RequestContext, path: Any) -> str:
+    """`path`: the claim's names, split once when the key was made (rule_key_of)."""
+    value = value_at(ctx.identity.claims, path) if ctx.identity is not None else None
     if value is None:
         return ABSENT
     return "c" + json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
