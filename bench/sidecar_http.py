@@ -33,6 +33,7 @@ shows medians over rounds and the ratios the issue sets targets for.
 
     bench/http.sh [--duration 5] [--rounds 3] [--connections 50] [--servers]
                   [--limit-connections 50,300] [--skip-limits | --only-limits]
+    bench/http.sh --uncached | --mix | --scaling [--duration 5] [--rounds 3]   (sidecar_mix.py)
 """
 
 from __future__ import annotations
@@ -333,6 +334,10 @@ def envoy_targets(
 
 
 def main() -> None:
+    if {"--uncached", "--mix", "--scaling"} & set(sys.argv[1:]):
+        from sidecar_mix import main as mix
+
+        return mix(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
