@@ -73,10 +73,10 @@ def time_requests(conn: HttpConnection, requests: list[bytes], rounds: int) -> f
     conn.data_received(requests[0])
     means = []
     for _ in range(rounds):
-        started = time.perf_counter_ns()
+        started = time.thread_time_ns()
         for request in requests:
             conn.data_received(request)
-        means.append((time.perf_counter_ns() - started) / len(requests) / 1000)
+        means.append((time.thread_time_ns() - started) / len(requests) / 1000)
     return statistics.median(means)
 
 

@@ -199,8 +199,12 @@ class Engine:
         assert ctx.route is not None
         try:
             authenticator = self._addressee(ctx, ctx.route, None)
-            if authenticator is not None:
+            if authenticator is None:
+                pass
+            elif authenticator.waits:
                 ctx.identity = await authenticator.authenticate_async(ctx)
+            else:  # no coroutine to build and step for a block that never waits
+                ctx.identity = authenticator.authenticate(ctx)
         except AuthnFailure as failure:
             return self._authn_denied(ctx, failure, None)
         except AuthnUnavailable as down:

@@ -47,6 +47,8 @@ Outcome = Identity | Rejection
 
 
 class IntrospectAuthenticator(BearerAuthenticator):
+    waits = True  # the IdP is called on a miss
+
     def __init__(
         self,
         name: str,
@@ -64,7 +66,7 @@ class IntrospectAuthenticator(BearerAuthenticator):
         self.cache_seconds = cache_seconds
         self.rules = rules
         self.mapping = mapping
-        self.cache: ExpiringCache[Outcome] = ExpiringCache()
+        self.cache: ExpiringCache[bytes, Outcome] = ExpiringCache()
         basic = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
         self._authorization = "Basic " + base64.b64encode(basic.encode("utf-8")).decode("ascii")
 

@@ -17,53 +17,49 @@ MAX_CACHED_HEADS = 4096
 
 
 class AllowHeads:
-    """The upstream-header lines of an allow, built once per identity.
+    """An allow's whole response, built once per identity and answered as it is.
 
     Most allows repeat a few identities; formatting and checking their header lines
-    again on every request would cost more than looking them up.
+    and building the response again on every request would cost more than looking
+    them up.
     """
 
     __slots__ = ("_cache", "_envoy_cache", "identity")
 
     def __init__(self, identity: tuple[str, ...]) -> None:
         self.identity = identity  # the identity header names, sent on every allow
-        self._cache: dict[tuple[tuple[str, str], ...], bytes] = {}
-        self._envoy_cache: dict[tuple[tuple[str, str], ...], bytes] = {}
+        self._cache: dict[tuple[tuple[str, str], ...], Response] = {}
+        self._envoy_cache: dict[tuple[tuple[str, str], ...], Response] = {}
 
-    def forward_auth(self, upstream: Mapping[str, str]) -> bytes:
+    def forward_auth(self, upstream: Mapping[str, str]) -> Response:
         """Identity headers always present, empty when anonymous: Caddy's `copy_headers`
         and Traefik's `authResponseHeaders` then overwrite whatever the client sent."""
-        return self._lookup(self._cache, upstream, self._forward_auth_lines)
+        key = tuple(upstream.items())
+        response = self._cache.get(key)
+        if response is None:
+            absent = [(name, "") for name in self.identity if name not in upstream]
+            response = _keep(self._cache, key, header_lines([*upstream.items(), *absent]))
+        return response
 
-    def envoy(self, upstream: Mapping[str, str]) -> bytes:
+    def envoy(self, upstream: Mapping[str, str]) -> Response:
         """Envoy sets `allowed_upstream_headers` from a 200, then removes the headers named
         in x-envoy-auth-headers-to-remove: identity headers we do not set are removed, so
         a client cannot supply its own."""
-        return self._lookup(self._envoy_cache, upstream, self._envoy_lines)
-
-    def _lookup(
-        self,
-        cache: dict[tuple[tuple[str, str], ...], bytes],
-        upstream: Mapping[str, str],
-        build: Callable[[Mapping[str, str]], bytes],
-    ) -> bytes:
         key = tuple(upstream.items())
-        head = cache.get(key)
-        if head is None:
-            head = build(upstream)
-            if len(cache) >= MAX_CACHED_HEADS:
-                cache.clear()
-            cache[key] = head
-        return head
+        response = self._envoy_cache.get(key)
+        if response is None:
+            absent = [name.lower() for name in self.identity if name not in upstream]
+            extra = [(ENVOY_REMOVE, ", ".join(absent))] if absent else []
+            response = _keep(self._envoy_cache, key, header_lines([*upstream.items(), *extra]))
+        return response
 
-    def _forward_auth_lines(self, upstream: Mapping[str, str]) -> bytes:
-        absent = [(name, "") for name in self.identity if name not in upstream]
-        return header_lines([*upstream.items(), *absent])
 
-    def _envoy_lines(self, upstream: Mapping[str, str]) -> bytes:
-        absent = [name.lower() for name in self.identity if name not in upstream]
-        extra = [(ENVOY_REMOVE, ", ".join(absent))] if absent else []
-        return header_lines([*upstream.items(), *extra])
+def _keep(cache: dict[tuple[tuple[str, str], ...], Response], key: tuple[tuple[str, str], ...],
+          head: bytes) -> Response:  # fmt: skip
+    if len(cache) >= MAX_CACHED_HEADS:  # bounded: identities come from tokens
+        cache.clear()
+    response = cache[key] = Response(200, head)
+    return response
 
 
 Renderer = Callable[[Decision, str, AllowHeads], Response]
@@ -73,9 +69,7 @@ def forward_auth(decision: Decision, decision_id: str, heads: AllowHeads) -> Res
     """Allow: 200 with the upstream headers and no body. Deny: see `deny`."""
     if not decision.allow:
         return deny(decision, decision_id)
-    return Response(
-        200, heads.forward_auth(decision.upstream_headers) + _lines(decision.response_headers)
-    )
+    return _with(heads.forward_auth(decision.upstream_headers), decision.response_headers)
 
 
 def nginx(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
@@ -96,7 +90,7 @@ def nginx(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
 def envoy(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
     if not decision.allow:
         return deny(decision, decision_id)
-    return Response(200, heads.envoy(decision.upstream_headers) + _lines(decision.response_headers))
+    return _with(heads.envoy(decision.upstream_headers), decision.response_headers)
 
 
 def deny(decision: Decision, decision_id: str) -> Response:
@@ -122,5 +116,8 @@ def decide(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
     return json_response(200, decision.to_dict(), head)
 
 
-def _lines(headers: Mapping[str, str]) -> bytes:
-    return header_lines(headers.items()) if headers else b""
+def _with(allowed: Response, headers: Mapping[str, str]) -> Response:
+    """An allow's response with the decision's own headers (RateLimit-*) added."""
+    if not headers:
+        return allowed
+    return Response(200, allowed.head + header_lines(headers.items()))
