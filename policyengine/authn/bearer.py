@@ -10,7 +10,6 @@ is no token68 character, so two Authorization headers are always rejected.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from policyengine.authn.base import Authenticator, AuthnFailure, ambiguous
 from policyengine.context import RequestContext
@@ -22,14 +21,18 @@ _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
-class Bearer(NamedTuple):
+class Bearer:
     """What the Authorization header holds: a token, or the reason it is no token.
 
     The token is not yet checked to be one token68 (`checked_token`): a token a block
-    has verified before is known without reading it again (jwt.py's cache)."""
+    has verified before is known without reading it again (jwt.py's cache). A plain
+    class: compiled, it is built without running interpreted code."""
 
-    token: str | None
-    problem: str | None = None
+    __slots__ = ("problem", "token")
+
+    def __init__(self, token: str | None, problem: str | None = None) -> None:
+        self.token = token
+        self.problem = problem
 
 
 _TWICE = Bearer(None, "sent more than once")
