@@ -125,7 +125,9 @@ def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def started(command: list[str], port: int, core: int, **kwargs: object) -> Iterator[None]:
+def started(
+    command: list[str], port: int, core: int, **kwargs: object
+) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
         ["taskset", "-c", str(core), *command],
         stdout=subprocess.DEVNULL,
@@ -134,7 +136,7 @@ def started(command: list[str], port: int, core: int, **kwargs: object) -> Itera
     )  # type: ignore[call-overload]
     try:
         wait_for(port, process)
-        yield
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -165,7 +167,7 @@ http {{
     return conf
 
 
-def nginx(conf: Path, port: int, core: int) -> AbstractContextManager[None]:
+def nginx(conf: Path, port: int, core: int) -> AbstractContextManager[subprocess.Popen[bytes]]:
     command = ["/usr/sbin/nginx", "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"]
     return started(command, port, core)
 

@@ -8,7 +8,7 @@
 - `--mix`: traffic as an API sees it (policy written here): 200 callers, half with API
   keys and half with RS256 JWTs, a tenth of them admins; every request names another
   id; 60% GET /api/things/<n> (allowed), 15% GET /api/things/<n>/history (a limited
-  route, 10 per second per caller: some 429s), 15% DELETE /api/things/<n> (admins only:
+  route, 5 per second per caller: some 429s), 15% DELETE /api/things/<n> (admins only:
   403 for the others), 5% an unknown API key (401), 5% GET /api/public/<n> (anyone).
   Decision cache on, as served by default. wrk counts every status it gets.
 - `--scaling`: one worker against `--workers 2` (forward-auth, a new id per request,
@@ -17,7 +17,11 @@
   wrk takes).
 
 Every row is timed in each round, rounds alternate the rows, and the ratios are the
-medians of each round's own ratio to nginx `return 200` of the same round.
+medians of each round's own ratio to nginx `return 200` of the same round. On a
+machine shared with other work, a server's requests per second move with what else
+runs on its core; so each row also counts the CPU time the server's processes spent
+(user and system, from /proc) and reports requests per CPU-second: what one core
+would serve were it the server's alone, and the ratio the issue's "per core" means.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ authn jwt {
 role user
 role admin inherits user
 
-limit history_per_caller 10 per second by subject
+limit history_per_caller 5 per second by subject
 
 route GET /api/public/{id:int} {
     allow anyone
@@ -134,11 +138,33 @@ class Row:
     p99_us: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     socket_errors: int = 0
+    pid: int | None = None  # the server's, for its CPU time
+    per_cpu_second: list[float] = field(default_factory=list)  # requests per CPU-second
 
     def clear(self) -> None:
         self.rps.clear(), self.p50_us.clear(), self.p99_us.clear()
-        self.statuses.clear()
+        self.statuses.clear(), self.per_cpu_second.clear()
         self.socket_errors = 0
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system time of a process and all its descendants (nginx's and the
+    sidecar's workers), from /proc."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue  # a process that just ended
+    return total
 
 
 def run(row: Row, duration: float, connections: int, cores: str) -> None:
@@ -161,7 +187,12 @@ def run(row: Row, duration: float, connections: int, cores: str) -> None:
         script = done
     if script is not None:
         command += ["-s", str(script)]
+    before = cpu_seconds(row.pid) if row.pid is not None else 0.0
     output = subprocess.run([*command, row.url], capture_output=True, text=True, check=True).stdout
+    if row.pid is not None:
+        spent = cpu_seconds(row.pid) - before
+        requests = int(_find(r"(\d+) requests in", output))
+        row.per_cpu_second.append(requests / spent if spent > 0 else float("nan"))
     row.rps.append(float(_find(r"Requests/sec:\s+([\d.]+)", output)))
     for percent, values in (("50", row.p50_us), ("99", row.p99_us)):
         match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
@@ -196,13 +227,22 @@ def measure(rows: list[Row], args: argparse.Namespace, cores: str) -> None:
 
 def report(rows: list[Row], ceiling: Row, title: str) -> None:
     print(f"\n{title}\n")
-    print(f"{'':<56}{'req/s':>9}{'p50':>9}{'p99':>9}{'vs nginx':>10}{'rounds':>12}")
-    for row in rows:
+    print(
+        f"{'':<52}{'req/s':>8}{'p50':>8}{'p99':>9}{'vs nginx':>9}{'rounds':>11}"
+        f"{'req/CPU-s':>11}{'vs nginx':>9}"
+    )
+    for row in [ceiling, *rows]:
         ratios = [rps / top for rps, top in zip(row.rps, ceiling.rps, strict=True)]
+        per_cpu = [a / b for a, b in zip(row.per_cpu_second, ceiling.per_cpu_second, strict=True)]
+        cpu = (
+            f"{statistics.median(row.per_cpu_second):>11.0f}{statistics.median(per_cpu):>9.2f}"
+            if per_cpu
+            else ""
+        )
         print(
-            f"{row.name:<56}{statistics.median(row.rps):>9.0f}"
-            f"{statistics.median(row.p50_us):>7.0f}µs{statistics.median(row.p99_us):>7.0f}µs"
-            f"{statistics.median(ratios):>10.2f}{min(ratios):>6.2f}-{max(ratios):.2f}"
+            f"{row.name:<52}{statistics.median(row.rps):>8.0f}"
+            f"{statistics.median(row.p50_us):>6.0f}µs{statistics.median(row.p99_us):>7.0f}µs"
+            f"{statistics.median(ratios):>9.2f}{min(ratios):>6.2f}-{max(ratios):.2f}{cpu}"
         )
         if row.counting:
             total = sum(row.statuses.values()) or 1
@@ -250,23 +290,27 @@ def mix_script(work: Path, callers: list[tuple[str, str]]) -> Path:
 
 
 # -- the modes ---------------------------------------------------------------------------
-def uncached_rows(work: Path, nginx_url: str, sidecar: int, token: str) -> list[Row]:
+def uncached_rows(work: Path, sidecar: int, pid: int, token: str) -> list[Row]:
     script = work / "new-order.lua"
     script.write_text(NEW_ORDER_LUA)
     fa = f"http://127.0.0.1:{sidecar}/v1/forward-auth"
     original = {"X-Original-Method": "GET", "X-Original-URI": "/api/orders/7"}
     key = original | {"X-API-Key": "test-key-alice"}
     bearer = original | {"Authorization": f"Bearer {token}"}
-    return [
-        Row("nginx return 200", nginx_url),
+    rows = [
         Row("forward-auth, a new id per request: API key", fa, key, script),
         Row("forward-auth, a new id per request: JWT (RS256)", fa, bearer, script),
         Row("forward-auth, one id (decision cache): API key", fa, key),
         Row("forward-auth, one id (decision cache): JWT (RS256)", fa, bearer),
     ]
+    for row in rows:
+        row.pid = pid
+    return rows
 
 
 def main(argv: list[str]) -> None:
+    import tempfile
+
     from sidecar_http import free_port, nginx, retail_with_fresh_key, return_200, serve_command
     from sidecar_http import started as started_process
 
@@ -280,8 +324,6 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     args = parser.parse_args(argv)
-    import tempfile
-
     core, client = args.server_core, str(args.client_core)
     header = (
         f"wrk -t1 -c{args.connections} -d{args.duration:g}s, medians of {args.rounds} rounds; "
@@ -289,27 +331,25 @@ def main(argv: list[str]) -> None:
     )
     with tempfile.TemporaryDirectory(prefix="pe-bench-mix-") as tmp, ExitStack() as stack:
         work = Path(tmp)
+        token = retail_with_fresh_key(work / "retail")
         app = free_port()
-        stack.enter_context(nginx(return_200(work / "app", app), app, core))
         ceiling = Row("nginx return 200", f"http://127.0.0.1:{app}/")
+        ceiling.pid = stack.enter_context(nginx(return_200(work / "app", app), app, core)).pid
         rows: list[Row] = []
-        if args.uncached or args.scaling:
-            token = retail_with_fresh_key(work / "retail")
-            sidecar = free_port()
-            stack.enter_context(
-                started_process(serve_command(work / "retail", sidecar, []), sidecar, core)
-            )
         if args.uncached:
-            rows += uncached_rows(work, ceiling.url, sidecar, token)[1:]
+            sidecar = free_port()
+            command = serve_command(work / "retail", sidecar, [])
+            pid = stack.enter_context(started_process(command, sidecar, core)).pid
+            rows += uncached_rows(work, sidecar, pid, token)
         if args.mix:
             callers = write_mix_policy(work / "mix")
             mixed = free_port()
-            stack.enter_context(
-                started_process(serve_command(work / "mix", mixed, []), mixed, core)
-            )
-            script = mix_script(work, callers)
+            command = serve_command(work / "mix", mixed, [])
+            pid = stack.enter_context(started_process(command, mixed, core)).pid
             fa = f"http://127.0.0.1:{mixed}/v1/forward-auth"
+            script = mix_script(work, callers)
             rows.append(Row("the mix (200 callers, keys and JWTs, new ids)", fa, {}, script, True))
+            rows[-1].pid = pid
         if rows:
             measure([ceiling, *rows], args, client)
             report(rows, ceiling, f"{header}; servers on core {core}, wrk on core {client}")
@@ -323,35 +363,35 @@ def scaling(stack: ExitStack, work: Path, args: argparse.Namespace, header: str)
     from sidecar_http import started as started_process
 
     both = "0,1"
-    ports = {name: free_port() for name in ("n1", "n2", "s1", "s2")}
+    script = work / "new-order.lua"
+    script.write_text(NEW_ORDER_LUA)
+    headers = {"X-Original-Method": "GET", "X-Original-URI": "/api/orders/7",
+               "X-API-Key": "test-key-alice"}  # fmt: skip
+    rows = []
     for workers in (1, 2):
-        port = ports[f"n{workers}"]
+        port = free_port()
         conf = nginx_conf(
             work / f"nginx-{workers}",
             f"server {{ listen 127.0.0.1:{port} reuseport; location / {{ return 200; }} }}",
         )
         text = conf.read_text().replace("worker_processes 1;", f"worker_processes {workers};")
         conf.write_text(text)
-        stack.enter_context(nginx(conf, port, both))  # type: ignore[arg-type]
-        sidecar = ports[f"s{workers}"]
-        command = serve_command(work / "retail", sidecar, ["--workers", str(workers)])
-        stack.enter_context(started_process(command, sidecar, both))  # type: ignore[arg-type]
-    script = work / "new-order.lua"
-    script.write_text(NEW_ORDER_LUA)
-    headers = {"X-Original-Method": "GET", "X-Original-URI": "/api/orders/7",
-               "X-API-Key": "test-key-alice"}  # fmt: skip
-    n1 = Row("nginx return 200, 1 worker", f"http://127.0.0.1:{ports['n1']}/")
-    n2 = Row("nginx return 200, 2 workers", f"http://127.0.0.1:{ports['n2']}/")
-    fa = "/v1/forward-auth"
-    s1 = Row("forward-auth, new id, API key, 1 worker", f"http://127.0.0.1:{ports['s1']}{fa}",
-             headers, script)  # fmt: skip
-    s2 = Row("forward-auth, new id, API key, --workers 2", f"http://127.0.0.1:{ports['s2']}{fa}",
-             headers, script)  # fmt: skip
-    measure([n1, n2, s1, s2], args, both)
+        row = Row(f"nginx return 200, {workers} worker(s)", f"http://127.0.0.1:{port}/")
+        row.pid = stack.enter_context(nginx(conf, port, both)).pid  # type: ignore[arg-type]
+        rows.append(row)
+    for workers in (1, 2):
+        port = free_port()
+        command = serve_command(work / "retail", port, ["--workers", str(workers)])
+        url = f"http://127.0.0.1:{port}/v1/forward-auth"
+        row = Row(f"forward-auth, new id, API key, --workers {workers}", url, headers, script)
+        row.pid = stack.enter_context(started_process(command, port, both)).pid  # type: ignore[arg-type]
+        rows.append(row)
+    measure(rows, args, both)
+    n1, n2, s1, s2 = rows
     report([n2, s1, s2], n1, f"{header}; every process on cores 0-1 (wrk too)")
     for two, one in ((n2, n1), (s2, s1)):
         ratios = [b / a for a, b in zip(one.rps, two.rps, strict=True)]
-        print(f"  {two.name}: {statistics.median(ratios):.2f}x {one.name}")
+        print(f"  {two.name}: {statistics.median(ratios):.2f}x {one.name} (req/s)")
 
 
 if __name__ == "__main__":

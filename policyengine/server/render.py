@@ -16,20 +16,23 @@ _NGINX_STATUSES = frozenset({401, 403})
 MAX_CACHED_HEADS = 4096
 
 
-class AllowHeads:
-    """An allow's whole response, built once per identity and answered as it is.
+class Heads:
+    """Answers built once and sent again: an allow's whole response per identity, an
+    nginx deny's header lines per status, reason and response headers (only its
+    decision id is its own).
 
-    Most allows repeat a few identities; formatting and checking their header lines
-    and building the response again on every request would cost more than looking
-    them up.
+    Most answers repeat a few identities and reasons; formatting and checking their
+    header lines and building the response again on every request would cost more
+    than looking them up. Each table is bounded: identities come from tokens.
     """
 
-    __slots__ = ("_cache", "_envoy_cache", "identity")
+    __slots__ = ("_cache", "_envoy_cache", "_nginx_denies", "identity")
 
     def __init__(self, identity: tuple[str, ...]) -> None:
         self.identity = identity  # the identity header names, sent on every allow
         self._cache: dict[tuple[tuple[str, str], ...], Response] = {}
         self._envoy_cache: dict[tuple[tuple[str, str], ...], Response] = {}
+        self._nginx_denies: dict[tuple[object, ...], tuple[bytes, bytes]] = {}
 
     def forward_auth(self, upstream: Mapping[str, str]) -> Response:
         """Identity headers always present, empty when anonymous: Caddy's `copy_headers`
@@ -53,6 +56,19 @@ class AllowHeads:
             response = _keep(self._envoy_cache, key, header_lines([*upstream.items(), *extra]))
         return response
 
+    def nginx_deny(self, decision: Decision) -> tuple[bytes, bytes]:
+        """The header lines before and after an nginx deny's X-Decision-Id."""
+        headers = decision.response_headers
+        key = (decision.status, decision.reason, *headers.items())
+        parts = self._nginx_denies.get(key)
+        if parts is None:
+            marks = ((POLICY_STATUS, str(decision.status)), (POLICY_REASON, decision.reason.value))
+            parts = (header_lines(marks), header_lines(headers.items()))
+            if len(self._nginx_denies) >= MAX_CACHED_HEADS:
+                self._nginx_denies.clear()
+            self._nginx_denies[key] = parts
+        return parts
+
 
 def _keep(cache: dict[tuple[tuple[str, str], ...], Response], key: tuple[tuple[str, str], ...],
           head: bytes) -> Response:  # fmt: skip
@@ -62,32 +78,28 @@ def _keep(cache: dict[tuple[tuple[str, str], ...], Response], key: tuple[tuple[s
     return response
 
 
-Renderer = Callable[[Decision, str, AllowHeads], Response]
+Renderer = Callable[[Decision, str, Heads], Response]
 
 
-def forward_auth(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
+def forward_auth(decision: Decision, decision_id: str, heads: Heads) -> Response:
     """Allow: 200 with the upstream headers and no body. Deny: see `deny`."""
     if not decision.allow:
         return deny(decision, decision_id)
     return _with(heads.forward_auth(decision.upstream_headers), decision.response_headers)
 
 
-def nginx(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
+def nginx(decision: Decision, decision_id: str, heads: Heads) -> Response:
     """nginx `auth_request` honours 2xx, 401 and 403 only: any other status travels in
     X-Policy-Status on a 403, for the documented `error_page` mapping to restore.
     No body either way: nginx discards it and drops the keep-alive connection."""
     if decision.allow:
         return forward_auth(decision, decision_id, heads)
     status = decision.status if decision.status in _NGINX_STATUSES else 403
-    marks = (
-        (POLICY_STATUS, str(decision.status)),
-        (POLICY_REASON, decision.reason.value),
-        (DECISION_ID, decision_id),
-    )
-    return Response(status, header_lines((*marks, *decision.response_headers.items())))
+    before, after = heads.nginx_deny(decision)
+    return Response(status, b"".join((before, header_lines(((DECISION_ID, decision_id),)), after)))
 
 
-def envoy(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
+def envoy(decision: Decision, decision_id: str, heads: Heads) -> Response:
     if not decision.allow:
         return deny(decision, decision_id)
     return _with(heads.envoy(decision.upstream_headers), decision.response_headers)
@@ -110,7 +122,7 @@ def deny_body(decision: Decision, decision_id: str) -> dict[str, Any]:
     }
 
 
-def decide(decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
+def decide(decision: Decision, decision_id: str, heads: Heads) -> Response:
     """`/v1/decide`: 200 with the whole decision, whatever it is."""
     head = header_lines(((DECISION_ID, decision_id),)) if decision_id else b""
     return json_response(200, decision.to_dict(), head)

@@ -10,7 +10,7 @@ from policyengine.decision import Decision, InputError, Reason
 from policyengine.server import render
 from policyengine.server.responses import Response, UnsafeHeaderValue, serialize
 
-HEADS = render.AllowHeads(("X-Auth-Subject", "X-Auth-Roles"))
+HEADS = render.Heads(("X-Auth-Subject", "X-Auth-Roles"))
 ALICE = Decision(
     True,
     200,
@@ -125,7 +125,7 @@ def test_a_header_value_that_would_split_the_response_is_refused() -> None:
         upstream_headers={"X-Auth-Subject": "eve\r\nX-Admin: 1"},
     )
     with pytest.raises(UnsafeHeaderValue):
-        render.forward_auth(evil, "", render.AllowHeads(("X-Auth-Subject",)))
+        render.forward_auth(evil, "", render.Heads(("X-Auth-Subject",)))
 
 
 def test_decide_returns_the_whole_decision_as_200() -> None:
