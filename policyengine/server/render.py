@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from policyengine.decision import Decision
-from policyengine.server.responses import Response, header_lines, json_response
+from policyengine.server.responses import JSON, Response, header_lines, json_response
 
 DECISION_ID = "X-Decision-Id"
 POLICY_STATUS = "X-Policy-Status"
@@ -14,6 +14,7 @@ POLICY_REASON = "X-Policy-Reason"
 ENVOY_REMOVE = "x-envoy-auth-headers-to-remove"
 _NGINX_STATUSES = frozenset({401, 403})
 MAX_CACHED_HEADS = 4096
+_ID_END = b'"}\n'  # a deny body ends with its decision id, then this
 
 
 class Heads:
@@ -26,13 +27,14 @@ class Heads:
     than looking them up. Each table is bounded: identities come from tokens.
     """
 
-    __slots__ = ("_cache", "_envoy_cache", "_nginx_denies", "identity")
+    __slots__ = ("_cache", "_denies", "_envoy_cache", "_nginx_denies", "identity")
 
     def __init__(self, identity: tuple[str, ...]) -> None:
         self.identity = identity  # the identity header names, sent on every allow
         self._cache: dict[tuple[tuple[str, str], ...], Response] = {}
         self._envoy_cache: dict[tuple[tuple[str, str], ...], Response] = {}
         self._nginx_denies: dict[tuple[object, ...], tuple[bytes, bytes]] = {}
+        self._denies: dict[tuple[object, ...], tuple[bytes, bytes]] = {}
 
     def forward_auth(self, upstream: Mapping[str, str]) -> Response:
         """Identity headers always present, empty when anonymous: Caddy's `copy_headers`
@@ -55,6 +57,20 @@ class Heads:
             extra = [(ENVOY_REMOVE, ", ".join(absent))] if absent else []
             response = _keep(self._envoy_cache, key, header_lines([*upstream.items(), *extra]))
         return response
+
+    def deny(self, decision: Decision) -> tuple[bytes, bytes]:
+        """A deny's header lines after its X-Decision-Id, and its JSON body up to the id's
+        value (`"decision_id":"` is last): the id and `"}` complete it."""
+        headers = decision.response_headers
+        key = (decision.status, decision.reason, decision.message, *headers.items())
+        parts = self._denies.get(key)
+        if parts is None:
+            body = json_response(decision.status, deny_body(decision, "")).body
+            parts = (header_lines(headers.items()) + JSON, body[: -len(_ID_END)])
+            if len(self._denies) >= MAX_CACHED_HEADS:
+                self._denies.clear()
+            self._denies[key] = parts
+        return parts
 
     def nginx_deny(self, decision: Decision) -> tuple[bytes, bytes]:
         """The header lines before and after an nginx deny's X-Decision-Id."""
@@ -84,7 +100,7 @@ Renderer = Callable[[Decision, str, Heads], Response]
 def forward_auth(decision: Decision, decision_id: str, heads: Heads) -> Response:
     """Allow: 200 with the upstream headers and no body. Deny: see `deny`."""
     if not decision.allow:
-        return deny(decision, decision_id)
+        return deny(decision, decision_id, heads)
     return _with(heads.forward_auth(decision.upstream_headers), decision.response_headers)
 
 
@@ -101,14 +117,18 @@ def nginx(decision: Decision, decision_id: str, heads: Heads) -> Response:
 
 def envoy(decision: Decision, decision_id: str, heads: Heads) -> Response:
     if not decision.allow:
-        return deny(decision, decision_id)
+        return deny(decision, decision_id, heads)
     return _with(heads.envoy(decision.upstream_headers), decision.response_headers)
 
 
-def deny(decision: Decision, decision_id: str) -> Response:
+def deny(decision: Decision, decision_id: str, heads: Heads) -> Response:
     """The decision's status, its response headers, and a small JSON body saying why."""
-    head = header_lines(((DECISION_ID, decision_id), *decision.response_headers.items()))
-    return json_response(decision.status, deny_body(decision, decision_id), head)
+    id_line = header_lines(((DECISION_ID, decision_id),))  # checks it
+    if decision.errors or '"' in decision_id or "\\" in decision_id:  # each its own
+        head = id_line + header_lines(decision.response_headers.items())
+        return json_response(decision.status, deny_body(decision, decision_id), head)
+    after_id, body = heads.deny(decision)
+    return Response(decision.status, id_line + after_id, body + decision_id.encode() + _ID_END)
 
 
 def deny_body(decision: Decision, decision_id: str) -> dict[str, Any]:
