@@ -79,6 +79,14 @@ class PolicyName:
 
 
 @dataclass(frozen=True, slots=True)
+class HostDecl:
+    """`host "api.example.test", "*.example.test"`: on a policy set, a group or a route."""
+
+    hosts: tuple[Name, ...]  # as written (unquoted); canonicalized by the compiler
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Permit:
     """`permit method_override, ...`: hardening the set opts out of (hardening.Permission)."""
 
@@ -215,6 +223,19 @@ class LimitDecl:
     period_seconds: float
     by: tuple[LimitKey, ...]
     burst: int | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BanDecl:
+    """`ban NAME after N failures per D by KEYS for B [on STATUS, ...]`."""
+
+    name: Name
+    count: int  # failures that start a ban
+    period_seconds: float  # the window they are counted in
+    by: tuple[LimitKey, ...]
+    ban_seconds: float
+    statuses: tuple[int, ...]  # what counts as a failure: (401,) unless `on` says
     span: Span
 
 
@@ -398,6 +419,12 @@ class LimitRule:
     span: Span
 
 
+@dataclass(frozen=True, slots=True)
+class BanRule:
+    names: tuple[Name, ...]
+    span: Span
+
+
 Rule: TypeAlias = (
     AllowAnyone
     | AllowAuthenticated
@@ -408,6 +435,8 @@ Rule: TypeAlias = (
     | BodyRule
     | QueryRule
     | LimitRule
+    | HostDecl
+    | BanRule
 )
 
 
@@ -422,12 +451,21 @@ class Route:
 @dataclass(frozen=True, slots=True)
 class Group:
     prefix: str
-    items: tuple[Route | Group, ...]
+    items: tuple[Route | Group | HostDecl, ...]
     span: Span
 
 
 Statement: TypeAlias = (
-    PolicyName | Permit | AuthnBlock | RoleDecl | SchemaDecl | LimitDecl | Route | Group
+    PolicyName
+    | Permit
+    | AuthnBlock
+    | RoleDecl
+    | SchemaDecl
+    | LimitDecl
+    | BanDecl
+    | Route
+    | Group
+    | HostDecl
 )
 
 

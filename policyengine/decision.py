@@ -18,7 +18,9 @@ class Reason(StrEnum):
     ALLOW = "allow"
     BAD_PATH = "request.bad_path"
     BAD_REQUEST = "request.invalid"
+    BAD_HOST = "request.bad_host"  # 400: no, two or a malformed `Host`; target and Host differ
     UNMATCHED = "route.unmatched"
+    HOST_MISMATCH = "route.host_mismatch"  # 421: a host the policy does not serve
     AUTHN_MISSING = "authn.missing"
     AUTHN_INVALID = "authn.invalid"
     AUTHN_EXPIRED = "authn.expired"
@@ -30,6 +32,7 @@ class Reason(StrEnum):
     INSUFFICIENT_SCOPE = "authz.insufficient_scope"  # 403: a token without a needed scope
     RATE_LIMITED = "ratelimit.exceeded"
     RATE_LIMIT_UNAVAILABLE = "ratelimit.unavailable"  # 503: the shared store did not answer
+    BANNED = "abuse.banned"  # 403: a `ban` holds, after repeated failures
     AUTHN_UNAVAILABLE = "authn.unavailable"  # 503: the identity provider did not answer
     INPUT_INVALID = "input.invalid"
     INPUT_TOO_LARGE = "input.too_large"

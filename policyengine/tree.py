@@ -16,6 +16,8 @@ from typing import Any
 from policyengine.authn import Authenticator
 from policyengine.context import RequestContext
 from policyengine.decision import InputError
+from policyengine.hosts import HostSet
+from policyengine.ratelimit.bans import BanPlan
 from policyengine.ratelimit.plan import LimitPlan
 
 Condition = Callable[[RequestContext], bool]
@@ -78,6 +80,8 @@ class CompiledRoute:
     body: InputSpec | None
     query: InputSpec | None
     limits: LimitPlan | None  # None: the route has no limits
+    bans: BanPlan | None  # None: no ban guards the route (checked before authentication)
+    hosts: HostSet | None = None  # its group's or its own `host`; None: any host
 
 
 class Endpoint:

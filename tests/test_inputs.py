@@ -45,8 +45,9 @@ def test_the_inputs_name_authn_condition_and_limit_headers(tmp_path: Path) -> No
         """,
         directory=str(tmp_path),
     )
-    # and the override fields every decision reads, to refuse them (hardening.py)
+    # and the override fields every decision reads, to refuse them (hardening.py), and
+    # the host fields (hosts.py, server/adapters.py)
     assert engine.policy.inputs.headers == tuple(
-        sorted(("x-debug", "x-key", "x-tenant", *OVERRIDE_FIELDS))
+        sorted(("x-debug", "x-key", "x-tenant", "host", "x-forwarded-host", *OVERRIDE_FIELDS))
     )
     assert engine.policy.inputs.client_ip

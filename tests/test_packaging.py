@@ -138,3 +138,16 @@ def test_cli_checks_retail_example_in_fresh_venv(installed: Installed, launcher:
     )
     proc = _run([*prefix, "check", RETAIL], cwd=installed.workdir)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+
+
+def test_grpc_port_without_the_grpc_extra_names_it(installed: Installed) -> None:
+    # the wheel alone has no grpcio: everything else works, --grpc-port says what to install
+    missing = _run([installed.python, "-c", "import grpc"], cwd=installed.workdir)
+    assert missing.returncode != 0
+    proc = _run(
+        [installed.bin / "policyengine", "serve", RETAIL, "--port", "0", "--grpc-port", "0"],
+        cwd=installed.workdir,
+    )
+    assert proc.returncode == 2
+    assert "--grpc-port needs the `grpc` extra" in proc.stderr
+    assert "pip install 'policyengine[grpc]'" in proc.stderr

@@ -42,6 +42,7 @@ class ChangeKind(Enum):
     LIMIT = "limit"
     INPUT = "input"
     AUTHN = "authn"
+    HOST = "host"  # the hosts a route serves
     HARDENING = "hardening"  # a `permit` added or removed: the whole set, route "*"
     ADDED = "added"
     REMOVED = "removed"
@@ -114,6 +115,19 @@ def _route_changes(
         if change is not None:
             yield change
     yield from _authn_changes(label, was, now)
+    host = _host_change(label, was, now)
+    if host is not None:
+        yield host
+
+
+def _host_change(label: str, was: RouteSummary, now: RouteSummary) -> Change | None:
+    """Hosts that are not all among the old ones widen (None: any host)."""
+    old, new = was.hosts, now.hosts
+    if old == new:
+        return None
+    widens = new is None or (old is not None and not old.covers(new))
+    return Change(label, ChangeKind.HOST, widens, old.text if old else "any host",
+                  new.text if new else "any host")  # fmt: skip
 
 
 def _access_change(

@@ -29,6 +29,7 @@ from policyengine.analysis.access import (
 from policyengine.analysis.exprtext import expr_text
 from policyengine.compile import CompiledPolicy
 from policyengine.compile.state import CompileState, Declared, FlatRoute
+from policyengine.hosts import HostSet
 from policyengine.patterns import ParamType, PathPattern, SegmentKind
 from policyengine.ratelimit.plan import LimitSpec
 from policyengine.schema.query import QueryValidator
@@ -104,6 +105,7 @@ class RouteSummary:
     body: InputSummary | None
     query: InputSummary | None
     authn: tuple[AuthnSummary, ...]
+    hosts: HostSet | None = None  # the hosts it serves (its own, its group's or the set's)
 
     @property
     def key(self) -> RouteKey:
@@ -185,6 +187,7 @@ def _route(
         body=_body(state, flat, route),
         query=_query(route),
         authn=tuple(sorted((authn[a.name] for a in route.authenticators), key=_label)),
+        hosts=route.hosts or state.set_hosts,
     )
 
 

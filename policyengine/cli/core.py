@@ -103,6 +103,7 @@ def _render_text(decision: Decision) -> str:
 @click.option("-H", "--header", "headers", multiple=True, help="A header, `Name: value`.")
 @click.option("--body", help="The request body: JSON text, or @file.")
 @click.option("--client-ip", help="The client's IP address.")
+@click.option("--host", help="The `Host` the request names (a `Host` field; with -H Host, two).")
 @click.option(
     "--untrusted-peer",
     is_flag=True,
@@ -120,12 +121,15 @@ def eval_command(
     headers: tuple[str, ...],
     body: str | None,
     client_ip: str | None,
+    host: str | None,
     untrusted_peer: bool,
     explain: bool,
     fmt: str,
 ) -> None:
     """Decide one request. Exit 0 when allowed, 1 when denied, 2 on usage or policy error."""
     header_map = _parse_headers(headers)
+    if host is not None:
+        header_map.insert(0, ("Host", host))
     if body is not None and not any(n.lower() == "content-type" for n, _ in header_map):
         header_map.append(("Content-Type", "application/json"))  # --body is JSON by default
     request = Request(method, path, header_map, _read_body(body), client_ip)

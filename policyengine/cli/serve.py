@@ -94,6 +94,19 @@ EXIT_USAGE = 2
     type=click.FloatRange(0.0, 1.0),
     help="Share of allowed decisions logged; denies are always logged.",
 )
+@click.option(
+    "--decision-log-format",
+    default="json",
+    show_default=True,
+    type=click.Choice(["json", "ecs"]),
+    help="json: our own fields; ecs: the Elastic Common Schema, with the W3C trace id.",
+)
+@click.option(
+    "--otlp-endpoint",
+    metavar="URL",
+    help="Export a span per decision over OTLP/HTTP to this traces URL "
+    "(e.g. http://collector:4318/v1/traces; needs the `otel` extra).",
+)
 @click.option("--subject-header", default="X-Auth-Subject", show_default=True)
 @click.option("--roles-header", default="X-Auth-Roles", show_default=True)
 @click.option(
@@ -179,6 +192,8 @@ def serve(
     nginx_mode: bool,
     decision_log: str | None,
     decision_log_sample: float,
+    decision_log_format: str,
+    otlp_endpoint: str | None,
     subject_header: str,
     roles_header: str,
     max_body: int,
@@ -225,8 +240,11 @@ def serve(
             roles_header=roles_header,
             on_missing_body=MissingBody(on_missing_body),
             decision_log=(
-                DecisionLogConfig(decision_log, decision_log_sample) if decision_log else None
+                DecisionLogConfig(decision_log, decision_log_sample, decision_log_format)
+                if decision_log
+                else None
             ),
+            otlp_endpoint=otlp_endpoint,
             reload_interval=reload_interval,
             decision_cache=decision_cache,
             limits=Limits(

@@ -7,6 +7,7 @@ diagnostics; later passes rely on earlier ones. Checking passes all run, so one
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from policyengine import ast
 from policyengine.authn import BUILDERS, AuthnBuildContext
+from policyengine.compile.hosts import check_hosts
 from policyengine.compile.inputs import collect_inputs
 from policyengine.compile.lints import (
     lint_public_in_protected,
@@ -37,6 +39,8 @@ from policyengine.compile.tree import build_tree
 from policyengine.decision import DecisionInputs
 from policyengine.errors import Diagnostic, PolicyError, one_of
 from policyengine.hardening import Hardening
+from policyengine.hosts import HostSet
+from policyengine.ratelimit.bans import BanSpec
 from policyengine.ratelimit.plan import LimitSpec
 from policyengine.schema import CompiledSchema, compile_schemas
 from policyengine.tree import DecisionTree
@@ -86,9 +90,36 @@ def compile_limits(state: CompileState) -> None:
         )
 
 
+# read before any credential is: a ban cannot be keyed by who the caller is
+_BAN_KEYS = (ast.LimitKeyKind.CLIENT_IP, ast.LimitKeyKind.HEADER, ast.LimitKeyKind.ROUTE)
+
+
+def compile_bans(state: CompileState) -> None:
+    for name, decl in state.bans.items():
+        for key in decl.by:
+            if key.kind not in _BAN_KEYS:
+                state.diags.error(
+                    "compile/ban-key",
+                    f"a ban cannot be counted by `{key.kind.value}`",
+                    key.span,
+                    "a ban is checked before any credential is read: ban by `client_ip`, "
+                    '`header "H"` or `route`',
+                )
+        state.compiled_bans[name] = BanSpec(
+            name=name,
+            count=decl.count,
+            period=decl.period_seconds,
+            keys=tuple((k.kind.value, k.arg) for k in decl.by),
+            ban=decl.ban_seconds,
+            statuses=frozenset(decl.statuses),
+            site=decl.span.short(),
+        )
+
+
 PASSES: tuple[Pass, ...] = (
     Pass("collect-declarations", collect_declarations),
     Pass("check-groups", check_group_prefixes),
+    Pass("check-hosts", check_hosts),
     Pass("role-hierarchy", resolve_role_hierarchy),
     Pass("resolve-names", resolve_names),
     Pass("check-route-rules", check_route_rules),
@@ -97,6 +128,7 @@ PASSES: tuple[Pass, ...] = (
     Pass("build-authn", build_authenticators),
     Pass("build-schemas", compile_schemas),
     Pass("build-limits", compile_limits),
+    Pass("build-bans", compile_bans),
     Pass("compile-routes", compile_routes),
     Pass("collect-inputs", collect_inputs),
     Pass("lint-unused", lint_unused_declarations),
@@ -122,6 +154,20 @@ class CompiledPolicy:
     inputs: DecisionInputs  # what of a request its decisions can read
     warnings: tuple[Diagnostic, ...]
     pass_times: tuple[tuple[str, float], ...]  # seconds per pass, for --explain and bench
+    hosts: HostSet | None = None  # the set's own `host`: checked before any route matches
+    names_hosts: bool = False  # the set, a group or a route names hosts: read `Host`
+    revision: str = ""  # revision_of(): which text of the set this is (decision logs)
+
+
+def revision_of(policy_set: ast.PolicySet) -> str:
+    """A content hash of the set: sha256 over each policy file's name and text, in name
+    order, 16 hex digits. Files the policy names (keys, JWKS, schemas) are not in it."""
+    digest = hashlib.sha256()
+    for source in sorted((file.source for file in policy_set.files), key=lambda s: s.name):
+        for part in (source.name, source.text):
+            data = part.encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()[:16]
 
 
 def compile_policy_set(
@@ -162,6 +208,9 @@ def compile_with_state(
         inputs=state.inputs,
         warnings=tuple(state.diags.warnings),
         pass_times=tuple(timings),
+        hosts=state.set_hosts,
+        names_hosts=bool(state.host_sets),
+        revision=revision_of(policy_set),
     )
     return compiled, state
 

@@ -17,6 +17,9 @@ from policyengine.hardening import FIELDS as OVERRIDE_FIELDS
 
 def collect_inputs(state: CompileState) -> None:
     headers: set[str] = set(OVERRIDE_FIELDS)  # every decision reads them: refused if present
+    # `Host` decides when the policy names hosts and for absolute-form targets; the sidecar
+    # takes a trusted hop's `X-Forwarded-Host` for it (and the key then says who is trusted)
+    headers.update(("host", "x-forwarded-host"))
     client_ip = False
     forwarded: set[str] = set()
     for authenticator in state.authenticators.values():
@@ -32,7 +35,7 @@ def collect_inputs(state: CompileState) -> None:
                 if expr.root.value == "header" and expr.parts:
                     headers.add(expr.parts[0].key.lower())
                 client_ip = client_ip or expr.root.value == "client_ip"
-    for limit in state.limits.values():
+    for limit in state.counted():
         for key in limit.by:
             if key.kind is ast.LimitKeyKind.HEADER and key.arg is not None:
                 headers.add(key.arg.lower())

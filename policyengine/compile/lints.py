@@ -60,6 +60,8 @@ SPOOFABLE_HEADERS = {
     "true-client-ip": "client_ip",
     "x-auth-subject": "subject",
     "x-auth-roles": "roles",
+    "x-forwarded-host": 'host "..."',  # the engine reads it only from a trusted hop
+    "x-forwarded-server": 'host "..."',
 }
 
 
@@ -164,6 +166,10 @@ def lint_unused_declarations(state: CompileState) -> None:
     for name, decl in state.limits.items():
         if name not in used_limits:
             _unused(state, "limit", decl.name, "no route applies it; add `limit` to a route")
+    used_bans = {n.value for r in rules if isinstance(r, ast.BanRule) for n in r.names}
+    for name, ban in state.bans.items():
+        if name not in used_bans:
+            _unused(state, "ban", ban.name, "no route applies it; add `ban` to a route")
     _unused_authn(state)
 
 
@@ -278,7 +284,7 @@ def lint_request_data(state: CompileState) -> None:
                     and ast.BodyRule not in declared
                 ):
                     _unchecked(state, expr, _BODY_HELP)
-    for decl in state.limits.values():
+    for decl in state.counted():
         for key in decl.by:
             if key.kind is ast.LimitKeyKind.HEADER and key.arg is not None:
                 _check_header(state, key.arg, key.span)

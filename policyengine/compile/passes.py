@@ -33,10 +33,12 @@ def collect_declarations(state: CompileState) -> None:
                 _declare(state, state.schemas, statement.name, Declared(statement, file), "schema")
             elif isinstance(statement, ast.LimitDecl):
                 _declare(state, state.limits, statement.name, statement, "limit")
+            elif isinstance(statement, ast.BanDecl):
+                _declare(state, state.bans, statement.name, statement, "ban")
             elif isinstance(statement, ast.AuthnBlock):
                 label = ast.Name(statement.label, (statement.name or statement.kind).span)
                 _declare(state, state.authn_blocks, label, Declared(statement, file), "authn block")
-        state.routes.extend(_flatten(file, file.statements, ""))
+        state.routes.extend(_flatten(file, file.statements, "", ()))
     if len(seen_names) > 1:
         first, *others = sorted(
             seen_names.values(), key=lambda p: (p.span.source.name, p.span.start)
@@ -85,14 +87,21 @@ def _declare(state: CompileState, table: dict[str, T], name: ast.Name, value: T,
     )
 
 
-def _flatten(file: ast.PolicyFile, items: tuple[object, ...], prefix: str) -> Iterator[FlatRoute]:
+def _flatten(
+    file: ast.PolicyFile,
+    items: tuple[object, ...],
+    prefix: str,
+    hosts: tuple[ast.HostDecl, ...],
+) -> Iterator[FlatRoute]:
+    """Routes with their groups' prefixes and `host` declarations (outermost first)."""
     for item in items:
         if isinstance(item, ast.Route):
-            yield FlatRoute(item, prefix, file)
+            yield FlatRoute(item, prefix, file, hosts)
         elif isinstance(item, ast.Group):
             # a malformed prefix is reported by check_group_prefixes; keep its routes usable
             group_prefix = "/" + item.prefix.strip("/") if item.prefix.strip("/") else ""
-            yield from _flatten(file, item.items, prefix + group_prefix)
+            declared = tuple(i for i in item.items if isinstance(i, ast.HostDecl))
+            yield from _flatten(file, item.items, prefix + group_prefix, hosts + declared[:1])
 
 
 def check_group_prefixes(state: CompileState) -> None:
@@ -192,6 +201,10 @@ def _resolve_rule(state: CompileState, rule: ast.Rule) -> None:
         for name in rule.names:
             if name.value not in state.limits:
                 _unknown(state, "limit", name.value, name.span, state.limits)
+    elif isinstance(rule, ast.BanRule):
+        for name in rule.names:
+            if name.value not in state.bans:
+                _unknown(state, "ban", name.value, name.span, state.bans)
     elif isinstance(rule, ast.RequireAuthn):
         for name in rule.names:
             if name.value not in state.authn_blocks:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from policyengine import ast
 from policyengine.authn import Authenticator
+from policyengine.compile.hosts import route_hosts
 from policyengine.compile.state import CompileState, FlatRoute
 from policyengine.errors import Diagnostics
 from policyengine.expr import ExprCompiler, ExprEnv
 from policyengine.patterns import PathPattern
+from policyengine.ratelimit.bans import BanPlan, ban_plan_of
 from policyengine.ratelimit.plan import plan_of
 from policyengine.schema import DEFAULT_MAX_BODY, compile_query_schema
 from policyengine.tree import (
@@ -93,7 +95,20 @@ def _compile_target(
         body=body,
         query=query,
         limits=plan_of(specs) if specs else None,
+        hosts=route_hosts(state, flat),
+        bans=_bans(state, flat),
     )
+
+
+def _bans(state: CompileState, flat: FlatRoute) -> BanPlan | None:
+    specs = tuple(
+        state.compiled_bans[name.value]
+        for rule in flat.route.rules
+        if isinstance(rule, ast.BanRule)
+        for name in rule.names
+        if name.value in state.compiled_bans
+    )
+    return ban_plan_of(specs) if specs else None
 
 
 def _expr_env(

@@ -15,6 +15,8 @@ from policyengine.patterns import PathPattern
 
 if TYPE_CHECKING:
     from policyengine.authn import Authenticator
+    from policyengine.hosts import HostSet
+    from policyengine.ratelimit.bans import BanSpec
     from policyengine.ratelimit.plan import LimitSpec
     from policyengine.schema import CompiledSchema
     from policyengine.tree import CompiledRoute
@@ -27,6 +29,7 @@ class FlatRoute:
     route: ast.Route
     prefix: str
     file: ast.PolicyFile
+    groups_hosts: tuple[ast.HostDecl, ...] = ()  # `host` of enclosing groups, outermost first
 
     @property
     def policy_dir(self) -> Path:
@@ -51,6 +54,7 @@ class CompileState:
     roles: dict[str, ast.RoleDecl] = field(default_factory=dict)
     schemas: dict[str, Declared] = field(default_factory=dict)
     limits: dict[str, ast.LimitDecl] = field(default_factory=dict)
+    bans: dict[str, ast.BanDecl] = field(default_factory=dict)
     authn_blocks: dict[str, Declared] = field(default_factory=dict)
     routes: list[FlatRoute] = field(default_factory=list)
     # role -> itself and every role it inherits (what holding it grants)
@@ -68,5 +72,12 @@ class CompileState:
     authenticators: dict[str, Authenticator] = field(default_factory=dict)
     compiled_schemas: dict[str, CompiledSchema] = field(default_factory=dict)
     compiled_limits: dict[str, LimitSpec] = field(default_factory=dict)
+    compiled_bans: dict[str, BanSpec] = field(default_factory=dict)
     compiled_routes: list[tuple[FlatRoute, CompiledRoute]] = field(default_factory=list)
     inputs: DecisionInputs = field(default_factory=DecisionInputs)
+    host_sets: dict[ast.HostDecl, HostSet] = field(default_factory=dict)  # each `host` line
+    set_hosts: HostSet | None = None  # the set's own `host`: checked before matching
+
+    def counted(self) -> list[ast.LimitDecl | ast.BanDecl]:
+        """Every limit and ban: what their `by` keys read."""
+        return [*self.limits.values(), *self.bans.values()]

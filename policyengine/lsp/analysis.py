@@ -28,6 +28,7 @@ class SymbolKind(Enum):
     ROLE = "role"
     SCHEMA = "schema"
     LIMIT = "limit"
+    BAN = "ban"
     AUTHN = "authn"
 
 
@@ -121,6 +122,8 @@ def _symbol(node: ast.Statement, path: Path) -> Symbol | None:
         return Symbol(SymbolKind.SCHEMA, node.name.value, path, node.name.span, node.span)
     if isinstance(node, ast.LimitDecl):
         return Symbol(SymbolKind.LIMIT, node.name.value, path, node.name.span, node.span)
+    if isinstance(node, ast.BanDecl):
+        return Symbol(SymbolKind.BAN, node.name.value, path, node.name.span, node.span)
     if isinstance(node, ast.AuthnBlock):
         name = node.name or node.kind
         return Symbol(SymbolKind.AUTHN, name.value, path, name.span, node.span)

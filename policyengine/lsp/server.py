@@ -31,6 +31,7 @@ _COMPLETION_KIND = {
     SymbolKind.ROLE: types.CompletionItemKind.EnumMember,
     SymbolKind.SCHEMA: types.CompletionItemKind.Struct,
     SymbolKind.LIMIT: types.CompletionItemKind.Constant,
+    SymbolKind.BAN: types.CompletionItemKind.Constant,
     SymbolKind.AUTHN: types.CompletionItemKind.Module,
 }
 

@@ -56,6 +56,14 @@ class Limiter(Protocol):
         self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int
     ) -> LimitOutcome: ...
 
+    def peek(self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int) -> LimitOutcome:
+        """Whether `take` would admit, and the quotas before it, taking nothing (bans)."""
+        ...
+
+    async def peek_async(
+        self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int
+    ) -> LimitOutcome: ...
+
     def check(self, plan: LimitPlan, ctx: RequestContext) -> LimitOutcome:
         """`take` for one request context."""
         ...

@@ -4,7 +4,8 @@
 -- microseconds (exact in Lua's doubles until the year 2255).
 --
 -- KEYS      the states of the limits of every check, check after check
--- ARGV[i]   check i: its time, or nothing to use this server's clock (one clock for
+-- ARGV[i]   check i: `?` for a peek (answers as a check would, writes nothing), then
+--           its time, or nothing to use this server's clock (one clock for
 --           every replica), then for each of its limits `|kind,capacity,unit`: kind "w"
 --           (window) or "b" (bucket), unit the window's period or the bucket's emission
 --           interval. One argument per check: redis-py encodes each argument in Python.
@@ -112,7 +113,7 @@ end
 
 -- one check: its limits are KEYS[first + 1 ...]; appends its reply, returns their count
 local function check(first, spec, reply)
-  local given, rest = string.match(spec, '^([^|]*)(.*)$')
+  local peek, given, rest = string.match(spec, '^(%??)([^|]*)(.*)$')
   local clock = now_us(given)
   local limits, admitted, i = {}, 1, 0
   for kind, capacity, unit in string.gmatch(rest, '|(%a),(%d+),(%d+)') do
@@ -130,7 +131,7 @@ local function check(first, spec, reply)
   if i == 0 then error('policyengine: a check without limits') end
   reply[#reply + 1] = admitted
   for _, limit in ipairs(limits) do
-    if admitted == 1 then
+    if admitted == 1 and peek == '' then
       if limit.kind == 'w' then window_admit(limit, clock) else bucket_admit(limit, clock) end
       limit.available = limit.available - 1
       if limit.wait == 0 then limit.wait = limit.unit end

@@ -123,6 +123,21 @@ class MemoryLimiter:
     ) -> LimitOutcome:
         return self.take(plan, keys, now_us)  # no I/O: the lock is held for microseconds
 
+    def peek(self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int) -> LimitOutcome:
+        rules = plan.rules
+        with self._lock:
+            self._checks += 1
+            quotas = [quota(self._state(keys[i], rules[i], now_us), rules[i], now_us)
+                      for i in range(len(rules))]  # fmt: skip
+            allowed = all([q.available >= 1 for q in quotas])
+            self._refused += not allowed
+        return outcome(plan, quotas, allowed, self._headers)
+
+    async def peek_async(
+        self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int
+    ) -> LimitOutcome:
+        return self.peek(plan, keys, now_us)
+
     def stats(self) -> MemoryStats:
         with self._lock:
             counters = self._counters

@@ -168,25 +168,44 @@ class RedisLimiter:
         return self.take(plan, plan.derive(ctx), micros(ctx.now))
 
     def take(self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int) -> LimitOutcome:
-        if self._health.resting():
-            return self._without_store(plan, keys, now_us)
-        names, args = self._script_input(plan, keys, now_us)
-        try:
-            reply = self._evalsha(names, args)
-        except STORE_ERRORS as err:
-            self._health.failed(err)
-            return self._without_store(plan, keys, now_us)
-        return self._answer(plan, reply)
+        return self._ask(plan, keys, now_us, False)
 
     async def take_async(
         self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int
     ) -> LimitOutcome:
+        return await self._ask_async(plan, keys, now_us, False)
+
+    def peek(self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int) -> LimitOutcome:
+        return self._ask(plan, keys, now_us, True)
+
+    async def peek_async(
+        self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int
+    ) -> LimitOutcome:
+        return await self._ask_async(plan, keys, now_us, True)
+
+    def _ask(
+        self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int, peek: bool
+    ) -> LimitOutcome:
         if self._health.resting():
-            return self._without_store(plan, keys, now_us)
+            return self._without_store(plan, keys, now_us, peek)
+        names, args = self._script_input(plan, keys, now_us, peek)
         try:
-            reply = await self._batcher().evalsha(self._script_input(plan, keys, now_us))
+            reply = self._evalsha(names, args)
+        except STORE_ERRORS as err:
+            self._health.failed(err)
+            return self._without_store(plan, keys, now_us, peek)
+        return self._answer(plan, reply)
+
+    async def _ask_async(
+        self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int, peek: bool
+    ) -> LimitOutcome:
+        if self._health.resting():
+            return self._without_store(plan, keys, now_us, peek)
+        try:
+            call = self._script_input(plan, keys, now_us, peek)
+            reply = await self._batcher().evalsha(call)
         except StoreFailed:  # the batcher counted and logged the cause
-            return self._without_store(plan, keys, now_us)
+            return self._without_store(plan, keys, now_us, peek)
         return self._answer(plan, reply)
 
     def stats(self) -> RedisStats:
@@ -207,12 +226,12 @@ class RedisLimiter:
 
     # -- Redis ---------------------------------------------------------------------------
     def _script_input(
-        self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int
+        self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int, peek: bool = False
     ) -> tuple[list[str], list[str]]:
         prefix, rules = self._prefix, plan.rules
         names = [f"{prefix}{rules[i].name}:{keys[i].hex()}" for i in range(len(rules))]
         now = str(now_us) if self._clock is ClockSource.ENGINE else ""
-        return names, [now + plan.script_rules]
+        return names, [("?" if peek else "") + now + plan.script_rules]
 
     def _answer(self, plan: LimitPlan, reply: Any) -> LimitOutcome:
         admitted, quotas = _parse(reply, len(plan.rules))
@@ -251,11 +270,14 @@ class RedisLimiter:
         return batcher
 
     # -- without Redis -------------------------------------------------------------------
-    def _without_store(self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int) -> LimitOutcome:
+    def _without_store(
+        self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int, peek: bool
+    ) -> LimitOutcome:
         if self._mode is StoreErrorMode.ALLOW:
             return LimitOutcome(True)
         if self._local is not None:
-            return self._local.take(plan, keys, now_us)
+            local = self._local
+            return local.peek(plan, keys, now_us) if peek else local.take(plan, keys, now_us)
         wait = max(1, math.ceil(self._health.recovery_s))
         return LimitOutcome(
             False, retry_after=wait, headers={"Retry-After": str(wait)}, unavailable=True

@@ -36,7 +36,25 @@ def forward_auth_request(http: HttpRequest, client_ip: str | None) -> Request | 
             "forward-auth needs the original method and URI: X-Original-Method and "
             "X-Original-URI (nginx) or X-Forwarded-Method and X-Forwarded-Uri"
         )
-    return Request(method, uri, http.headers, http.body or None, client_ip)
+    return Request(method, uri, gateway_headers(http), http.body or None, client_ip)
+
+
+def gateway_headers(http: HttpRequest) -> LowercaseHeaders:
+    """The headers with `Host` as the gateway saw it: a `--trusted-proxy` peer's
+    `X-Forwarded-Host` replaces `Host`, as sent: a list of hosts is refused as two `Host`
+    fields are (400 `request.bad_host`), not resolved to one of them. From any other
+    peer it is the client's own claim and changes nothing: the engine never reads it
+    (hosts.py)."""
+    headers = http.headers
+    client = http.client
+    if client is None or not client.trusted:
+        return headers
+    forwarded = headers.get("x-forwarded-host")
+    if forwarded is None:
+        return headers
+    seen = LowercaseHeaders(headers)
+    seen["host"] = forwarded
+    return seen
 
 
 def _original(headers: dict[str, str], nginx: str, forwarded: str) -> str | Refusal | None:
@@ -63,6 +81,8 @@ def envoy_request(http: HttpRequest, client_ip: str | None) -> Request | None:
     rest = http.target[len(ENVOY_PREFIX) :]
     if not rest.startswith("/"):
         return None
+    # Envoy's check carries the original Host (`:authority`) itself and never sets
+    # X-Forwarded-Host: one that arrives is the client's (gRPC checks carry every header)
     return Request(http.method, rest, http.headers, http.body or None, client_ip)
 
 

@@ -36,6 +36,8 @@ from policyengine.server.responses import (
     error_response,
 )
 from policyengine.server.reuse import DecisionCache, Key, Reused, reusable_until
+from policyengine.server.tracecontext import span_ids
+from policyengine.server.tracing import DecisionTracer
 
 log = logging.getLogger("policyengine.server")
 
@@ -75,10 +77,12 @@ class App:
         decision_log: DecisionLog | None,
         *,
         eager: bool,
+        tracer: DecisionTracer | None = None,
     ) -> None:
         self.holder = holder
         self.metrics = metrics
         self.decision_log = decision_log
+        self.tracer = tracer  # a span per decision, over OTLP
         self.draining = False
         self._eager = eager  # no networked store: decisions may run without a Task
         self._addresses = ClientAddresses(config.trusted_proxies)
@@ -155,17 +159,23 @@ class App:
             return cache, key, None
         self.metrics.reused += 1
         if entry.decision.metered is not None:  # counted again: a new answer every time
-            return cache, key, self._take_again(entry, cache.engine, endpoint, renderer, started)
+            answer = self._take_again(entry, cache.engine, endpoint, renderer, started, http)
+            return cache, key, answer
         if entry.response is None:  # a deny (its own id), or a logged allow
-            answer = self._finish(
-                endpoint, entry.method, entry.target, entry.decision, renderer, started
-            )
+            answer = self._finish(endpoint, entry.method, entry.target, entry.decision, renderer,
+                                  started, http=http)  # fmt: skip
             return cache, key, answer
         self.metrics.count(entry.series, (time.perf_counter_ns() - started) // 1000)
         return cache, key, entry.response
 
     def _take_again(
-        self, entry: Reused, engine: Engine, endpoint: str, renderer: Renderer, started: int
+        self,
+        entry: Reused,
+        engine: Engine,
+        endpoint: str,
+        renderer: Renderer,
+        started: int,
+        http: HttpRequest,
     ) -> Reply:
         try:
             coro = engine.take_again(entry.decision)
@@ -173,9 +183,10 @@ class App:
         except Exception as err:
             outcome = self._internal(err, engine.policy.name)
         if isinstance(outcome, Suspended):
-            return asyncio.ensure_future(self._take_again_later(outcome, entry, endpoint,
-                                                                renderer, started))  # fmt: skip
-        return self._finish(endpoint, entry.method, entry.target, outcome, renderer, started)
+            later = self._take_again_later(outcome, entry, endpoint, renderer, started, http)
+            return asyncio.ensure_future(later)
+        return self._finish(endpoint, entry.method, entry.target, outcome, renderer, started,
+                            http=http)  # fmt: skip
 
     async def _take_again_later(
         self,
@@ -184,12 +195,14 @@ class App:
         endpoint: str,
         renderer: Renderer,
         started: int,
+        http: HttpRequest,
     ) -> Response:
         try:
             decision = await suspended.rest
         except Exception as err:
             decision = self._internal(err, entry.decision.policy)
-        return self._finish(endpoint, entry.method, entry.target, decision, renderer, started)
+        return self._finish(endpoint, entry.method, entry.target, decision, renderer, started,
+                            http=http)  # fmt: skip
 
     def _decide(self, http: HttpRequest) -> Reply:
         if http.method != "POST":
@@ -228,7 +241,8 @@ class App:
             refused = Decision(
                 False, 400, Reason.BAD_REQUEST, request.message, policy=engine.policy.name
             )
-            return self._finish(endpoint, http.method, http.target, refused, renderer, started)
+            return self._finish(endpoint, http.method, http.target, refused, renderer, started,
+                                http=http)  # fmt: skip
         forwarded = engine.policy.inputs.forwarded
         if forwarded and (http.client is None or not http.client.trusted):
             request = without_forwarded(request, forwarded)  # a client naming its own cert
@@ -240,11 +254,28 @@ class App:
         if isinstance(outcome, Suspended):
             return asyncio.ensure_future(
                 self._finish_later(
-                    outcome, endpoint, request, renderer, started, engine.policy.name, cache, key
+                    outcome,
+                    endpoint,
+                    request,
+                    renderer,
+                    started,
+                    engine.policy.name,
+                    cache,
+                    key,
+                    http,
                 )
             )
         return self._finish(
-            endpoint, request.method, request.path, outcome, renderer, started, cache, key
+            endpoint,
+            request.method,
+            request.path,
+            outcome,
+            renderer,
+            started,
+            cache,
+            key,
+            http,
+            request,
         )
 
     async def _finish_later(
@@ -257,13 +288,23 @@ class App:
         policy: str | None,
         cache: DecisionCache | None,
         key: Key | None,
+        http: HttpRequest,
     ) -> Response:
         try:
             decision = await suspended.rest
         except Exception as err:
             decision = self._internal(err, policy)
         return self._finish(
-            endpoint, request.method, request.path, decision, renderer, started, cache, key
+            endpoint,
+            request.method,
+            request.path,
+            decision,
+            renderer,
+            started,
+            cache,
+            key,
+            http,
+            request,
         )
 
     def _finish(
@@ -276,6 +317,8 @@ class App:
         started: int,
         cache: DecisionCache | None = None,
         key: Key | None = None,
+        http: HttpRequest | None = None,
+        request: Request | None = None,
     ) -> Response:
         # an allow needs no id unless it is logged: the deny's id is in its response
         decision_id = self._ids.next() if not decision.allow or self.decision_log else ""
@@ -301,9 +344,41 @@ class App:
             cache.put(key, reused)
         latency_us = (time.perf_counter_ns() - started) // 1000
         self.metrics.count(series, latency_us)
-        if self.decision_log is not None:
-            self.decision_log.record(decision, decision_id, method, target, latency_us)
+        if self.decision_log is not None or self.tracer is not None:
+            self._log(decision, decision_id, method, target, latency_us, http, request)
         return response
+
+    def _log(
+        self,
+        decision: Decision,
+        decision_id: str,
+        method: str,
+        target: str,
+        latency_us: int,
+        http: HttpRequest | None,
+        request: Request | None,
+    ) -> None:
+        """The decision's span (with a tracer) and log line. ECS lines and spans also name
+        the client (the decided request's, else the one the gateway's headers give) and
+        the trace of the `traceparent` sent here."""
+        decision_log, tracer = self.decision_log, self.tracer
+        if http is None or (tracer is None and decision_log is not None and not decision_log.ecs):
+            if decision_log is not None:
+                decision_log.record(decision, decision_id, method, target, latency_us)
+            return
+        client_ip = request.client_ip if request is not None else self._client_ip(http)
+        traceparent = http.headers.get("traceparent")
+        revision = self.holder.engine.policy.revision
+        if tracer is not None:
+            ids = tracer.record(decision, method=method, path=target.partition("?")[0],
+                                latency_us=latency_us, traceparent=traceparent,
+                                source_ip=client_ip, decision_id=decision_id,
+                                revision=revision)  # fmt: skip
+        else:
+            ids = span_ids(traceparent)
+        if decision_log is not None:
+            decision_log.record(decision, decision_id, method, target, latency_us,
+                                source_ip=client_ip, ids=ids, revision=revision)  # fmt: skip
 
     @staticmethod
     def _internal(err: BaseException, policy: str | None) -> Decision:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +44,7 @@ class StoreOptions:
 class DecisionLogConfig:
     target: str  # a file path, or "-" for stdout
     sample: float = 1.0  # the share of allowed decisions written; denies are always written
+    log_format: str = "json"  # json (our own shape) or ecs (decisionlog.LogFormat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ class ServerConfig:
     # a route with `body` when the gateway forwarded none (nginx, Caddy, Traefik's default)
     on_missing_body: MissingBody = MissingBody.DENY
     decision_log: DecisionLogConfig | None = None
+    otlp_endpoint: str | None = None  # OTLP/HTTP traces URL: a span per decision (`otel` extra)
     decision_cache: int = DEFAULT_ENTRIES  # reusable decisions kept per worker; 0: none
     reload_interval: float = 1.0  # seconds between polls of the policy files; 0 turns it off
     limits: Limits = field(default_factory=Limits)
@@ -76,6 +80,8 @@ class ServerConfig:
                 raise ValueError(f"--redis: {err}") from None
         elif self.store.ca_file is not None:
             raise ValueError("--redis-ca-file needs a rediss:// --redis URL")
+        if self.otlp_endpoint is not None:
+            _check_otlp_endpoint(self.otlp_endpoint)
         if self.decision_cache < 0:
             raise ValueError("--decision-cache must be 0 (off) or more")
         if self.workers < 1:
@@ -86,3 +92,10 @@ class ServerConfig:
     @property
     def identity_headers(self) -> tuple[str, str]:
         return self.subject_header, self.roles_header
+
+
+def _check_otlp_endpoint(url: str) -> None:
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError("--otlp-endpoint must be an http:// or https:// URL")
+    if importlib.util.find_spec("opentelemetry.sdk") is None:
+        raise ValueError("--otlp-endpoint needs the `otel` extra: pip install 'policyengine[otel]'")

@@ -3,7 +3,8 @@
 A line holds what an operator needs to answer "why was this refused": when, which
 decision, policy, route, method, the path with its query values removed (they may
 carry tokens), subject, status, reason and latency. Headers, keys, tokens and
-bodies never reach this module.
+bodies never reach this module; the ECS format (ecs.py) adds the client address and
+the trace id of a valid `traceparent`, and writes the path without its query.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import select
 import sys
 import time
 from collections.abc import Iterator
-from typing import IO
+from enum import StrEnum
+from typing import IO, Any
 
 from policyengine.decision import Decision
+from policyengine.server.ecs import ecs_document
+from policyengine.server.tracecontext import SpanIds, span_ids
 
 FLUSH_BYTES = 64 * 1024
 log = logging.getLogger("policyengine.server")
@@ -32,44 +36,75 @@ def path_without_query_values(target: str) -> str:
     return f"{path}?{'&'.join(names)}"
 
 
+class LogFormat(StrEnum):
+    JSON = "json"  # our own shape (README, "Decision log")
+    ECS = "ecs"  # the Elastic Common Schema (ecs.py)
+
+
 class DecisionLog:
     """Lines go to a buffer and reach the file once 64 KiB gather or on `flush()`
     (the server flushes every second and on shutdown)."""
 
-    def __init__(self, stream: IO[bytes], sample: float = 1.0, close: bool = False) -> None:
+    def __init__(
+        self,
+        stream: IO[bytes],
+        sample: float = 1.0,
+        close: bool = False,
+        log_format: LogFormat = LogFormat.JSON,
+    ) -> None:
         self._stream = stream
         self._sample = sample
         self._close = close
+        self.ecs = log_format is LogFormat.ECS  # wants the client address and traceparent
         self._buffer: list[bytes] = []  # whole lines
         self._size = 0
         self._stamp_second = -1
         self._stamp = ""
 
     @classmethod
-    def open(cls, target: str, sample: float) -> DecisionLog:
+    def open(
+        cls, target: str, sample: float, log_format: LogFormat = LogFormat.JSON
+    ) -> DecisionLog:
         if target == "-":
-            return cls(sys.stdout.buffer, sample)
-        return cls(open(target, "ab"), sample, close=True)  # closed by close()
+            return cls(sys.stdout.buffer, sample, log_format=log_format)
+        return cls(open(target, "ab"), sample, close=True, log_format=log_format)
 
     def record(
-        self, decision: Decision, decision_id: str, method: str, target: str, latency_us: int
+        self,
+        decision: Decision,
+        decision_id: str,
+        method: str,
+        target: str,
+        latency_us: int,
+        *,
+        source_ip: str | None = None,
+        ids: SpanIds | None = None,
+        revision: str = "",
     ) -> None:
         if decision.allow and self._sample < 1.0 and random.random() >= self._sample:
             return
+        fields: dict[str, Any]
+        if self.ecs:
+            fields = ecs_document(decision, timestamp=self._time(), decision_id=decision_id,
+                                  method=method, path=target.partition("?")[0],
+                                  latency_us=latency_us, source_ip=source_ip,
+                                  ids=ids or span_ids(None), revision=revision)  # fmt: skip
+        else:
+            fields = {
+                "time": self._time(),
+                "decision_id": decision_id,
+                "policy": decision.policy,
+                "route": decision.route,
+                "method": method,
+                "path": path_without_query_values(target),
+                "subject": decision.subject,
+                "status": decision.status,
+                "reason": decision.reason.value,
+                "latency_us": latency_us,
+            }
         line = (
             json.dumps(
-                {
-                    "time": self._time(),
-                    "decision_id": decision_id,
-                    "policy": decision.policy,
-                    "route": decision.route,
-                    "method": method,
-                    "path": path_without_query_values(target),
-                    "subject": decision.subject,
-                    "status": decision.status,
-                    "reason": decision.reason.value,
-                    "latency_us": latency_us,
-                },
+                fields,
                 separators=(",", ":"),
                 ensure_ascii=False,
             ).encode("utf-8")

@@ -165,8 +165,9 @@ class GrpcServer:
         app: App,
         proxies: TrustedProxies,
         limits: Limits,
-        host: str,
-        port: int,
+        address: tuple[str, int],
+        *,
+        reuse_port: bool,
         credentials: Any = None,
     ) -> GrpcServer:
         """Listening, and SERVING: the policy is loaded before this is called. With
@@ -179,7 +180,7 @@ class GrpcServer:
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", largest),
-                ("grpc.so_reuseport", 1),
+                ("grpc.so_reuseport", int(reuse_port)),  # --workers: each binds the port
             ]
         )
 
@@ -212,14 +213,15 @@ class GrpcServer:
         server.add_generic_rpc_handlers((handler,))
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        host, port = address
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             if credentials is None:
-                bound = server.add_insecure_port(address)
+                bound = server.add_insecure_port(where)
             else:
-                bound = server.add_secure_port(address, credentials)
+                bound = server.add_secure_port(where, credentials)
         except RuntimeError as err:  # grpc's way of saying the port is taken
-            raise OSError(f"cannot listen for gRPC on {address}: {err}") from None
+            raise OSError(f"cannot listen for gRPC on {where}: {err}") from None
         await server.start()
         for name in ("", SERVICE):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -48,6 +48,16 @@ class _Exposition(Collector):
         for result in ("ok", "error"):
             reloads.add_metric((result,), totals.reloads.get(result, 0))
         yield reloads
+        yield GaugeMetricFamily(
+            "policyengine_reload_failing",
+            "Workers whose last policy reload failed (they serve the policy before it)",
+            value=totals.reload_failing,
+        )
+        bans = CounterMetricFamily("policyengine_bans_started", "Bans started, by ban",
+                                   labels=("ban",))  # fmt: skip
+        for name, count in sorted(totals.bans.items()):
+            bans.add_metric((name,), count)
+        yield bans
         errors = CounterMetricFamily(
             "policyengine_http_errors",
             "Requests refused before any decision, by kind",

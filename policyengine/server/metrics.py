@@ -58,6 +58,7 @@ class Series:
 
 class Metrics:
     __slots__ = (
+        "bans",
         "connections",
         "decisions",
         "directory",
@@ -66,6 +67,7 @@ class Metrics:
         "latency_sum_us",
         "limiter",
         "limiter_source",
+        "reload_failing",
         "reloads",
         "reused",
     )
@@ -84,7 +86,9 @@ class Metrics:
         self.latency_buckets = [0] * (len(LATENCY_BOUNDS_US) + 1)
         self.latency_sum_us = 0
         self.reloads: dict[str, int] = {}
+        self.reload_failing = 0  # 1 while the last reload failed (summed: workers)
         self.http_errors: dict[str, int] = {}
+        self.bans: dict[str, int] = {}  # bans started, by name
 
     def series(self, key: DecisionKey) -> Series:
         series = self.decisions.get(key)
@@ -108,6 +112,10 @@ class Metrics:
     def reload(self, ok: bool) -> None:
         result = "ok" if ok else "error"
         self.reloads[result] = self.reloads.get(result, 0) + 1
+        self.reload_failing = 0 if ok else 1
+
+    def ban_started(self, name: str) -> None:
+        self.bans[name] = self.bans.get(name, 0) + 1
 
     def http_error(self, kind: str) -> None:
         self.http_errors[kind] = self.http_errors.get(kind, 0) + 1
@@ -119,6 +127,8 @@ class Metrics:
             "latency_buckets": self.latency_buckets,
             "latency_sum_us": self.latency_sum_us,
             "reloads": self.reloads,
+            "reload_failing": self.reload_failing,
+            "bans": self.bans,
             "http_errors": self.http_errors,
             "connections": self.connections,
             "reused": self.reused,
@@ -156,7 +166,9 @@ class Metrics:
         self.latency_sum_us += int(snapshot.get("latency_sum_us", 0))
         self.connections += int(snapshot.get("connections", 0))
         self.reused += int(snapshot.get("reused", 0))
-        for table, counts in (("reloads", self.reloads), ("http_errors", self.http_errors)):
+        self.reload_failing += int(snapshot.get("reload_failing", 0))
+        tables = (("reloads", self.reloads), ("http_errors", self.http_errors), ("bans", self.bans))
+        for table, counts in tables:
             for name, count in snapshot.get(table, {}).items():
                 counts[name] = counts.get(name, 0) + int(count)
         for name, value in snapshot.get("limiter", {}).items():

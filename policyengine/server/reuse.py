@@ -111,7 +111,13 @@ class DecisionCache:
 
         Read from the fields as received, joined as `HttpRequest.headers` joins them,
         so that a request answered here never builds its header dict."""
-        peer = http.client.text if self._peer and http.client is not None else None
+        client = http.client
+        if client is None:
+            peer = None
+        elif self._peer:
+            peer = client.text
+        else:  # a trusted peer's X-Forwarded-Host is the host (adapters.gateway_headers)
+            peer = "trusted" if client.trusted else "untrusted"
         if endpoint == "forward-auth":
             parts: list[str | None] = [endpoint, peer, *self._forward_auth_blank]
             slots, places = self._forward_auth, self._forward_auth_places

@@ -21,11 +21,12 @@ from policyengine.ratelimit import Limiter, limiter_from_url
 from policyengine.server.app import App
 from policyengine.server.config import ServerConfig
 from policyengine.server.connection import HttpConnection
-from policyengine.server.decisionlog import DecisionLog
+from policyengine.server.decisionlog import DecisionLog, LogFormat
 from policyengine.server.metrics import Metrics, limiter_stats
 from policyengine.server.reload import EngineHolder, Reloader
 from policyengine.server.state import ServerState
 from policyengine.server.tls import TlsContexts, grpc_server_credentials
+from policyengine.server.tracing import DecisionTracer
 
 if TYPE_CHECKING:
     from policyengine.server.envoy_grpc import GrpcServer
@@ -54,12 +55,13 @@ def bind(host: str, port: int, *, reuse_port: bool, listen: bool = True) -> sock
     return sock
 
 
-def build_engine(config: ServerConfig, limiter: Limiter) -> Engine:
+def build_engine(config: ServerConfig, limiter: Limiter, metrics: Metrics | None = None) -> Engine:
     """The same limiter for every engine a reload builds: counts survive reloads."""
     options = EngineOptions(
         subject_header=config.subject_header,
         roles_header=config.roles_header,
         on_missing_body=config.on_missing_body,
+        on_ban=metrics.ban_started if metrics is not None else None,
     )
     return Engine.load(config.policy_dir, limiter=limiter, options=options)
 
@@ -126,16 +128,22 @@ class Worker:
             recovery_ms=store.recovery_ms,
             ca_file=store.ca_file,
         )
-        build = functools.partial(build_engine, config, limiter)
-        holder = EngineHolder(await loop.run_in_executor(None, build))
         metrics = Metrics(metrics_dir, limiter_stats(limiter))
+        build = functools.partial(build_engine, config, limiter, metrics)
+        holder = EngineHolder(await loop.run_in_executor(None, build))
         decision_log = (
-            DecisionLog.open(config.decision_log.target, config.decision_log.sample)
+            DecisionLog.open(
+                config.decision_log.target,
+                config.decision_log.sample,
+                LogFormat(config.decision_log.log_format),
+            )
             if config.decision_log
             else None
         )
         # A networked store needs a Task per decision (its client insists on one).
-        app = App(config, holder, metrics, decision_log, eager=config.redis_url is None)
+        tracer = DecisionTracer(config.otlp_endpoint) if config.otlp_endpoint else None
+        app = App(config, holder, metrics, decision_log, eager=config.redis_url is None,
+                  tracer=tracer)  # fmt: skip
         state = ServerState(app, config.limits, config.trusted_proxies)
         tls = TlsContexts(config.tls) if config.tls is not None else None
         grpc = None
@@ -144,9 +152,13 @@ class Worker:
 
             credentials = grpc_server_credentials(config.tls) if config.tls is not None else None
             grpc = await GrpcServer.start(
-                app, config.trusted_proxies, config.limits, config.host, config.grpc_port,
-                credentials,
-            )  # fmt: skip
+                app,
+                config.trusted_proxies,
+                config.limits,
+                (config.host, config.grpc_port),
+                reuse_port=config.workers > 1,
+                credentials=credentials,
+            )
         try:
             sock = bind(config.host, config.port, reuse_port=config.workers > 1)
             server = await loop.create_server(
@@ -214,6 +226,8 @@ class Worker:
         state.stop()
         if app.decision_log is not None:
             app.decision_log.close()
+        if app.tracer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, app.tracer.close)
         app.metrics.publish()
         close = getattr(self.limiter, "aclose", None)
         if close is not None:

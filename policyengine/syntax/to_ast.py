@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,56 +10,24 @@ from lark import Token, Tree
 from lark.tree import Meta
 
 from policyengine import ast
-from policyengine.errors import Diagnostic
-from policyengine.numbers import exact_float
 from policyengine.source import Source, Span
+from policyengine.syntax.core import (
+    MAX_NUMBER_LENGTH,
+    AstBuildError,
+    duration_seconds,
+    size_bytes,
+    unquote,
+)
+from policyengine.syntax.limits import LimitsBuilder
 
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_PERIOD_NAMES = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-_SIZE_UNITS = {
-    "B": 1,
-    "KB": 1000,
-    "KiB": 1024,
-    "MB": 1000**2,
-    "MiB": 1024**2,
-    "GB": 1000**3,
-    "GiB": 1024**3,
-}
-_UNIT = re.compile(r"(\d+)([A-Za-z]+)")
-_ESCAPE = re.compile(r'\\(["\\])')
-
-
-class AstBuildError(Exception):
-    """A value the grammar accepts but the language does not (raised inside Lark)."""
-
-    def __init__(self, diagnostic: Diagnostic) -> None:
-        super().__init__(diagnostic.message)
-        self.diagnostic = diagnostic
-
-
-def unquote(token: str) -> str:
-    """`"a \\" b"` -> `a " b`. Only `\\"` and `\\\\` are escapes: `"\\d+"` stays a regex."""
-    return _ESCAPE.sub(r"\1", token[1:-1])
-
-
-def duration_seconds(text: str) -> float:
-    number, unit = _UNIT.fullmatch(text).groups()  # type: ignore[union-attr]
-    return int(number) * _DURATION_UNITS[unit]
-
-
-def size_bytes(text: str) -> int:
-    number, unit = _UNIT.fullmatch(text).groups()  # type: ignore[union-attr]
-    return int(number) * _SIZE_UNITS[unit]
-
-
-MAX_NUMBER_LENGTH = 40
-
-
-def _number(text: str) -> int | float:
-    if len(text) > MAX_NUMBER_LENGTH:  # Python refuses huge int conversions; so do we, clearly
-        raise ValueError(f"number longer than {MAX_NUMBER_LENGTH} characters")
-    # a bound the engine would hold as another number than written is refused (numbers.py)
-    return exact_float(text) if any(c in text for c in ".eE") else int(text)
+__all__ = [
+    "MAX_NUMBER_LENGTH",
+    "AstBuildError",
+    "AstBuilder",
+    "duration_seconds",
+    "size_bytes",
+    "unquote",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +37,7 @@ class _Scopes:
     names: tuple[ast.Name, ...] = ()
 
 
-class AstBuilder:
+class AstBuilder(LimitsBuilder):
     """Each method turns one grammar rule into AST nodes, with spans from Lark's meta.
 
     `build` walks the tree bottom-up itself, calling the method named after each rule
@@ -96,34 +63,16 @@ class AstBuilder:
             return Tree(tree.data, children, tree.meta)
         return method(tree.meta, children)
 
-    # -- helpers -----------------------------------------------------------------------
-    def _span(self, meta: Meta) -> Span:
-        if getattr(meta, "empty", True):
-            return Span(self.source, 0, 0)
-        return Span(self.source, meta.start_pos, meta.end_pos)
-
-    def _tok_span(self, tok: Token) -> Span:
-        start = tok.start_pos or 0
-        return Span(self.source, start, tok.end_pos if tok.end_pos is not None else start)
-
-    def _name(self, tok: Token) -> ast.Name:
-        return ast.Name(str(tok), self._tok_span(tok))
-
-    def _num(self, tok: Token) -> int | float:
-        try:
-            return _number(str(tok))
-        except ValueError as err:
-            raise self._fail("syntax/bad-number", str(err), self._tok_span(tok)) from None
-
-    def _fail(self, code: str, message: str, span: Span, help: str | None = None) -> AstBuildError:
-        return AstBuildError(Diagnostic(code, message, span, help))
-
     # -- top level ---------------------------------------------------------------------
     def start(self, meta: Meta, items: list[ast.Statement]) -> list[ast.Statement]:
         return items
 
     def policy_name(self, meta: Meta, items: list[Token]) -> ast.PolicyName:
         return ast.PolicyName(unquote(items[0]), self._span(meta))
+
+    def host_decl(self, meta: Meta, items: list[Token]) -> ast.HostDecl:
+        hosts = tuple(ast.Name(unquote(t), self._tok_span(t)) for t in items)
+        return ast.HostDecl(hosts, self._span(meta))
 
     def permit_decl(self, meta: Meta, items: list[Token]) -> ast.Permit:
         return ast.Permit(tuple(self._name(t) for t in items), self._span(meta))
@@ -256,90 +205,6 @@ class AstBuilder:
                 low = self._num(tok)
         return ast.Range(low, high, self._span(meta))
 
-    # -- limits ------------------------------------------------------------------------
-    def limit_decl(self, meta: Meta, items: list[Any]) -> ast.LimitDecl:
-        name, count_tok, period_tok = items[0], items[1], items[2]
-        by: tuple[ast.LimitKey, ...] = ()
-        burst: int | None = None
-        for extra in items[3:]:
-            if isinstance(extra, tuple):
-                by = extra
-            else:
-                burst = extra
-        count = self._num(count_tok)
-        if not isinstance(count, int) or count <= 0:
-            raise self._fail(
-                "syntax/limit-count",
-                "a limit's count must be a whole number above 0",
-                self._tok_span(count_tok),
-            )
-        return ast.LimitDecl(
-            self._name(name), count, self._period(period_tok), by, burst, self._span(meta)
-        )
-
-    def _period(self, tok: Token) -> float:
-        if tok.type == "DURATION":
-            seconds = duration_seconds(tok)
-        elif str(tok) in _PERIOD_NAMES:
-            seconds = _PERIOD_NAMES[str(tok)]
-        else:
-            raise self._fail(
-                "syntax/limit-period",
-                f"unknown period `{tok}`",
-                self._tok_span(tok),
-                "use a duration like `10s`, `5m`, `1h`, `1d`, or `second`, `minute`, `hour`, `day`",
-            )
-        if seconds <= 0:
-            raise self._fail(
-                "syntax/limit-period", "a period must be longer than 0", self._tok_span(tok)
-            )
-        return float(seconds)
-
-    def limit_by(self, meta: Meta, items: list[ast.LimitKey]) -> tuple[ast.LimitKey, ...]:
-        return tuple(items)
-
-    def key_name(self, meta: Meta, items: list[Token]) -> ast.LimitKey:
-        simple = {"subject", "client_ip", "api_key", "route"}
-        if str(items[0]) not in simple:
-            raise self._fail(
-                "syntax/limit-key",
-                f"unknown limit key `{items[0]}`",
-                self._span(meta),
-                'keys are `subject`, `client_ip`, `api_key`, `route`, `header "H"`, `claims.NAME`',
-            )
-        return ast.LimitKey(ast.LimitKeyKind(str(items[0])), None, self._span(meta))
-
-    def key_header(self, meta: Meta, items: list[Token]) -> ast.LimitKey:
-        if str(items[0]) != "header":
-            raise self._fail(
-                "syntax/limit-key",
-                f"unknown limit key `{items[0]}`",
-                self._span(meta),
-                'did you mean `header "H"`?',
-            )
-        return ast.LimitKey(ast.LimitKeyKind.HEADER, unquote(items[1]).lower(), self._span(meta))
-
-    def key_claim(self, meta: Meta, items: list[Token]) -> ast.LimitKey:
-        if str(items[0]) != "claims":
-            raise self._fail(
-                "syntax/limit-key",
-                f"unknown limit key `{items[0]}`",
-                self._span(meta),
-                "did you mean `claims.NAME`?",
-            )
-        path = ".".join(str(t) for t in items[1:])
-        return ast.LimitKey(ast.LimitKeyKind.CLAIM, path, self._span(meta))
-
-    def limit_burst(self, meta: Meta, items: list[Token]) -> int:
-        value = self._num(items[0])
-        if not isinstance(value, int) or value <= 0:
-            raise self._fail(
-                "syntax/limit-burst",
-                "burst must be a whole number above 0",
-                self._tok_span(items[0]),
-            )
-        return value
-
     # -- routes ------------------------------------------------------------------------
     def group(self, meta: Meta, items: list[Any]) -> ast.Group:
         return ast.Group(unquote(items[0]), tuple(items[1:]), self._span(meta))
@@ -409,6 +274,9 @@ class AstBuilder:
 
     def limit_rule(self, meta: Meta, items: list[Any]) -> ast.LimitRule:
         return ast.LimitRule(items[0], self._span(meta))
+
+    def ban_rule(self, meta: Meta, items: list[Any]) -> ast.BanRule:
+        return ast.BanRule(items[0], self._span(meta))
 
     # -- expressions -------------------------------------------------------------------
     def _bool_op(self, kind: ast.BoolOpKind, meta: Meta, items: list[Any]) -> ast.Expr:

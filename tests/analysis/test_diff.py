@@ -282,6 +282,18 @@ def test_an_authn_setting_changed_widens(make_set: MakeSet) -> None:
     assert 'header "X-Key"' in found[0]["after"]
 
 
+def test_hosts_narrowed_narrow_and_widened_widen(make_set: MakeSet) -> None:
+    hosted = edit(BASE, "route GET /health { allow anyone }",
+                  'route GET /health { host "a.example", "b.example"; allow anyone }')  # fmt: skip
+    old = make_set("old", hosted)
+    narrower = make_set("new", edit(hosted, '"a.example", "b.example"', '"a.example"'))
+    change = one(changes(old, narrower), "host")
+    assert not change["widens"] and change["after"] == "a.example"
+    wider = make_set("wider", edit(hosted, '"a.example", "b.example"', '"*.example"'))
+    assert one(changes(old, wider), "host")["widens"]
+    assert one(changes(old, make_set("any")), "host")["widens"]  # no host: any host
+
+
 def test_a_permit_added_widens_every_route_and_one_dropped_narrows(make_set: MakeSet) -> None:
     permitted = BASE + "\npermit double_encoding\n"
     change = one(diff_of(make_set, permitted), "hardening")

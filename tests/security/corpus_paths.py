@@ -144,12 +144,23 @@ PATH_CASES = [
     admin("trailing slash", "/api/admin/users/", "not significant (docs/language.md)"),
     public("trailing slash on public", "/public/", "the same resource"),
     # -- absolute-form targets and fragments (RFC 9112 §3.2.2) -------------------------------
-    admin(
+    Case(
         "absolute-form",
+        *ADMIN[:1],
         "http://evil.example/api/admin/users",
-        "the authority takes no part in matching",
+        *ADMIN[1:],
+        "the authority, which agrees with the gateway's host, takes no part in matching",
+        headers=(("X-Forwarded-Host", "evil.example"),),
     ),
-    public("absolute-form public", "https://evil.example/public", "only the path decides"),
+    Case(
+        "absolute-form public",
+        "GET",
+        "https://evil.example/public",
+        200,
+        "allow",
+        "only the path decides",
+        headers=(("X-Forwarded-Host", "evil.example"),),
+    ),
     bad(
         "userinfo in absolute-form",
         "http://public@evil.example/api/admin",

@@ -265,12 +265,14 @@ def test_spoofable_headers_are_reported() -> None:
     text = """limit by_forwarded 5 per minute by header "X-Real-IP"
 route GET /x {
     allow when header["X-Forwarded-For"] == "10.0.0.1" or header["x-auth-subject"] == "ops"
+    deny when header["X-Forwarded-Host"] == "admin.example.test"
     limit by_forwarded
 }
 """
     assert sorted(found(text)) == [
         ("lint/spoofable-header", 'header "X-Real-IP"'),
         ("lint/spoofable-header", 'header["X-Forwarded-For"]'),
+        ("lint/spoofable-header", 'header["X-Forwarded-Host"]'),
         ("lint/spoofable-header", 'header["x-auth-subject"]'),
     ]
 

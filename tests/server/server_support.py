@@ -83,6 +83,11 @@ route GET /api/local {
     deny when not (client_ip in 127.0.0.2/32)
 }
 
+route GET /api/hosted {
+    host "shop.example"
+    allow anyone
+}
+
 route GET /api/search {
     allow anyone
     query {

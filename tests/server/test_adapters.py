@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from policyengine.server.adapters import (
     envoy_request,
     forward_auth_request,
 )
+from policyengine.server.clientip import Peer
 from policyengine.server.message import HttpRequest, combine
 
 
@@ -128,3 +130,37 @@ def test_decide_refuses_what_it_cannot_take(payload: object, message: str) -> No
 def test_decide_refuses_invalid_json() -> None:
     refusal = decide_request(http("POST", "/v1/decide", b'{"method": "GET", "method": "x"}'))
     assert isinstance(refusal, Refusal) and "JSON object" in refusal.message
+
+
+def _from(peer_trusted: bool, **headers: str) -> HttpRequest:
+    request = http(X_Original_Method="GET", X_Original_URI="/a", **headers)
+    request.client = Peer(ipaddress.ip_address("10.0.0.5"), "10.0.0.5", peer_trusted)
+    return request
+
+
+def test_a_trusted_hops_forwarded_host_is_the_host() -> None:
+    request = forward_auth_request(
+        _from(True, Host="sidecar:8181", X_Forwarded_Host="api.example.test"), None
+    )
+    assert isinstance(request, Request) and request.headers["host"] == "api.example.test"
+    # a list stays a list: refused by the engine as two Host fields are
+    listed = forward_auth_request(_from(True, X_Forwarded_Host="a.test, b.test"), None)
+    assert isinstance(listed, Request) and listed.headers["host"] == "a.test, b.test"
+
+
+def test_an_untrusted_peers_forwarded_host_selects_nothing() -> None:
+    for peer in (True, False):
+        request = forward_auth_request(_from(peer, Host="api.example.test"), None)
+        assert isinstance(request, Request) and request.headers["host"] == "api.example.test"
+    request = forward_auth_request(
+        _from(False, Host="api.example.test", X_Forwarded_Host="admin.example.test"), None
+    )
+    assert isinstance(request, Request) and request.headers["host"] == "api.example.test"
+
+
+def test_envoy_names_the_host_itself() -> None:
+    # Envoy's check request carries the original Host; an X-Forwarded-Host is the client's
+    raw = _from(True, Host="api.example.test", X_Forwarded_Host="admin.example.test")
+    raw.target = "/v1/envoy/a"
+    request = envoy_request(raw, None)
+    assert request is not None and request.headers["host"] == "api.example.test"

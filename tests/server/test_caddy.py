@@ -96,6 +96,14 @@ def test_forwarded_for_spoofing_from_the_client_is_ignored(stack: GatewayStack) 
     assert stack.get("/api/local").status == 200
 
 
+def test_the_host_caddy_serves_is_the_host_decided_on(stack: GatewayStack) -> None:
+    # the site answers for 127.0.0.1 only: the route, which serves shop.example, refuses
+    other = stack.get("/api/hosted")
+    assert other.status == 421 and other.json()["reason"] == "route.host_mismatch"
+    # Caddy replaces a client's X-Forwarded-Host with the host it serves
+    assert stack.get("/api/hosted", X_Forwarded_Host="shop.example").status == 421
+
+
 def test_a_forged_original_uri_is_refused(stack: GatewayStack) -> None:
     # Caddy passes client headers to the auth request: X-Original-URI must not win
     reply = stack.get("/api/orders/7", X_Original_URI="/api/public")

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import trustme
+import yaml
 from server_support import (
     GATEWAY_DOCS,
     UNTRUSTED_CLIENT,
@@ -113,3 +116,63 @@ def test_a_sidecar_that_is_down_lets_nothing_through(tmp_path: Path, profile: st
         with envoy_running(tmp_path / "envoy", config, listen):
             reply = request(listen, "GET", "/api/public", source=UNTRUSTED_CLIENT)
     assert reply.status == 403 and b"path" not in reply.body
+
+
+def test_the_host_the_gateway_serves_is_the_host_decided_on(stack: GatewayStack) -> None:
+    assert stack.get("/api/hosted", Host="shop.example").status == 200
+    other = stack.get("/api/hosted", Host="evil.example")
+    assert other.status == 421 and other.json()["reason"] == "route.host_mismatch"
+    # a client's own X-Forwarded-Host never names the host
+    assert (
+        stack.get("/api/hosted", Host="evil.example", X_Forwarded_Host="shop.example").status == 421
+    )
+
+
+def documented_transport_socket() -> dict[str, Any]:
+    """The upstream TLS block docs/gateways/envoy.md gives for the `policyengine` cluster."""
+    guide = (GATEWAY_DOCS / "envoy.md").read_text()
+    section = guide.split("## HTTPS and mTLS to the sidecar", 1)[1]
+    snippet = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (cluster,) = yaml.safe_load(snippet)["clusters"]
+    socket: dict[str, Any] = cluster["transport_socket"]
+    return socket
+
+
+def test_envoy_asks_over_grpc_with_mtls(tmp_path: Path) -> None:
+    sidecar_ca, gateway_ca = trustme.CA(), trustme.CA()
+    files: dict[str, Any] = {
+        "sidecar-ca.pem": sidecar_ca.cert_pem,
+        "gateways-ca.pem": gateway_ca.cert_pem,
+    }
+    for name, cert in (("sidecar", sidecar_ca.issue_cert("localhost", "127.0.0.1")),
+                       ("gateway", gateway_ca.issue_cert("gateway.internal"))):  # fmt: skip
+        files[f"{name}.pem"], files[f"{name}.key"] = cert.cert_chain_pems[0], cert.private_key_pem
+    for name, blob in files.items():
+        blob.write_to_path(str(tmp_path / name))
+    grpc_port, http_port, listen = free_port(), free_port(), free_port()
+    args = [
+        "--trusted-proxy", "127.0.0.1/32", "--grpc-port", str(grpc_port),
+        "--tls-cert", str(tmp_path / "sidecar.pem"), "--tls-key", str(tmp_path / "sidecar.key"),
+        "--tls-client-ca", str(tmp_path / "gateways-ca.pem"),
+    ]  # fmt: skip
+    socket = yaml.safe_dump(documented_transport_socket())
+    for directory in ("/etc/envoy/tls/", "/etc/policyengine/tls/"):
+        socket = socket.replace(directory, f"{tmp_path}/")
+    with (
+        EchoUpstream() as app,
+        serve_process(write_policy(tmp_path / "policy"), *args, port=http_port),
+    ):
+        wait_for_port(grpc_port)
+        text = envoy_config(PROFILES["grpc"], sidecar=grpc_port, app=app.port, listen=listen)
+        config = yaml.safe_load(text)
+        (cluster,) = [
+            c for c in config["static_resources"]["clusters"] if c["name"] == "policyengine"
+        ]
+        cluster["transport_socket"] = yaml.safe_load(socket)
+        with envoy_running(tmp_path / "envoy", yaml.safe_dump(config), listen):
+            stack = GatewayStack(listen, grpc_port)
+            allowed = stack.get("/api/orders/7", X_API_Key="key-alice", X_Auth_Subject="root")
+            assert allowed.status == 200
+            assert upstream_headers(allowed)["x-auth-subject"] == ["alice"]
+            denied = stack.get("/api/orders/7")
+            assert denied.status == 401 and denied.json()["reason"] == "authn.missing"

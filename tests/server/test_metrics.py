@@ -59,3 +59,15 @@ def test_every_workers_published_totals_are_summed(tmp_path: Path) -> None:
     allow = (("endpoint", "decide"), ("reason", "allow"), ("route", "GET /o"), ("status", "200"))
     assert got[("policyengine_decisions_total", allow)] == 3
     assert got[("policyengine_reloads_total", (("result", "ok"),))] == 1
+
+
+def test_a_failed_reload_is_a_gauge_until_one_succeeds() -> None:
+    from policyengine.server.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.reload(ok=False)
+    assert b"policyengine_reload_failing 1.0" in metrics.render()
+    metrics.reload(ok=True)
+    text = metrics.render()
+    assert b"policyengine_reload_failing 0.0" in text
+    assert b'policyengine_reloads_total{result="error"} 1.0' in text

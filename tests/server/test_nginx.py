@@ -110,6 +110,16 @@ def test_forwarded_for_spoofing_from_the_client_is_ignored(stack: GatewayStack) 
     assert stack.get("/api/local", X_Forwarded_For="10.1.2.3").status == 200
 
 
+def test_the_host_nginx_serves_is_the_host_decided_on(stack: GatewayStack) -> None:
+    assert stack.get("/api/hosted", Host="shop.example").status == 200
+    assert stack.get("/api/hosted", Host="SHOP.example.").status == 200  # nginx's $host
+    other = stack.get("/api/hosted", Host="evil.example")
+    assert other.status == 421 and other.json()["reason"] == "route.host_mismatch"
+    # the client's own X-Forwarded-Host is replaced by nginx's $host
+    spoofed = stack.get("/api/hosted", Host="evil.example", X_Forwarded_Host="shop.example")
+    assert spoofed.status == 421
+
+
 def test_a_forged_forwarded_uri_is_refused(stack: GatewayStack) -> None:
     # nginx passes client headers to the auth request: X-Forwarded-Uri must not win
     reply = stack.get("/api/orders/7", X_Forwarded_Uri="/api/public")

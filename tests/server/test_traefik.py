@@ -112,3 +112,13 @@ def test_a_sidecar_that_is_down_lets_nothing_through(tmp_path: Path) -> None:
         with traefik_running(tmp_path / "traefik", dynamic, listen):
             reply = request(listen, "GET", "/api/public", source=UNTRUSTED_CLIENT)
     assert reply.status == 500 and b"path" not in reply.body
+
+
+def test_the_host_the_gateway_serves_is_the_host_decided_on(stack: GatewayStack) -> None:
+    assert stack.get("/api/hosted", Host="shop.example").status == 200
+    other = stack.get("/api/hosted", Host="evil.example")
+    assert other.status == 421 and other.json()["reason"] == "route.host_mismatch"
+    # a client's own X-Forwarded-Host never names the host
+    assert (
+        stack.get("/api/hosted", Host="evil.example", X_Forwarded_Host="shop.example").status == 421
+    )
