@@ -20,7 +20,12 @@ from urllib.parse import quote, urlencode
 
 from policyengine import ast
 from policyengine.authn.base import AuthnBuildContext, AuthnUnavailable
-from policyengine.authn.bearer import BearerAuthenticator, bearer_of, looks_like_jwt
+from policyengine.authn.bearer import (
+    BearerAuthenticator,
+    bearer_of,
+    checked_token,
+    looks_like_jwt,
+)
 from policyengine.authn.cache import ExpiringCache, token_key
 from policyengine.authn.claims import (
     CLAIM_SETTINGS,
@@ -93,6 +98,8 @@ class IntrospectAuthenticator(BearerAuthenticator):
     async def authenticate_async(self, ctx: RequestContext) -> Identity:
         """A cache hit answers on the event loop; a miss calls the IdP in a worker thread."""
         bearer = bearer_of(ctx)
+        if bearer is not None:
+            bearer = checked_token(bearer)  # malformed: refused without a thread
         if (
             bearer is None
             or bearer.token is None

@@ -21,7 +21,12 @@ from typing import Any
 import jwt as pyjwt
 from jwt.exceptions import DecodeError, InvalidSignatureError, PyJWTError
 
-from policyengine.authn.bearer import BearerAuthenticator, bearer_of, looks_like_jwt
+from policyengine.authn.bearer import (
+    BearerAuthenticator,
+    bearer_of,
+    checked_token,
+    looks_like_jwt,
+)
 from policyengine.authn.cache import ExpiringCache
 from policyengine.authn.claims import ClaimMapping, ClaimRules, Rejection
 from policyengine.authn.jose import NotPlainJson, TokenRules, decode_part, plain_object
@@ -124,6 +129,7 @@ class JwtAuthenticator(BearerAuthenticator):
             bearer is None
             or bearer.token is None
             or self.cache.get(bearer.token, ctx.now) is not None
+            or checked_token(bearer).token is None  # malformed: refused without a thread
         ):
             return self.authenticate(ctx)
         return await asyncio.to_thread(self.authenticate, ctx)
