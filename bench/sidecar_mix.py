@@ -392,7 +392,8 @@ def scaling(stack: ExitStack, work: Path, args: argparse.Namespace, header: str)
         rows.append(row)
     measure(rows, args, both, threads=2)  # one wrk thread alone would limit nginx
     n1, n2, s1, s2 = rows
-    report([n2, s1, s2], n1, f"{header}, wrk -t2; every process on cores 0-1 (wrk too)")
+    title = header.replace("wrk -t1", "wrk -t2")
+    report([n2, s1, s2], n1, f"{title}; every process on cores 0-1 (wrk too)")
     for two, one in ((n2, n1), (s2, s1)):
         ratios = [b / a for a, b in zip(one.rps, two.rps, strict=True)]
         print(f"  {two.name}: {statistics.median(ratios):.2f}x {one.name} (req/s)")
