@@ -313,8 +313,7 @@ def test_a_permit_added_widens_every_route_and_one_dropped_narrows(make_set: Mak
 
 BANNED = BASE.replace(
     "route GET /health { allow anyone }",
-    "ban guessing after 5 failures per 1m by client_ip for 10m\n"
-    "route GET /health { allow anyone }",
+    "ban guessing after 5 failures per 1m by client_ip for 10m\nroute GET /health { allow anyone }",
 ).replace(
     "route GET /orders/{id:int} { allow role user }",
     "route GET /orders/{id:int} { allow role user; ban guessing }",
