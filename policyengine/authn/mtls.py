@@ -73,33 +73,28 @@ class MtlsAuthenticator(Authenticator):
         """The identity of one header value, or why there is none (a message)."""
         try:
             fields = read(value, self.form)
+            subject = _subject(fields, self.subject)
         except CertHeaderError as err:
             return str(err)
-        subject = _subject(fields, self.subject)
-        if isinstance(subject, Problem):
-            return subject.message
         claims = {"uri": list(fields.uris), "dns": list(fields.dns), "cn": fields.cn}
         roles = self.roles.get(subject, frozenset())
         credential = fields.sha256[:16] if fields.sha256 else None
         return Identity(subject, roles, claims, self.name, credential), fields.not_after
 
 
-class Problem:
-    __slots__ = ("message",)
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-
-def _subject(fields: CertFields, kind: str) -> str | Problem:
+def _subject(fields: CertFields, kind: str) -> str:
     if kind == "uri":
         if len(fields.uris) != 1:  # SPIFFE: exactly one URI SAN
             many = "more than one URI SAN" if fields.uris else "no URI SAN"
-            return Problem(f"the client certificate has {many}")
+            raise CertHeaderError(f"the client certificate has {many}")
         return fields.uris[0]
     if kind == "dns":
-        return fields.dns[0] if fields.dns else Problem("the client certificate has no DNS SAN")
-    return fields.cn or Problem("the client certificate has no CN")
+        if not fields.dns:
+            raise CertHeaderError("the client certificate has no DNS SAN")
+        return fields.dns[0]
+    if not fields.cn:
+        raise CertHeaderError("the client certificate has no CN")
+    return fields.cn
 
 
 def build_mtls(block: ast.AuthnBlock, bc: AuthnBuildContext) -> MtlsAuthenticator | None:

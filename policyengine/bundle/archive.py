@@ -22,9 +22,9 @@ from policyengine.bundle.manifest import (
     Manifest,
     manifest_of,
     safe_path,
-    visible_files,
 )
 from policyengine.bundle.signing import PrivateKey, PublicKey, sign, verified
+from policyengine.files import visible_files
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"

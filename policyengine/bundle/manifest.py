@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 FORMAT = "policyengine-bundle/1"
 MAX_FILES = 10_000
@@ -90,27 +89,13 @@ def safe_path(name: str) -> str:
     return name
 
 
-def visible_files(root: Path, limit: int = MAX_FILES) -> list[Path]:
-    """Every file below `root` the loader could read, in a stable order: hidden files and
-    directories (`.git`) and `__pycache__`-like ones are skipped."""
-    if root.is_file():
-        return [root]
-    paths: list[Path] = []
-    for directory, subdirs, files in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith((".", "__")))
-        paths.extend(Path(directory, f) for f in sorted(files) if not f.startswith("."))
-        if len(paths) > limit:
-            break
-    return paths
-
-
 def manifest_of(files: dict[str, bytes], revision: str | None = None) -> Manifest:
     """The manifest of these files; the revision defaults to a hash of their hashes."""
     entries = tuple(
         FileEntry(path, hashlib.sha256(data).hexdigest(), len(data))
         for path, data in sorted(files.items())
     )
-    if revision is None:
+    if revision is None:  # every file counts: keys and schemas change decisions too
         listing = "".join(f"{e.path}\0{e.sha256}\n" for e in entries).encode()
         revision = "sha256-" + hashlib.sha256(listing).hexdigest()[:16]
     return Manifest(check_revision(revision), entries)

@@ -13,13 +13,14 @@ import click
 from policyengine.errors import PolicyError
 
 if TYPE_CHECKING:
+    from policyengine.server.config import BundleConfig
     from policyengine.server.tls import TlsFiles
 
 EXIT_USAGE = 2
 
 
 @click.command()
-@click.argument("directory", type=click.Path(exists=True, path_type=Path))
+@click.argument("directory", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8181, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
@@ -172,6 +173,26 @@ EXIT_USAGE = 2
     help="mTLS: only clients with a certificate from these CAs (PEM) complete the handshake.",
 )
 @click.option(
+    "--bundle",
+    "bundle_location",
+    metavar="URL|FILE",
+    help="Serve the policy of a signed bundle (`policyengine bundle build`) instead of "
+    "DIRECTORY, polled for new revisions: an http(s) URL (If-None-Match) or a file.",
+)
+@click.option(
+    "--bundle-public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="KEY",
+    help="The Ed25519 or P-256 public key (PEM) bundles must be signed with.",
+)
+@click.option(
+    "--bundle-poll",
+    default="30s",
+    show_default=True,
+    metavar="DURATION",
+    help="How often the bundle is fetched: `30s`, `5m`, or seconds.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -205,9 +226,13 @@ def serve(
     tls_cert: Path | None,
     tls_key: Path | None,
     tls_client_ca: Path | None,
+    bundle_location: str | None,
+    bundle_public_key: Path | None,
+    bundle_poll: str,
     log_level: str,
 ) -> None:
     """Serve decisions over HTTP for gateways (nginx, Caddy, Traefik, Envoy)."""
+    from policyengine.bundle import BundleError
     from policyengine.inputs import MissingBody
     from policyengine.server import DecisionLogConfig, Limits, ServerConfig, StoreOptions
     from policyengine.server import serve as run
@@ -215,6 +240,7 @@ def serve(
     from policyengine.server.tls import TlsError
 
     tls = _tls_files(tls_cert, tls_key, tls_client_ca)
+    bundle = _bundle(directory, bundle_location, bundle_public_key, bundle_poll)
 
     if grpc_port is not None:
         _require_grpc()
@@ -225,7 +251,7 @@ def serve(
     )
     try:
         config = ServerConfig(
-            policy_dir=directory,
+            policy_dir=directory or Path(),  # with a bundle: where it is unpacked, later
             host=host,
             port=port,
             grpc_port=grpc_port,
@@ -251,6 +277,7 @@ def serve(
                 max_body_bytes=max_body, request_timeout=request_timeout, idle_timeout=idle_timeout
             ),
             tls=tls,
+            bundle=bundle,
         )
     except ValueError as err:
         raise click.UsageError(str(err)) from None
@@ -261,6 +288,9 @@ def serve(
         sys.exit(EXIT_USAGE)
     except TlsError as err:
         click.echo(f"error[{err.code}]: {err}", err=True)
+        sys.exit(EXIT_USAGE)
+    except BundleError as err:
+        click.echo(err.render(), err=True)
         sys.exit(EXIT_USAGE)
     except OSError as err:
         where = err.filename or f"{host}:{port}"
@@ -296,3 +326,38 @@ def _tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> T
     if cert is None or key is None:
         raise click.UsageError("--tls-cert and --tls-key go together")
     return TlsFiles(cert, key, client_ca)
+
+
+def _bundle(
+    directory: Path | None, location: str | None, public_key: Path | None, poll: str
+) -> BundleConfig | None:
+    from policyengine.server.config import BundleConfig
+
+    if location is None:
+        if directory is None:
+            raise click.UsageError("give a policy DIRECTORY or --bundle URL|FILE")
+        if public_key is not None:
+            raise click.UsageError("--bundle-public-key goes with --bundle")
+        return None
+    if directory is not None:
+        raise click.UsageError("DIRECTORY and --bundle exclude each other")
+    if public_key is None:
+        raise click.UsageError("--bundle needs --bundle-public-key: unsigned bundles are refused")
+    return BundleConfig(location, public_key, _seconds(poll))
+
+
+def _seconds(text: str) -> float:
+    """`--bundle-poll`: a duration as policies write it (`30s`, `5m`, `500ms`), or seconds."""
+    from policyengine.syntax.core import parse_duration
+
+    value = parse_duration(text)
+    if value is None:
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+    if value is None or not 0 < value < float("inf"):
+        raise click.BadParameter(
+            f"`{text}` is not a duration above 0, like `30s`", param_hint="--bundle-poll"
+        )
+    return value

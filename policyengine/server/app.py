@@ -364,11 +364,12 @@ class App:
         decision_log, tracer = self.decision_log, self.tracer
         if http is None or (tracer is None and decision_log is not None and not decision_log.ecs):
             if decision_log is not None:
-                decision_log.record(decision, decision_id, method, target, latency_us)
+                decision_log.record(decision, decision_id, method, target, latency_us,
+                                    revision=self.holder.revision)  # fmt: skip
             return
         client_ip = request.client_ip if request is not None else self._client_ip(http)
         traceparent = http.headers.get("traceparent")
-        revision = self.holder.engine.policy.revision
+        revision = self.holder.revision  # the bundle's, else the policy's own
         if tracer is not None:
             ids = tracer.record(decision, method=method, path=target.partition("?")[0],
                                 latency_us=latency_us, traceparent=traceparent,
@@ -392,7 +393,9 @@ class App:
     def _readyz(self, http: HttpRequest) -> Reply:
         if http.method not in ("GET", "HEAD"):
             return _GET_ONLY
-        return _NOT_READY if self.draining else _OK
+        if self.draining:
+            return _NOT_READY
+        return Response(200, TEXT, f"ok {self.holder.revision}\n".encode())
 
     def _metrics(self, http: HttpRequest) -> Reply:
         if http.method not in ("GET", "HEAD"):

@@ -48,6 +48,15 @@ class DecisionLogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BundleConfig:
+    """`serve --bundle`: where signed bundles come from and how often to ask."""
+
+    location: str  # a file path, or an http(s) URL (asked with If-None-Match)
+    public_key: Path  # PEM, Ed25519 or P-256: a bundle not signed by it is refused
+    poll: float = 30.0  # seconds between fetches
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     policy_dir: Path
     host: str = "127.0.0.1"
@@ -68,6 +77,8 @@ class ServerConfig:
     reload_interval: float = 1.0  # seconds between polls of the policy files; 0 turns it off
     limits: Limits = field(default_factory=Limits)
     tls: TlsFiles | None = None  # HTTPS (and mTLS with a client CA) on the port
+    bundle: BundleConfig | None = None  # policies from signed bundles, polled
+    revision: str | None = None  # the bundle revision policy_dir was unpacked from, if any
 
     def __post_init__(self) -> None:
         for name in (self.subject_header, self.roles_header):
@@ -84,6 +95,8 @@ class ServerConfig:
             _check_otlp_endpoint(self.otlp_endpoint)
         if self.decision_cache < 0:
             raise ValueError("--decision-cache must be 0 (off) or more")
+        if self.bundle is not None and self.bundle.poll <= 0:
+            raise ValueError("--bundle-poll must be more than 0s")
         if self.workers < 1:
             raise ValueError("--workers must be at least 1")
         if not 0.0 <= (self.decision_log.sample if self.decision_log else 1.0) <= 1.0:

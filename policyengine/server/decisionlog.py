@@ -94,6 +94,7 @@ class DecisionLog:
                 "time": self._time(),
                 "decision_id": decision_id,
                 "policy": decision.policy,
+                "revision": revision,
                 "route": decision.route,
                 "method": method,
                 "path": path_without_query_values(target),

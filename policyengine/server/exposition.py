@@ -48,6 +48,15 @@ class _Exposition(Collector):
         for result in ("ok", "error"):
             reloads.add_metric((result,), totals.reloads.get(result, 0))
         yield reloads
+        if totals.revisions:  # which policy revision, on how many workers
+            revisions = GaugeMetricFamily(
+                "policyengine_policy_revision",
+                "Workers serving each policy revision (a bundle's, or a directory's hash)",
+                labels=("revision",),
+            )
+            for revision, workers in sorted(totals.revisions.items()):
+                revisions.add_metric((revision,), workers)
+            yield revisions
         yield GaugeMetricFamily(
             "policyengine_reload_failing",
             "Workers whose last policy reload failed (they serve the policy before it)",

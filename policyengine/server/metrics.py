@@ -70,6 +70,8 @@ class Metrics:
         "reload_failing",
         "reloads",
         "reused",
+        "revision",
+        "revisions",
     )
 
     def __init__(
@@ -88,6 +90,8 @@ class Metrics:
         self.reloads: dict[str, int] = {}
         self.reload_failing = 0  # 1 while the last reload failed (summed: workers)
         self.http_errors: dict[str, int] = {}
+        self.revision: str | None = None  # the bundle revision in service here
+        self.revisions: dict[str, int] = {}  # in totals: workers serving each revision
         self.bans: dict[str, int] = {}  # bans started, by name
 
     def series(self, key: DecisionKey) -> Series:
@@ -132,6 +136,7 @@ class Metrics:
             "http_errors": self.http_errors,
             "connections": self.connections,
             "reused": self.reused,
+            "revision": self.revision,
             "limiter": dict(self.limiter_source()) if self.limiter_source else self.limiter,
         }
 
@@ -171,6 +176,9 @@ class Metrics:
         for table, counts in tables:
             for name, count in snapshot.get(table, {}).items():
                 counts[name] = counts.get(name, 0) + int(count)
+        revision = snapshot.get("revision")
+        if isinstance(revision, str):
+            self.revisions[revision] = self.revisions.get(revision, 0) + 1
         for name, value in snapshot.get("limiter", {}).items():
             self.limiter[name] = self.limiter.get(name, 0.0) + float(value)
 

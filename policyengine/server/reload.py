@@ -12,32 +12,37 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from policyengine.engine import Engine
 from policyengine.errors import PolicyError
+from policyengine.files import visible_files
 from policyengine.server.metrics import Metrics
 
 log = logging.getLogger("policyengine.server")
 MAX_WATCHED_FILES = 10_000
 Fingerprint = tuple[tuple[str, int, int], ...]
+Built = tuple[Engine, str | None]  # an engine and its bundle's revision (None: a directory)
 
 
 class EngineHolder:
-    """The engine in service. Replaced whole, never changed in place."""
+    """The engine in service and the revision the server reports for it: the bundle's it
+    came from, else the policy's own (`CompiledPolicy.revision`). Replaced whole, never
+    changed in place."""
 
-    __slots__ = ("engine", "loaded_at")
+    __slots__ = ("engine", "loaded_at", "revision")
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, revision: str | None = None) -> None:
         self.engine = engine
+        self.revision = revision or engine.policy.revision
         self.loaded_at = time.time()
         keep_out_of_collections()
 
-    def swap(self, engine: Engine) -> None:
+    def swap(self, engine: Engine, revision: str | None = None) -> None:
         self.engine = engine
+        self.revision = revision or engine.policy.revision
         self.loaded_at = time.time()
         keep_out_of_collections()
 
@@ -54,15 +59,7 @@ def keep_out_of_collections() -> None:
 
 def fingerprint(root: Path) -> Fingerprint:
     """(path, size, mtime) of every visible file below `root`, or of `root` itself."""
-    if root.is_file():
-        paths = [root]
-    else:
-        paths = []
-        for directory, subdirs, files in os.walk(root):
-            subdirs[:] = sorted(d for d in subdirs if not d.startswith((".", "__")))
-            paths.extend(Path(directory, f) for f in sorted(files) if not f.startswith("."))
-            if len(paths) > MAX_WATCHED_FILES:
-                break
+    paths = visible_files(root, MAX_WATCHED_FILES)
     marks = []
     for path in paths[:MAX_WATCHED_FILES]:
         try:
@@ -78,7 +75,7 @@ class Reloader:
         self,
         holder: EngineHolder,
         root: Path,
-        build: Callable[[], Engine],
+        build: Callable[[], Built],
         metrics: Metrics,
         interval: float,
     ) -> None:
@@ -123,7 +120,7 @@ class Reloader:
             self._again = False
             self._seen = await loop.run_in_executor(None, fingerprint, self.root)
             try:
-                engine = await loop.run_in_executor(None, self.build)
+                engine, revision = await loop.run_in_executor(None, self.build)
             except PolicyError as err:
                 self.metrics.reload(ok=False)
                 log.error("reload failed, still serving the previous policy:\n%s", err.render())
@@ -131,8 +128,10 @@ class Reloader:
                 self.metrics.reload(ok=False)
                 log.exception("reload failed, still serving the previous policy")
             else:
-                self.holder.swap(engine)
+                self.holder.swap(engine, revision)
                 self.metrics.reload(ok=True)
-                log.info("policy reloaded: %s routes", engine.policy.route_count)
+                self.metrics.revision = self.holder.revision
+                count, at = engine.policy.route_count, self.holder.revision
+                log.info("policy reloaded: %s routes (revision %s)", count, at)
             if not self._again:
                 return

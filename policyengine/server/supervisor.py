@@ -22,8 +22,10 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
 
+from policyengine.bundle.source import Unpacked, redacted
 from policyengine.errors import PolicyError
 from policyengine.ratelimit import limiter_from_url
+from policyengine.server.bundles import first_bundle
 from policyengine.server.config import ServerConfig
 from policyengine.server.tls import TlsError, server_context
 from policyengine.server.worker import bind, build_engine, run_worker
@@ -35,9 +37,21 @@ MAX_QUICK_DEATHS = 5
 
 def serve(config: ServerConfig) -> int:
     """Run until SIGTERM or SIGINT; the exit status. Raises PolicyError for a bad policy,
-    TlsError for TLS files that do not load."""
+    TlsError for TLS files that do not load, BundleError for a first bundle refused."""
     if config.tls is not None:
         server_context(config.tls)  # fail here, before any fork
+    if config.bundle is None:
+        return _serve(config)
+    unpacked = Unpacked()
+    try:  # the first bundle, verified and unpacked once for every worker: or no start
+        directory, revision = first_bundle(config.bundle, unpacked)
+        log.info("bundle revision %s from %s", revision, redacted(config.bundle.location))
+        return _serve(dataclasses.replace(config, policy_dir=directory, revision=revision))
+    finally:
+        unpacked.remove()
+
+
+def _serve(config: ServerConfig) -> int:
     if config.workers == 1:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the loop handles it: reload
         run_worker(config)

@@ -8,6 +8,7 @@ the kernel spreads connections over them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import signal
@@ -23,12 +24,13 @@ from policyengine.server.config import ServerConfig
 from policyengine.server.connection import HttpConnection
 from policyengine.server.decisionlog import DecisionLog, LogFormat
 from policyengine.server.metrics import Metrics, limiter_stats
-from policyengine.server.reload import EngineHolder, Reloader
+from policyengine.server.reload import Built, EngineHolder, Reloader
 from policyengine.server.state import ServerState
 from policyengine.server.tls import TlsContexts, grpc_server_credentials
 from policyengine.server.tracing import DecisionTracer
 
 if TYPE_CHECKING:
+    from policyengine.server.bundles import BundleWatcher
     from policyengine.server.envoy_grpc import GrpcServer
 
 log = logging.getLogger("policyengine.server")
@@ -93,6 +95,27 @@ async def _serve(config: ServerConfig, metrics_dir: Path | None) -> None:
         await worker.stop()
 
 
+def _reloading(
+    config: ServerConfig, limiter: Limiter, holder: EngineHolder, metrics: Metrics
+) -> tuple[Reloader, BundleWatcher | None]:
+    """The directory's files polled, or bundles polled and unpacked: one Reloader swaps."""
+    if config.bundle is None:
+
+        def build() -> Built:  # the revision: the policy's own (CompiledPolicy.revision)
+            return build_engine(config, limiter, metrics), None
+
+        return Reloader(holder, config.policy_dir, build, metrics, config.reload_interval), None
+
+    from policyengine.server.bundles import BundleWatcher  # bundles only: cryptography
+
+    def build_at(directory: Path) -> Engine:
+        return build_engine(dataclasses.replace(config, policy_dir=directory), limiter, metrics)
+
+    start = (config.policy_dir, config.revision)
+    bundles = BundleWatcher(config.bundle, holder, metrics, build_at, start)
+    return Reloader(holder, config.policy_dir, bundles.build, metrics, 0.0), bundles
+
+
 class Worker:
     """Everything one serving process runs, inside its event loop."""
 
@@ -106,6 +129,7 @@ class Worker:
         reloader: Reloader,
         grpc: GrpcServer | None = None,
         tls: TlsContexts | None = None,
+        bundles: BundleWatcher | None = None,
     ) -> None:
         self.config = config
         self.limiter = limiter
@@ -115,6 +139,7 @@ class Worker:
         self.reloader = reloader
         self.grpc = grpc
         self.tls = tls
+        self.bundles = bundles
 
     @classmethod
     async def start(cls, config: ServerConfig, metrics_dir: Path | None = None) -> Worker:
@@ -130,7 +155,9 @@ class Worker:
         )
         metrics = Metrics(metrics_dir, limiter_stats(limiter))
         build = functools.partial(build_engine, config, limiter, metrics)
-        holder = EngineHolder(await loop.run_in_executor(None, build))
+        engine = await loop.run_in_executor(None, build)
+        holder = EngineHolder(engine, config.revision)
+        metrics.revision = holder.revision
         decision_log = (
             DecisionLog.open(
                 config.decision_log.target,
@@ -172,12 +199,14 @@ class Worker:
             if grpc is not None:
                 await grpc.stop(0)
             raise
-        reloader = Reloader(holder, config.policy_dir, build, metrics, config.reload_interval)
+        reloader, bundles = _reloading(config, limiter, holder, metrics)
         state.start()
         reloader.start()
+        if bundles is not None:
+            bundles.start(reloader.request)
         if tls is not None:
             tls.start(config.reload_interval)
-        worker = cls(config, limiter, app, state, server, reloader, grpc, tls)
+        worker = cls(config, limiter, app, state, server, reloader, grpc, tls, bundles)
         host, port = worker.address
         scheme = "https" if tls is not None else "http"
         name = holder.engine.policy.name or "-"
@@ -223,6 +252,8 @@ class Worker:
         self.reloader.stop()
         if self.tls is not None:
             self.tls.stop()
+        if self.bundles is not None:
+            self.bundles.stop()
         state.stop()
         if app.decision_log is not None:
             app.decision_log.close()

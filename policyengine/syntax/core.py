@@ -45,6 +45,15 @@ def duration_seconds(text: str) -> float:
     return int(number) * _DURATION_UNITS[unit]
 
 
+def parse_duration(text: str) -> float | None:
+    """A duration as the language writes it (`30s`, `5m`, `100ms`), for command-line
+    options too; None when `text` is not one."""
+    match = _UNIT.fullmatch(text)
+    if match is None or match.group(2) not in _DURATION_UNITS:
+        return None
+    return duration_seconds(text)
+
+
 def size_bytes(text: str) -> int:
     number, unit = _UNIT.fullmatch(text).groups()  # type: ignore[union-attr]
     return int(number) * _SIZE_UNITS[unit]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 from pathlib import Path
 from urllib.parse import quote
@@ -14,6 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import given
+from hypothesis import strategies as st
 
 from policyengine import Engine, PolicyError, Request, without_forwarded
 from policyengine.authn.client_cert import CertFormat, CertHeaderError, read, split_xfcc
@@ -241,3 +244,10 @@ def test_eval_untrusted_peer_drops_the_certificate_header(tmp_path: Path) -> Non
         main, ["eval", str(tmp_path), "GET", "/orders", *header, "--untrusted-peer"]
     )
     assert untrusted.exit_code == 1 and "authn.missing" in untrusted.output
+
+
+@given(st.text(alphabet=st.sampled_from(list('URI=spiffe:/a;,"\\ DNSubjectCN%+/')), max_size=60))
+def test_any_header_is_read_or_refused_by_name(value: str) -> None:
+    for form in CertFormat:  # any other exception would be a 500 instead of a 401
+        with contextlib.suppress(CertHeaderError):
+            read(value, form)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -252,16 +252,17 @@ class ServerThread:
 
 @contextmanager
 def serve_process(
-    policy_dir: Path, *args: str, port: int | None = None, stderr_path: Path | None = None
+    policy_dir: Path | None, *args: str, port: int | None = None, stderr_path: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """`policyengine serve` as a user runs it; stopped with SIGTERM afterwards."""
+    """`policyengine serve` as a user runs it (no DIRECTORY: `--bundle` in `args`);
+    stopped with SIGTERM afterwards."""
     port = port or free_port()
     command = [
         sys.executable,
         "-m",
         "policyengine",
         "serve",
-        str(policy_dir),
+        *([str(policy_dir)] if policy_dir is not None else []),
         "--port",
         str(port),
         *args,
@@ -474,7 +475,9 @@ def envoy_running(workdir: Path, config: str, port: int) -> Iterator[None]:
 
 
 @contextmanager
-def traefik_running(workdir: Path, dynamic: str, port: int) -> Iterator[None]:
+def traefik_running(
+    workdir: Path, dynamic: str, port: int, probe: Callable[[], int] | None = None
+) -> Iterator[None]:
     """Traefik with the documented dynamic file and a static file of its own: entry
     point `web` on `port`, nothing else (no dashboard, no version check)."""
     binary = wheel_binary("traefik")
@@ -497,17 +500,17 @@ log: {{level: WARN}}
         )
         try:
             wait_for_port(port, timeout=30, process=process)
-            _wait_for_routes(port, process)
+            _wait_for_routes(probe or (lambda: request(port, "GET", "/api/public").status), process)
             yield
         finally:
             process.terminate()
             process.wait(10)
 
 
-def _wait_for_routes(port: int, process: subprocess.Popen[bytes]) -> None:
+def _wait_for_routes(probe: Callable[[], int], process: subprocess.Popen[bytes]) -> None:
     """The entry point listens before the file provider's routers are in place (404)."""
     deadline = time.monotonic() + 30
-    while request(port, "GET", "/api/public").status == 404:
+    while probe() == 404:
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("traefik never routed a request")
         time.sleep(0.05)

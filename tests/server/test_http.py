@@ -23,6 +23,7 @@ from server_support import (
     write_policy,
 )
 
+from policyengine import Engine
 from policyengine.server import app as app_module
 from policyengine.server.config import DecisionLogConfig
 
@@ -350,8 +351,11 @@ def test_the_decision_log_has_the_facts_and_no_secrets(policy_dir: Path, tmp_pat
         "status",
         "reason",
         "latency_us",
+        "revision",
     }
     assert denied["policy"] == "gateway-test" and denied["latency_us"] >= 0
+    # a directory, not a bundle: the policy's own revision
+    assert denied["revision"] == Engine.load(policy_dir).policy.revision
 
 
 def test_a_body_route_behind_a_bodyless_gateway(policy_dir: Path) -> None:
