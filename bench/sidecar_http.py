@@ -33,6 +33,7 @@ shows medians over rounds and the ratios the issue sets targets for.
 
     bench/http.sh [--duration 5] [--rounds 3] [--connections 50] [--servers]
                   [--limit-connections 50,300] [--skip-limits | --only-limits]
+    bench/http.sh --uncached | --mix | --scaling [--duration 5] [--rounds 3]   (sidecar_mix.py)
 """
 
 from __future__ import annotations
@@ -124,7 +125,9 @@ def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def started(command: list[str], port: int, core: int, **kwargs: object) -> Iterator[None]:
+def started(
+    command: list[str], port: int, core: int, **kwargs: object
+) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
         ["taskset", "-c", str(core), *command],
         stdout=subprocess.DEVNULL,
@@ -133,7 +136,7 @@ def started(command: list[str], port: int, core: int, **kwargs: object) -> Itera
     )  # type: ignore[call-overload]
     try:
         wait_for(port, process)
-        yield
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -164,7 +167,7 @@ http {{
     return conf
 
 
-def nginx(conf: Path, port: int, core: int) -> AbstractContextManager[None]:
+def nginx(conf: Path, port: int, core: int) -> AbstractContextManager[subprocess.Popen[bytes]]:
     command = ["/usr/sbin/nginx", "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"]
     return started(command, port, core)
 
@@ -333,6 +336,10 @@ def envoy_targets(
 
 
 def main() -> None:
+    if {"--uncached", "--mix", "--scaling"} & set(sys.argv[1:]):
+        from sidecar_mix import main as mix
+
+        return mix(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)

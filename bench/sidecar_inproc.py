@@ -38,9 +38,12 @@ class CountingTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.writes = 0
+        self.errors = 0  # answers other than 200: the timed requests must all be allowed
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.writes += 1
+        if not bytes(data).startswith(b"200", 9):
+            self.errors += 1
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         return ("127.0.0.1", 40000) if name == "peername" else default
@@ -56,24 +59,24 @@ def connection(policy: Path, decision_cache: int) -> tuple[HttpConnection, Count
     return conn, transport
 
 
-def forward_auth(credential: str) -> bytes:
+def forward_auth(credential: str, order: int = 7) -> bytes:
     return (
         "GET /v1/forward-auth HTTP/1.1\r\nHost: 127.0.0.1:8181\r\n"
-        "X-Original-Method: GET\r\nX-Original-URI: /api/orders/7\r\n"
+        f"X-Original-Method: GET\r\nX-Original-URI: /api/orders/{order}\r\n"
         f"{credential}\r\n\r\n"
     ).encode()
 
 
-def time_requests(conn: HttpConnection, request: bytes, calls: int, rounds: int) -> float:
-    """Median over rounds of the mean µs per request."""
-    conn.data_received(request)  # the first sighting; the second is kept (if reusable)
-    conn.data_received(request)
+def time_requests(conn: HttpConnection, requests: list[bytes], rounds: int) -> float:
+    """Median over rounds of the mean µs per request (each round sends `requests`)."""
+    conn.data_received(requests[0])  # the first sighting; the second is kept (if reusable)
+    conn.data_received(requests[0])
     means = []
     for _ in range(rounds):
-        started = time.perf_counter_ns()
-        for _ in range(calls):
+        started = time.thread_time_ns()
+        for request in requests:
             conn.data_received(request)
-        means.append((time.perf_counter_ns() - started) / calls / 1000)
+        means.append((time.thread_time_ns() - started) / len(requests) / 1000)
     return statistics.median(means)
 
 
@@ -85,18 +88,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         policy = Path(work) / "retail"
         token = retail_with_fresh_key(policy)
-        requests = {
-            "JWT (RS256)": forward_auth(f"Authorization: Bearer {token}"),
-            "API key": forward_auth("X-API-Key: test-key-alice"),
+        credentials = {
+            "JWT (RS256)": f"Authorization: Bearer {token}",
+            "API key": "X-API-Key: test-key-alice",
         }
-        print(f"{'µs per request, in process':<44}{'cache':>10}{'--decision-cache 0':>20}")
-        for name, request in requests.items():
+        print(
+            f"{'µs per request, in process':<32}{'cache':>10}{'--decision-cache 0':>20}"
+            f"{'new id each (cache on)':>24}"
+        )
+        for name, credential in credentials.items():
             row = []
-            for size in (10_000, 0):
+            same = [forward_auth(credential)] * args.calls
+            # a new order id in every request: no decision can be reused
+            varied = [forward_auth(credential, order) for order in range(1, args.calls + 1)]
+            for size, requests in ((10_000, same), (0, same), (10_000, varied)):
                 conn, transport = connection(policy, size)
-                row.append(time_requests(conn, request, args.calls, args.rounds))
+                row.append(time_requests(conn, requests, args.rounds))
                 assert transport.writes == 2 + args.calls * args.rounds, "a request unanswered"
-            print(f"{'forward-auth, ' + name:<44}{row[0]:>10.2f}{row[1]:>20.2f}")
+                assert transport.errors == 0, "a request refused"
+            print(f"{'forward-auth, ' + name:<32}{row[0]:>10.2f}{row[1]:>20.2f}{row[2]:>24.2f}")
 
 
 if __name__ == "__main__":

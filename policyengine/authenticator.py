@@ -48,6 +48,10 @@ class AuthnUnavailable(Exception):
 class Authenticator(ABC):
     """One compiled authn block."""
 
+    # whether authenticate_async may wait on I/O (an IdP): the engine's async path awaits
+    # it then, else calls authenticate (a coroutine costs more than an API key lookup)
+    waits = False
+
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -87,7 +91,8 @@ class Authenticator(ABC):
         """The identity behind the presented credential; raises AuthnFailure."""
 
     async def authenticate_async(self, ctx: RequestContext) -> Identity:
-        """The same, for servers: blocks that may do network I/O override it."""
+        """The same, for servers: blocks that may do network I/O override it (and set
+        `waits`)."""
         return self.authenticate(ctx)
 
     def challenge(self) -> str | None:

@@ -125,8 +125,12 @@ class Engine:
         """Steps 3-7 as _judge takes them, with the same step functions."""
         try:
             authenticator = addressee(ctx, route.authenticators, None)
-            if authenticator is not None:
+            if authenticator is None:
+                pass
+            elif authenticator.waits:
                 ctx.identity = await authenticator.authenticate_async(ctx)
+            else:  # no coroutine to build and step for a block that never waits
+                ctx.identity = authenticator.authenticate(ctx)
         except AuthnFailure as failure:
             return self._authn_denied(ctx, failure, None)
         except AuthnUnavailable as down:

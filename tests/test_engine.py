@@ -194,3 +194,30 @@ def test_upstream_header_names_are_configurable(engine: Engine) -> None:
     custom = Engine(engine.policy, options=EngineOptions("X-User", "X-Groups"))
     decision = custom.decide(Request("GET", "/docs/1", {"X-Key": KEY}))
     assert decision.upstream_headers == {"X-User": "ann", "X-Groups": "user"}
+
+
+@pytest.mark.parametrize("waits", [False, True])
+def test_decide_async_awaits_a_block_only_when_it_may_wait(engine: Engine, waits: bool) -> None:
+    """`Authenticator.waits`: a block that may wait on an IdP is awaited; any other is
+    called directly, the same identity either way."""
+    calls: list[str] = []
+
+    class Recording(ExplodingAuthenticator):
+        def authenticate(self, ctx: RequestContext) -> Identity:
+            calls.append("authenticate")
+            return Identity("carol", frozenset({"viewer"}))
+
+        async def authenticate_async(self, ctx: RequestContext) -> Identity:
+            calls.append("authenticate_async")
+            return self.authenticate(ctx)
+
+    block = Recording("recording")
+    block.waits = waits
+    match = engine.policy.tree.match(("open",), "GET")
+    assert match is not None
+    engine.policy.tree.endpoint(("open",)).by_method["GET"] = dataclasses.replace(
+        match[0], authenticators=(block,)
+    )
+    decision = asyncio.run(engine.decide_async(Request("GET", "/open")))
+    assert (decision.allow, decision.subject) == (True, "carol")
+    assert calls == (["authenticate_async", "authenticate"] if waits else ["authenticate"])

@@ -28,6 +28,7 @@ from policyengine.analysis.access import (
 )
 from policyengine.analysis.schemas import schema_delta, schema_narrower
 from policyengine.analysis.summary import (
+    BanSummary,
     InputSummary,
     LimitSummary,
     PolicySummary,
@@ -40,6 +41,7 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # what ANY stand
 class ChangeKind(Enum):
     ACCESS = "access"
     LIMIT = "limit"
+    BAN = "ban"  # a brute-force ban added (narrows), dropped or loosened (widens)
     INPUT = "input"
     AUTHN = "authn"
     HOST = "host"  # the hosts a route serves
@@ -110,6 +112,9 @@ def _route_changes(
     if access is not None:
         yield access
     yield from _limit_changes(label, was.limits, now.limits)
+    ban = _ban_change(label, was.bans, now.bans)
+    if ban is not None:
+        yield ban
     for part in ("body", "query"):
         change = _input_change(label, part, getattr(was, part), getattr(now, part))
         if change is not None:
@@ -216,6 +221,23 @@ def _removed(was: RouteSummary, new: PolicySummary, principals: tuple[Principal,
 
 
 # --- limits, input, authn -----------------------------------------------------------------
+
+
+def _ban_change(
+    label: str, was: tuple[BanSummary, ...], now: tuple[BanSummary, ...]
+) -> Change | None:
+    """One change for the route's bans: it widens when some old ban is no longer matched
+    by a new one at least as strict (a caller the old bans stopped may go on guessing)."""
+
+    def settings(bans: tuple[BanSummary, ...]) -> set[tuple[Any, ...]]:
+        return {(b.count, b.period, b.keys, b.ban, b.statuses) for b in bans}
+
+    if settings(was) == settings(now):  # renamed but equal: no change
+        return None
+    widens = any(not any(n.at_least_as_strict_as(old) for n in now) for old in was)
+    before = [b.describe() for b in was] or None
+    after = [b.describe() for b in now] or None
+    return Change(label, ChangeKind.BAN, widens, before, after)
 
 
 def _limit_changes(

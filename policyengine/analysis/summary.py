@@ -31,12 +31,43 @@ from policyengine.compile import CompiledPolicy
 from policyengine.compile.state import CompileState, Declared, FlatRoute
 from policyengine.hosts import HostSet
 from policyengine.patterns import ParamType, PathPattern, SegmentKind
+from policyengine.ratelimit.bans import BanSpec
 from policyengine.ratelimit.plan import LimitSpec
 from policyengine.schema.query import QueryValidator
 from policyengine.tree import AllowKind, CompiledRoute, DecisionTree
 
 RouteKey = tuple[str, tuple[tuple[int, str], ...]]  # method and path shape
 _SAMPLE = {ParamType.INT: "1", ParamType.UUID: "00000000-0000-4000-8000-000000000000"}
+
+
+@dataclass(frozen=True, slots=True)
+class BanSummary:
+    """A route's ban, as `diff` compares it: what it does, whatever it is called."""
+
+    name: str
+    count: int
+    period: float
+    keys: tuple[tuple[str, str | None], ...]
+    ban: float
+    statuses: tuple[int, ...]
+
+    def at_least_as_strict_as(self, other: BanSummary) -> bool:
+        """Bans whoever `other` bans, at least as soon and as long (same keys)."""
+        return (
+            self.keys == other.keys
+            and self.count <= other.count
+            and self.period >= other.period
+            and self.ban >= other.ban
+            and set(self.statuses) >= set(other.statuses)
+        )
+
+    def describe(self) -> str:
+        by = ", ".join(kind if arg is None else f'{kind} "{arg}"' for kind, arg in self.keys)
+        on = ", ".join(map(str, self.statuses))
+        return (
+            f"{self.name}: after {self.count} failures per {self.period:g}s by {by} "
+            f"for {self.ban:g}s on {on}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +133,7 @@ class RouteSummary:
     sample: tuple[str, ...]  # a path the route matches, as segments
     rules: tuple[RuleSummary, ...]
     limits: tuple[LimitSummary, ...]
+    bans: tuple[BanSummary, ...]
     body: InputSummary | None
     query: InputSummary | None
     authn: tuple[AuthnSummary, ...]
@@ -174,6 +206,13 @@ def _route(
         for name in rule.names
         if name.value in state.compiled_limits
     )
+    bans = tuple(
+        _ban(state.compiled_bans[name.value])
+        for rule in flat.route.rules
+        if isinstance(rule, ast.BanRule)
+        for name in rule.names
+        if name.value in state.compiled_bans
+    )
     return RouteSummary(
         label=route.label,
         method=method,
@@ -184,6 +223,7 @@ def _route(
             r for rule in flat.route.rules if (r := _rule(state, rule, pattern)) is not None
         ),
         limits=tuple(sorted(set(limits), key=lambda limit: limit.name)),
+        bans=tuple(sorted(set(bans), key=lambda ban: ban.name)),
         body=_body(state, flat, route),
         query=_query(route),
         authn=tuple(sorted((authn[a.name] for a in route.authenticators), key=_label)),
@@ -224,6 +264,11 @@ def _satisfying(state: CompileState, roles: tuple[ast.Name, ...]) -> frozenset[s
     for role in roles:
         found |= state.satisfying_roles.get(role.value, frozenset())
     return frozenset(found)
+
+
+def _ban(spec: BanSpec) -> BanSummary:
+    statuses = tuple(sorted(spec.statuses))
+    return BanSummary(spec.name, spec.count, spec.period, spec.keys, spec.ban, statuses)
 
 
 def _limit(spec: LimitSpec) -> LimitSummary:

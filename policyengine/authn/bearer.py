@@ -10,7 +10,6 @@ is no token68 character, so two Authorization headers are always rejected.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from policyengine.authenticator import Authenticator, AuthnFailure, ambiguous
 from policyengine.context import RequestContext
@@ -22,12 +21,23 @@ _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
-@dataclass(frozen=True, slots=True)
 class Bearer:
-    """What the Authorization header holds: a token, or the reason it is no token."""
+    """What the Authorization header holds: a token, or the reason it is no token.
 
-    token: str | None
-    problem: str | None = None
+    The token is not yet checked to be one token68 (`checked_token`): a token a block
+    has verified before is known without reading it again (jwt.py's cache). A plain
+    class: compiled, it is built without running interpreted code."""
+
+    __slots__ = ("problem", "token")
+
+    def __init__(self, token: str | None, problem: str | None = None) -> None:
+        self.token = token
+        self.problem = problem
+
+
+_TWICE = Bearer(None, "sent more than once")
+_MALFORMED = Bearer(None, "malformed")
+_TOO_LARGE = Bearer(None, "too large")
 
 
 def bearer_of(ctx: RequestContext) -> Bearer | None:
@@ -40,18 +50,24 @@ def _parse_bearer(ctx: RequestContext) -> Bearer | None:
     if value is None:
         return None
     if "," in value and _names_a_bearer(value):
-        return Bearer(None, "sent more than once")  # two Authorization lines, joined
+        return _TWICE  # two Authorization lines, joined
     value = value.strip(" \t")
     scheme, _, rest = value.partition(" ")
     if scheme.lower() != "bearer":
         # `Bearer<TAB>token` is a bearer credential written wrongly, not another scheme
-        return Bearer(None, "malformed") if scheme.lower().startswith("bearer\t") else None
+        return _MALFORMED if scheme.lower().startswith("bearer\t") else None
     token = rest.lstrip(" ")
     if len(token) > MAX_TOKEN_BYTES:
-        return Bearer(None, "too large")
-    if not _TOKEN68.fullmatch(token):
-        return Bearer(None, "malformed")
+        return _TOO_LARGE
     return Bearer(token)
+
+
+def checked_token(bearer: Bearer) -> Bearer:
+    """The bearer, or `malformed` when its token is not one token68 (RFC 6750 §2.1)."""
+    token = bearer.token
+    if token is not None and _TOKEN68.fullmatch(token) is None:
+        return _MALFORMED
+    return bearer
 
 
 def _names_a_bearer(joined: str) -> bool:
@@ -62,7 +78,8 @@ def _names_a_bearer(joined: str) -> bool:
 
 def looks_like_jwt(bearer: Bearer) -> bool:
     """A malformed bearer counts as JWT-shaped: the JWT block explains what is wrong."""
-    return bearer.token is None or looks_like_jwt_text(bearer.token)
+    token = checked_token(bearer).token
+    return token is None or looks_like_jwt_text(token)
 
 
 def looks_like_jwt_text(token: str) -> bool:
@@ -77,12 +94,17 @@ class BearerAuthenticator(Authenticator):
     headers = ("authorization",)
 
     def presented(self, ctx: RequestContext) -> bool:
-        return bearer_of(ctx) is not None
+        # the field's absence first: an API-key request of a route that also takes
+        # tokens parses nothing
+        return ctx.header("authorization") is not None and bearer_of(ctx) is not None
 
     def token(self, ctx: RequestContext) -> str:
+        """The token, checked; raises AuthnFailure when there is none or it is malformed."""
         bearer = bearer_of(ctx)
-        if bearer is not None and bearer.problem == "sent more than once":
+        if bearer is _TWICE:
             raise ambiguous("Authorization sent more than once")
+        if bearer is not None:
+            bearer = checked_token(bearer)
         if bearer is None or bearer.token is None:
             problem = bearer.problem if bearer is not None else "missing"
             raise self.failure(Reason.AUTHN_INVALID, f"bearer token {problem}")

@@ -21,7 +21,12 @@ from urllib.parse import quote, urlencode
 from policyengine import ast
 from policyengine.authenticator import AuthnUnavailable
 from policyengine.authn.base import AuthnBuildContext
-from policyengine.authn.bearer import BearerAuthenticator, bearer_of, looks_like_jwt
+from policyengine.authn.bearer import (
+    BearerAuthenticator,
+    bearer_of,
+    checked_token,
+    looks_like_jwt,
+)
 from policyengine.authn.cache import ExpiringCache, token_key
 from policyengine.authn.claims import (
     CLAIM_SETTINGS,
@@ -48,6 +53,8 @@ Outcome = Identity | Rejection
 
 
 class IntrospectAuthenticator(BearerAuthenticator):
+    waits = True  # the IdP is called on a miss
+
     def __init__(
         self,
         name: str,
@@ -65,7 +72,7 @@ class IntrospectAuthenticator(BearerAuthenticator):
         self.cache_seconds = cache_seconds
         self.rules = rules
         self.mapping = mapping
-        self.cache: ExpiringCache[Outcome] = ExpiringCache()
+        self.cache: ExpiringCache[bytes, Outcome] = ExpiringCache()
         basic = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
         self._authorization = "Basic " + base64.b64encode(basic.encode("utf-8")).decode("ascii")
 
@@ -92,6 +99,8 @@ class IntrospectAuthenticator(BearerAuthenticator):
     async def authenticate_async(self, ctx: RequestContext) -> Identity:
         """A cache hit answers on the event loop; a miss calls the IdP in a worker thread."""
         bearer = bearer_of(ctx)
+        if bearer is not None:
+            bearer = checked_token(bearer)  # malformed: refused without a thread
         if (
             bearer is None
             or bearer.token is None

@@ -87,7 +87,7 @@ class App:
         self.draining = False
         self._eager = eager  # no networked store: decisions may run without a Task
         self._addresses = ClientAddresses(config.trusted_proxies)
-        self._heads = render.AllowHeads(config.identity_headers)
+        self._heads = render.Heads(config.identity_headers)
         self._gateway: Renderer = render.nginx if config.nginx_mode else render.forward_auth
         self._ids = DecisionIds()
         self._cache_size = config.decision_cache

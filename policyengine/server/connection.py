@@ -168,11 +168,11 @@ class HttpConnection(asyncio.Protocol):
         ):
             raise _Refused(_HEADERS_TOO_LARGE)
         length = expect = None
-        for name, value in pairs:  # by length first: no lookup for the usual fields
-            size = len(name)
-            if size == 14 and name.lower() == b"content-length":
+        for name, value in pairs:  # by length and first letter: no lowercase copy for
+            size = len(name)  # the usual fields (X-Original-URI is as long as Content-Length)
+            if size == 14 and name[0] | 0x20 == 0x63 and name.lower() == b"content-length":
                 length = value
-            elif size == 6 and name.lower() == b"expect":
+            elif size == 6 and name[0] | 0x20 == 0x65 and name.lower() == b"expect":
                 expect = value
         if length is None:
             return

@@ -40,7 +40,7 @@ from policyengine.server.app import App, log_internal_error
 from policyengine.server.clientip import Peer, TrustedProxies
 from policyengine.server.config import Limits
 from policyengine.server.message import Fields, HttpRequest
-from policyengine.server.render import DECISION_ID, AllowHeads, deny_body
+from policyengine.server.render import DECISION_ID, Heads, deny_body
 from policyengine.server.responses import Response, UnsafeHeaderValue, json_response
 
 log = logging.getLogger("policyengine.server")
@@ -94,7 +94,7 @@ class CheckRenderer:
     def __init__(self) -> None:
         self._allows: dict[tuple[tuple[str, str], ...], bytes] = {}
 
-    def __call__(self, decision: Decision, decision_id: str, heads: AllowHeads) -> Response:
+    def __call__(self, decision: Decision, decision_id: str, heads: Heads) -> Response:
         if not decision.allow:
             return Response(decision.status, b"", denied(decision, decision_id))
         key = (*decision.upstream_headers.items(), ("", ""), *decision.response_headers.items())

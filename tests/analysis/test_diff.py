@@ -309,3 +309,34 @@ def test_a_permit_added_widens_every_route_and_one_dropped_narrows(make_set: Mak
     assert (change["widens"], change["after"]) == (False, ["double_encoding"])
     reordered = make_set("again", BASE + "\npermit double_encoding\npermit method_override\n")
     assert changes(more, reordered) == []
+
+
+BANNED = BASE.replace(
+    "route GET /health { allow anyone }",
+    "ban guessing after 5 failures per 1m by client_ip for 10m\nroute GET /health { allow anyone }",
+).replace(
+    "route GET /orders/{id:int} { allow role user }",
+    "route GET /orders/{id:int} { allow role user; ban guessing }",
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "widens"),
+    [
+        (BASE, BANNED, False),  # a ban added narrows
+        (BANNED, BASE, True),  # dropped: guessing goes unchecked again
+        (BANNED, BANNED.replace("after 5", "after 50"), True),  # later
+        (BANNED, BANNED.replace("for 10m", "for 1m"), True),  # shorter
+        (BANNED, BANNED.replace("after 5", "after 3"), False),  # sooner
+        (BANNED, BANNED.replace("by client_ip", 'by header "X-Device"'), True),  # other key
+    ],
+)
+def test_a_ban_changed(make_set: MakeSet, old: str, new: str, widens: bool) -> None:
+    change = one(changes(make_set("a", old), make_set("b", new)), "ban")
+    assert change["route"] == "GET /orders/{id:int}"
+    assert change["widens"] is widens, change
+
+
+def test_a_ban_renamed_is_no_change(make_set: MakeSet) -> None:
+    renamed = BANNED.replace("guessing", "brute_force")
+    assert changes(make_set("a", BANNED), make_set("b", renamed)) == []

@@ -196,3 +196,20 @@ def test_redirects_are_not_followed(
     engine = make_engine(tmp_path, idp, clock, path="/moved")
     assert call(engine, rsa1, clock).status == 503
     assert idp.hits["jwks"] == 0
+
+
+def test_a_malformed_token_is_refused_on_the_event_loop(
+    tmp_path: Path, idp: IdP, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Junk needs no key set: it never costs a worker thread (or a fetch)."""
+    engine = make_engine(tmp_path, idp, clock)
+    import policyengine.authn.jwt as jwt_module
+
+    async def no_thread(*args: object, **kwargs: object) -> object:
+        raise AssertionError("sent to a worker thread")
+
+    monkeypatch.setattr(jwt_module.asyncio, "to_thread", no_thread)
+    request = Request("GET", "/orders", {"Authorization": "Bearer not!token68"})
+    decision = asyncio.run(engine.decide_async(request))
+    assert (decision.reason, decision.message) == (Reason.AUTHN_INVALID, "bearer token malformed")
+    assert idp.hits.get("jwks", 0) == 0

@@ -275,6 +275,21 @@ def test_cached_token_is_not_verified_again_but_never_outlives_exp(
     assert decide(e, headers).reason is Reason.AUTHN_EXPIRED
 
 
+def test_the_cache_knows_a_token_only_as_sent(tmp_path: Path, secret_env: None) -> None:
+    """A hit is the token as verified, character for character: a token that only
+    starts like a cached one, or differs in its signature, is checked as any other."""
+    e = engine(tmp_path, jwt_policy('secret env "JWT_SECRET"', algorithms="HS256"))
+    good = sign(HS_SECRET, "HS256", claims())
+    assert decide(e, bearer(good)).allow
+    assert decide(e, bearer(good)).allow  # the hit
+    junk = decide(e, bearer(good + "!"))  # no token68: refused before any decoding
+    assert (junk.reason, junk.message) == (Reason.AUTHN_INVALID, "bearer token malformed")
+    forged = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
+    assert decide(e, bearer(forged)).message == "token signature is invalid"
+    twice = decide(e, {"Authorization": f"Bearer {good}, Bearer {good}"})
+    assert twice.reason is Reason.AUTHN_AMBIGUOUS
+
+
 # -- compile errors point at the setting ------------------------------------------------
 
 

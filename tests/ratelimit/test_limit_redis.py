@@ -259,3 +259,15 @@ def test_limiter_from_url_picks_the_store(redis_url: str) -> None:
         limiter_from_url("memcached://user:hunter2@host")
     assert "hunter2" not in str(err.value)
     assert "hunter2" not in repr(limiter_from_url("redis://:hunter2@127.0.0.1:1/0"))
+
+
+def test_each_shared_server_is_the_one_it_is_named_after(
+    redis_server: RedisServer, request: pytest.FixtureRequest
+) -> None:
+    """The `[valkey]` runs really talk to Valkey (a Redis binary under either name
+    would make half of this file a copy of the other half)."""
+    client = redis_server.client()
+    info = client.info("server")
+    client.close()
+    name = request.node.callspec.params["redis_server"]
+    assert ("valkey_version" in info) == (name == "valkey"), info.get("redis_version")

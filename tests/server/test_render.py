@@ -9,9 +9,9 @@ import pytest
 from policyengine.decision import Decision
 from policyengine.request import InputError, Reason
 from policyengine.server import render
-from policyengine.server.responses import Response, UnsafeHeaderValue, serialize
+from policyengine.server.responses import Response, UnsafeHeaderValue, json_response, serialize
 
-HEADS = render.AllowHeads(("X-Auth-Subject", "X-Auth-Roles"))
+HEADS = render.Heads(("X-Auth-Subject", "X-Auth-Roles"))
 ALICE = Decision(
     True,
     200,
@@ -80,6 +80,25 @@ def test_deny_has_the_status_the_headers_and_a_small_json_body() -> None:
     assert errors == [{"pointer": "/quantity", "message": "0 is less than 1"}]
 
 
+@pytest.mark.parametrize("decision", [LIMITED, INVALID, ALICE._replace(allow=False, status=403)])
+@pytest.mark.parametrize("renderer", [render.forward_auth, render.envoy, render.nginx])
+def test_a_kept_deny_is_the_one_built_afresh_but_for_its_own_id(
+    decision: Decision, renderer: render.Renderer
+) -> None:
+    heads = render.Heads(("X-Auth-Subject",))
+    for decision_id in ("abc-5", "abc-6", 'say "hi"'):  # the last is never ours: built afresh
+        kept = renderer(decision, decision_id, heads)
+        fresh = renderer(decision, decision_id, render.Heads(("X-Auth-Subject",)))
+        assert kept == fresh
+        assert head(kept)["X-Decision-Id"] == decision_id
+        if kept.body:
+            assert json.loads(kept.body)["decision_id"] == decision_id
+            assert (
+                kept.body
+                == json_response(decision.status, render.deny_body(decision, decision_id)).body
+            )
+
+
 @pytest.mark.parametrize(("decision", "status"), [(LIMITED, 403), (INVALID, 403)])
 def test_nginx_mode_carries_other_statuses_in_a_header(decision: Decision, status: int) -> None:
     response = render.nginx(decision, "abc-3", HEADS)
@@ -126,7 +145,7 @@ def test_a_header_value_that_would_split_the_response_is_refused() -> None:
         upstream_headers={"X-Auth-Subject": "eve\r\nX-Admin: 1"},
     )
     with pytest.raises(UnsafeHeaderValue):
-        render.forward_auth(evil, "", render.AllowHeads(("X-Auth-Subject",)))
+        render.forward_auth(evil, "", render.Heads(("X-Auth-Subject",)))
 
 
 def test_decide_returns_the_whole_decision_as_200() -> None:
