@@ -44,7 +44,8 @@ def _key(path: str, claims: dict[str, Any]) -> bytes:
 
 def test_limit_keys_and_conditions_agree_on_a_path_through_an_array() -> None:
     engine = Engine.from_text(
-        'policy "p"\nrole r\nroute GET /x { allow role r when claims.org.teams["1"].name == "blue" }'
+        'policy "p"\nrole r\n'
+        'route GET /x { allow role r when claims.org.teams["1"].name == "blue" }'
     )
     request = Request("GET", "/x", identity=Identity("a", frozenset({"r"}), claims=CLAIMS))
     assert engine.decide(request).allow
