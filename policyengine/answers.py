@@ -98,21 +98,13 @@ def allow(
 ) -> Decision:
     """The allow, with the identity handed upstream under `upstream_names` (subject, roles)."""
     identity = ctx.identity
-    if identity is None:
-        return new_decision(
-            allow=True,
-            status=200,
-            reason=Reason.ALLOW,
-            message="allowed",
-            route=route.label,
-            rule=ctx.rule,
-            upstream_headers=NO_HEADERS,
-            response_headers=limit_headers,
-            policy=policy,
-            reuse_until=reuse,
-            metered=metered,
-        )
-    subject_header, roles_header = upstream_names
+    subject: str | None = None
+    roles: tuple[str, ...] = ()
+    upstream = NO_HEADERS
+    if identity is not None:
+        subject_header, roles_header = upstream_names
+        subject, roles = identity.subject, identity.role_list
+        upstream = {subject_header: identity.subject, roles_header: identity.roles_header}
     return new_decision(
         allow=True,
         status=200,
@@ -120,9 +112,9 @@ def allow(
         message="allowed",
         route=route.label,
         rule=ctx.rule,
-        subject=identity.subject,
-        roles=identity.role_list,
-        upstream_headers={subject_header: identity.subject, roles_header: identity.roles_header},
+        subject=subject,
+        roles=roles,
+        upstream_headers=upstream,
         response_headers=limit_headers,
         policy=policy,
         reuse_until=reuse,

@@ -132,3 +132,11 @@ def addressee(
         raise ambiguous("more than one credential: " + " and ".join(
             dict.fromkeys(a.name for a in presented)))  # fmt: skip
     return next((a for a in presented if a.prefers(ctx)), presented[0])
+
+
+def with_params(challenge: str, **params: str) -> str:
+    """A WWW-Authenticate challenge with auth-params added (RFC 9110 §11.6.1): after the
+    scheme alone with a space (`Bearer error=...`), after its own params with a comma.
+    The values are ours (codes, scopes, our messages), never anything a client sent."""
+    separator = ", " if " " in challenge else " "
+    return challenge + separator + ", ".join(f'{name}="{value}"' for name, value in params.items())

@@ -8,6 +8,7 @@ request through; else the refusal says what was missing (401 credentials, 403 a 
 from __future__ import annotations
 
 from policyengine.answers import deny
+from policyengine.authenticator import with_params
 from policyengine.context import RequestContext
 from policyengine.decision import Decision
 from policyengine.request import Identity, Reason
@@ -92,8 +93,7 @@ def _insufficient_scope(
          if a.name == identity.authn and (c := a.challenge()) and c.startswith("Bearer ")),
         "Bearer",
     )  # fmt: skip
-    separator = " " if prefix == "Bearer" else ", "
-    challenge = f'{prefix}{separator}error="insufficient_scope", scope="{rule.scope_text}"'
+    challenge = with_params(prefix, error="insufficient_scope", scope=rule.scope_text)
     return deny(policy, 403, Reason.INSUFFICIENT_SCOPE,
                       f"insufficient scope: needs `{rule.scope_text}`", route, ctx,
                       response_headers={"WWW-Authenticate": challenge},

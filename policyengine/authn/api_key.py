@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from policyengine import ast
-from policyengine.authenticator import Authenticator, AuthnFailure, ambiguous
+from policyengine.authenticator import Authenticator, AuthnFailure, ambiguous, with_params
 from policyengine.authn.base import AuthnBuildContext
 from policyengine.authn.settings import SettingsReader
 from policyengine.context import RequestContext
@@ -108,11 +108,8 @@ class ApiKeyAuthenticator(Authenticator):
 
     def _failure(self, reason: Reason, message: str) -> AuthnFailure:
         """Shaped like RFC 6750's Bearer errors, for clients that parse them."""
-        return AuthnFailure(
-            reason,
-            message,
-            f'{self.challenge()}, error="invalid_key", error_description="{message}"',
-        )
+        challenge = with_params(self.challenge(), error="invalid_key", error_description=message)
+        return AuthnFailure(reason, message, challenge)
 
 
 def build_api_key(block: ast.AuthnBlock, bc: AuthnBuildContext) -> ApiKeyAuthenticator | None:

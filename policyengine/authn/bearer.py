@@ -9,11 +9,12 @@ is no token68 character, so two Authorization headers are always rejected.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
-from policyengine.authenticator import Authenticator, AuthnFailure, ambiguous
+from policyengine.authenticator import Authenticator, AuthnFailure, ambiguous, with_params
 from policyengine.context import RequestContext
-from policyengine.request import Reason
+from policyengine.request import Identity, Reason
 
 MAX_TOKEN_BYTES = 16 * 1024  # far above real IdP tokens; stops decoding work on junk early
 
@@ -110,13 +111,28 @@ class BearerAuthenticator(Authenticator):
             raise self.failure(Reason.AUTHN_INVALID, f"bearer token {problem}")
         return bearer.token
 
+    def cached(self, token: str, now: float) -> bool:
+        """Whether the answer for this token (as sent) is in the block's cache."""
+        return False
+
+    async def authenticate_async(self, ctx: RequestContext) -> Identity:
+        """A cache hit, or a token refused before any I/O, answers on the event loop; only
+        a miss of a block that `waits` calls its IdP, in a worker thread."""
+        bearer = bearer_of(ctx)
+        if (
+            not self.waits
+            or bearer is None
+            or bearer.token is None
+            or self.cached(bearer.token, ctx.now)
+            or checked_token(bearer).token is None  # malformed: refused without a thread
+        ):
+            return self.authenticate(ctx)
+        return await asyncio.to_thread(self.authenticate, ctx)
+
     def challenge(self) -> str:
         return f'Bearer realm="{self.name}"'
 
     def failure(self, reason: Reason, message: str) -> AuthnFailure:
         """An RFC 6750 §3 error; `message` is ours, never anything the client sent."""
-        return AuthnFailure(
-            reason,
-            message,
-            f'{self.challenge()}, error="invalid_token", error_description="{message}"',
-        )
+        challenge = with_params(self.challenge(), error="invalid_token", error_description=message)
+        return AuthnFailure(reason, message, challenge)

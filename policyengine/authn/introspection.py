@@ -11,7 +11,6 @@ NEGATIVE_SECONDS. A timeout, an HTTP error or a malformed answer fails closed
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from collections.abc import Mapping
@@ -24,7 +23,6 @@ from policyengine.authn.base import AuthnBuildContext
 from policyengine.authn.bearer import (
     BearerAuthenticator,
     bearer_of,
-    checked_token,
     looks_like_jwt,
 )
 from policyengine.authn.cache import ExpiringCache, token_key
@@ -96,18 +94,8 @@ class IntrospectAuthenticator(BearerAuthenticator):
         ctx.reuse_until = min(ctx.reuse_until, until)  # the IdP is asked again after it
         return outcome
 
-    async def authenticate_async(self, ctx: RequestContext) -> Identity:
-        """A cache hit answers on the event loop; a miss calls the IdP in a worker thread."""
-        bearer = bearer_of(ctx)
-        if bearer is not None:
-            bearer = checked_token(bearer)  # malformed: refused without a thread
-        if (
-            bearer is None
-            or bearer.token is None
-            or self.cache.get(token_key(bearer.token), ctx.now) is not None
-        ):
-            return self.authenticate(ctx)
-        return await asyncio.to_thread(self.authenticate, ctx)
+    def cached(self, token: str, now: float) -> bool:
+        return self.cache.get(token_key(token), now) is not None
 
     def _introspect(self, token: str, now: float) -> Outcome:
         form = urlencode({"token": token, "token_type_hint": "access_token"}).encode("ascii")

@@ -14,7 +14,6 @@ signature check (a token seen before was checked to be one token68 then).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +23,6 @@ from jwt.exceptions import DecodeError, InvalidSignatureError, PyJWTError
 from policyengine.authn.bearer import (
     BearerAuthenticator,
     bearer_of,
-    checked_token,
     looks_like_jwt,
 )
 from policyengine.authn.cache import ExpiringCache
@@ -120,19 +118,8 @@ class JwtAuthenticator(BearerAuthenticator):
         ctx.reuse_until = min(ctx.reuse_until, until)
         return found
 
-    async def authenticate_async(self, ctx: RequestContext) -> Identity:
-        """Off the event loop only when a JWKS fetch may be needed (a cache miss)."""
-        if self.url_keys is None:  # keys from files: nothing to fetch, no need to look
-            return self.authenticate(ctx)
-        bearer = bearer_of(ctx)
-        if (
-            bearer is None
-            or bearer.token is None
-            or self.cache.get(bearer.token, ctx.now) is not None
-            or checked_token(bearer).token is None  # malformed: refused without a thread
-        ):
-            return self.authenticate(ctx)
-        return await asyncio.to_thread(self.authenticate, ctx)
+    def cached(self, token: str, now: float) -> bool:
+        return self.cache.get(token, now) is not None
 
     def _verified_claims(self, token: str, now: float) -> Mapping[str, Any]:
         if len(token) > self.token_rules.max_bytes:

@@ -203,12 +203,12 @@ def test_a_malformed_token_is_refused_on_the_event_loop(
 ) -> None:
     """Junk needs no key set: it never costs a worker thread (or a fetch)."""
     engine = make_engine(tmp_path, idp, clock)
-    import policyengine.authn.jwt as jwt_module
+    import policyengine.authn.bearer as bearer_module  # both token blocks' async path
 
     async def no_thread(*args: object, **kwargs: object) -> object:
         raise AssertionError("sent to a worker thread")
 
-    monkeypatch.setattr(jwt_module.asyncio, "to_thread", no_thread)
+    monkeypatch.setattr(bearer_module.asyncio, "to_thread", no_thread)
     request = Request("GET", "/orders", {"Authorization": "Bearer not!token68"})
     decision = asyncio.run(engine.decide_async(request))
     assert (decision.reason, decision.message) == (Reason.AUTHN_INVALID, "bearer token malformed")
