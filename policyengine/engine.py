@@ -24,11 +24,8 @@ from policyengine.answers import (
     limit_refusal,
     unreusable,
 )
-from policyengine.authenticator import (
-    AuthnFailure,
-    AuthnUnavailable,
-    addressee,
-)
+from policyengine.authenticate import addressee
+from policyengine.authenticator import AuthnFailure, AuthnUnavailable
 from policyengine.authorize import check_rules
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import MAX_UNCHECKED_BODY, RequestContext
