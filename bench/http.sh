@@ -5,4 +5,9 @@
 #   bench/http.sh --uncached | --mix | --scaling   (bench/sidecar_mix.py)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-exec "${PYTHON:-$here/../.venv/bin/python}" "$here/sidecar_http.py" "$@"
+# --uncached, --mix and --scaling are sidecar_mix.py's rows (it imports this one's helpers)
+script=sidecar_http.py
+for arg in "$@"; do
+    case "$arg" in --uncached | --mix | --scaling) script=sidecar_mix.py ;; esac
+done
+exec "${PYTHON:-$here/../.venv/bin/python}" "$here/$script" "$@"

@@ -336,10 +336,6 @@ def envoy_targets(
 
 
 def main() -> None:
-    if {"--uncached", "--mix", "--scaling"} & set(sys.argv[1:]):
-        from sidecar_mix import main as mix
-
-        return mix(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
