@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import http.client
+import importlib
 import json
 import os
 import shutil
@@ -19,7 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, NoReturn
 
 import pytest
 import uvloop
@@ -133,6 +135,14 @@ def wait_for_port(
     raise TimeoutError(f"nothing listens on {host}:{port}")
 
 
+def _missing(what: str, how: str) -> NoReturn:
+    """A skip outside CI; under CI=true a failure: CI installs everything, so a skip
+    there would count an untested face as passing."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{what} is not installed (CI must install it: {how})")
+    pytest.skip(f"{what} is not installed", allow_module_level=True)
+
+
 def require_binary(path: str) -> str:
     """The binary, or a skip; under CI=true a missing server is a failure, never a skip."""
     if os.access(path, os.X_OK):
@@ -140,9 +150,15 @@ def require_binary(path: str) -> str:
     found = shutil.which(Path(path).name)
     if found:
         return found
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{path} is not installed (CI must install it: .ci/run)")
-    pytest.skip(f"{path} is not installed")
+    _missing(path, ".ci/run")
+
+
+def require_module(name: str) -> ModuleType:
+    """A module of an optional extra (grpc, otel), or a skip as for binaries."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        _missing(f"module `{name}`", "the `test` extra")
 
 
 # -- HTTP clients ------------------------------------------------------------------------

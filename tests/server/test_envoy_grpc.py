@@ -9,30 +9,29 @@ real Envoy in front of the same service.
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-# the `grpc` extra, in the `test` extra: missing under CI=true is a failure, never a skip
-grpc = pytest.importorskip("grpc") if not os.environ.get("CI") else importlib.import_module("grpc")
-
-from click.testing import CliRunner  # noqa: E402
-from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc  # noqa: E402
-from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
-from server_support import (  # noqa: E402
+from click.testing import CliRunner
+from server_support import (
     ServerThread,
     free_port,
     make_config,
     request,
+    require_module,
     serve_process,
     wait_for_port,
     write_policy,
 )
+
+# the `grpc` extra, in the `test` extra: missing under CI=true is a failure, never a skip
+grpc = require_module("grpc")
+
+from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc  # noqa: E402
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
 from policyengine.cli import main  # noqa: E402
 from policyengine.server.clientip import TrustedProxies  # noqa: E402

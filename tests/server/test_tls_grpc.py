@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import trustme
+from server_support import ServerThread, make_config, require_module, write_policy
 
-grpc = pytest.importorskip("grpc")  # the `grpc` extra; `make install` installs it
+grpc = require_module("grpc")  # the `grpc` extra: under CI=true missing is a failure
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
-from server_support import ServerThread, make_config, write_policy  # noqa: E402
 
 from policyengine.server.tls import TlsFiles  # noqa: E402
 

@@ -4,9 +4,7 @@ named by the ECS decision log."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,14 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_support import ServerThread, forward_auth, make_config, request, write_policy
+from server_support import (
+    ServerThread,
+    forward_auth,
+    make_config,
+    request,
+    require_module,
+    write_policy,
+)
 
 from policyengine.server.config import DecisionLogConfig
 
-if importlib.util.find_spec("opentelemetry.exporter.otlp.json.http") is None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        raise ImportError("the `otel` extra (in the test extra) is not installed")
-    pytest.skip("the `otel` extra is not installed", allow_module_level=True)
+require_module("opentelemetry.exporter.otlp.json.http")  # the `otel` extra
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
