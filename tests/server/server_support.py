@@ -548,3 +548,28 @@ class GatewayStack:
     ) -> Reply:
         named = {name.replace("_", "-"): value for name, value in headers.items()}
         return request(self.port, method, path, named, body, source=UNTRUSTED_CLIENT)
+
+
+# -- checks every gateway passes (tests/server/test_{nginx,caddy,traefik,envoy}.py) --------
+def check_identity_reaches_the_app(stack: GatewayStack) -> None:
+    """An allowed request reaches the app unchanged, with the decision's identity."""
+    reply = stack.get("/api/orders/7?x=1", X_API_Key="key-alice")
+    assert reply.status == 200 and reply.json()["path"] == "/api/orders/7?x=1"
+    headers = upstream_headers(reply)
+    assert headers["x-auth-subject"] == ["alice"] and headers["x-auth-roles"] == ["user"]
+
+
+def check_spoofed_identity_never_reaches_the_app(
+    stack: GatewayStack, *, blank_means_unset: bool = False
+) -> None:
+    """Identity headers a client sends never reach the app. `blank_means_unset`: the
+    gateway (Caddy, Traefik) forwards the decision's unset identity as an empty value."""
+    spoofed = {"X_Auth_Subject": "root", "X_Auth_Roles": "admin"}
+    as_alice = upstream_headers(stack.get("/api/orders/7", X_API_Key="key-alice", **spoofed))
+    assert as_alice["x-auth-subject"] == ["alice"] and as_alice["x-auth-roles"] == ["user"]
+    anonymous = upstream_headers(stack.get("/api/public", **spoofed))
+    if blank_means_unset:
+        assert anonymous.get("x-auth-subject", [""]) == [""]
+        assert anonymous.get("x-auth-roles", [""]) == [""]
+    else:
+        assert "x-auth-subject" not in anonymous and "x-auth-roles" not in anonymous
