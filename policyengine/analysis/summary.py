@@ -40,6 +40,11 @@ RouteKey = tuple[str, tuple[tuple[int, str], ...]]  # method and path shape
 _SAMPLE = {ParamType.INT: "1", ParamType.UUID: "00000000-0000-4000-8000-000000000000"}
 
 
+def keys_text(keys: tuple[tuple[str, str | None], ...]) -> str:
+    """`by` keys as the policy writes them: `client_ip, header "X-Device"`."""
+    return ", ".join(kind if arg is None else f'{kind} "{arg}"' for kind, arg in keys)
+
+
 @dataclass(frozen=True, slots=True)
 class BanSummary:
     """A route's ban, as `diff` compares it: what it does, whatever it is called."""
@@ -62,7 +67,7 @@ class BanSummary:
         )
 
     def describe(self) -> str:
-        by = ", ".join(kind if arg is None else f'{kind} "{arg}"' for kind, arg in self.keys)
+        by = keys_text(self.keys)
         on = ", ".join(map(str, self.statuses))
         return (
             f"{self.name}: after {self.count} failures per {self.period:g}s by {by} "
@@ -84,7 +89,7 @@ class LimitSummary:
         return (self.count, self.period, self.burst, self.keys)
 
     def describe(self) -> str:
-        by = ", ".join(kind if arg is None else f'{kind} "{arg}"' for kind, arg in self.keys)
+        by = keys_text(self.keys)
         burst = f" burst {self.burst}" if self.burst is not None else ""
         return f"{self.name}: {self.count} per {self.period:g}s by {by}{burst}"
 
