@@ -55,7 +55,7 @@ def start_eagerly(coro: Coroutine[Any, Any, T]) -> T | Suspended[T]:
 class _Steps(Generic[T, R]):
     """One suspended coroutine, stepped on each time what it waits for is done."""
 
-    __slots__ = ("_coro", "_finish", "_recover", "_loop", "answer")
+    __slots__ = ("_coro", "_finish", "_loop", "_recover", "answer")
 
     def __init__(
         self,
