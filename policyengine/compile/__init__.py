@@ -211,7 +211,7 @@ def _compile(
         timings.append((compiler_pass.name, time.perf_counter() - started))
     state.diags.raise_if_errors()
     started = time.perf_counter()
-    tree = build_tree(state)
+    tree = state.lint_tree or build_tree(state)
     timings.append(("build-tree", time.perf_counter() - started))
     compiled = CompiledPolicy(
         name=state.policy_name,

@@ -21,7 +21,7 @@ Request = tuple[str, tuple[str, ...]]  # method, normalized segments
 
 
 def _lint_tree(state: CompileState) -> DecisionTree:
-    """One tree for both lints, not the engine's: `_carved_from` edits it for a moment."""
+    """One tree for both lints; the engine's too unless `_carved_from` edited it."""
     if state.lint_tree is None:
         state.lint_tree = build_tree(state)
     return state.lint_tree
@@ -128,6 +128,8 @@ def lint_public_in_protected(state: CompileState) -> None:
                 "make sure this path is meant to be public, or move it out from under a "
                 "prefix that is otherwise kept to roles",
             )
+    # routes were taken out and put back: the same routes, but not in the order built
+    state.lint_tree = None
 
 
 def _allow_anyone(target: CompiledTarget) -> ast.AllowAnyone | None:
