@@ -95,3 +95,12 @@ def new_decision(
     return Decision(allow, status, reason, message, route, rule, subject, roles,
                     upstream_headers, response_headers, errors, policy, reuse_until,
                     metered)  # fmt: skip
+
+
+def with_response_headers(decision: Decision, headers: Mapping[str, str]) -> Decision:
+    """The same decision with other response headers (a metered decision taken again).
+    NamedTuple._replace is interpreted (about 1.5 µs); this is compiled."""
+    d = decision
+    return Decision(d.allow, d.status, d.reason, d.message, d.route, d.rule, d.subject,
+                    d.roles, d.upstream_headers, headers, d.errors, d.policy, d.reuse_until,
+                    d.metered)  # fmt: skip

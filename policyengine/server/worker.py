@@ -167,10 +167,8 @@ class Worker:
             if config.decision_log
             else None
         )
-        # A networked store needs a Task per decision (its client insists on one).
         tracer = DecisionTracer(config.otlp_endpoint) if config.otlp_endpoint else None
-        app = App(config, holder, metrics, decision_log, eager=config.redis_url is None,
-                  tracer=tracer)  # fmt: skip
+        app = App(config, holder, metrics, decision_log, tracer=tracer)
         state = ServerState(app, config.limits, config.trusted_proxies)
         tls = TlsContexts(config.tls) if config.tls is not None else None
         grpc = None
