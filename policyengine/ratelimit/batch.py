@@ -5,9 +5,8 @@ connection runs out of connections, and each command costs redis-py tens of
 microseconds to write and read. Instead every check of a loop joins a queue, and one
 sender per loop takes whatever is queued and sends it as one script call per
 `MAX_CHECKS` checks (limits.lua takes many checks, each atomic), all written at once
-(on one connection of the client's pool; a cluster's pipeline sends them to the node of
-their slot); it hands each check its part of the reply and goes on while anything is
-queued. Under
+(on the batcher's own connection; a cluster's pipeline sends them to the node of their
+slot); it hands each check its part of the reply and goes on while anything is queued. Under
 load a batch is what arrived during the previous round trip; idle, a batch is one
 check and costs one round trip, as before.
 
@@ -57,6 +56,7 @@ class ScriptBatcher:
         failed: Callable[[Exception], None],
     ) -> None:
         self._client = client
+        self._connection: Any = None  # made on first use, from the client's pool
         self._sha, self._source = script
         self._timeout_s = timeout_s
         self._failed = failed
@@ -74,6 +74,8 @@ class ScriptBatcher:
         return reply
 
     async def aclose(self) -> None:
+        if self._connection is not None:
+            await self._connection.disconnect()
         await self._client.aclose()
 
     async def _send_all(self) -> None:
@@ -125,20 +127,20 @@ class ScriptBatcher:
             for command in commands:
                 pipe.execute_command(*command)
             return list(await pipe.execute(raise_on_error=False))
-        # one server, or Sentinel's primary: the commands packed in C, on one connection
-        # of the client's pool, without the pipeline's per-command bookkeeping (a tenth
-        # of a check's cost); redis-py still connects, times out and disconnects
+        # one server, or Sentinel's primary: the commands packed in C, on the batcher's own
+        # connection (one round trip at a time needs no more), without the pipeline's and
+        # the pool's per-call bookkeeping (a fifth of a check's cost at 50 connections);
+        # redis-py's connection still connects, authenticates, times out and disconnects
         packed = [hiredis.pack_command(command) for command in commands]
-        pool = client.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        connection = self._connection
+        if connection is None:  # the pool's kind of connection: Sentinel's finds the primary
+            pool = client.connection_pool
+            connection = self._connection = pool.make_connection()  # type: ignore[no-untyped-call]
         try:
-            try:
-                return await _exchange(connection, packed)
-            except RedisConnectionError:  # a pooled connection the server closed (restarted)
-                await connection.disconnect()  # once more, anew, as the client's Retry does
-                return await _exchange(connection, packed)
-        finally:
-            await pool.release(connection)
+            return await _exchange(connection, packed)
+        except RedisConnectionError:  # a connection the server closed (a restart)
+            await connection.disconnect()  # once more, anew, as the client's Retry does
+            return await _exchange(connection, packed)
 
     def _evalsha_args(self, chunk: list[ScriptCall]) -> tuple[Any, ...]:
         keys = [key for call_keys, _ in chunk for key in call_keys]
@@ -147,6 +149,8 @@ class ScriptBatcher:
 
 
 async def _exchange(connection: Any, packed: list[bytes]) -> list[Any]:
+    if not connection.is_connected:  # its own connect(): Sentinel's asks for the primary
+        await connection.connect()
     await connection.send_packed_command(packed, check_health=False)
     return [await _reply(connection) for _ in packed]
 
