@@ -14,7 +14,7 @@ from policyengine.compile.build_tree import build_tree
 from policyengine.compile.state import CompileState, FlatRoute
 from policyengine.errors import one_of
 from policyengine.patterns import ParamType, PathPattern, SegmentKind
-from policyengine.tree import AllowKind, CompiledRoute, DecisionTree, Endpoint, Node
+from policyengine.tree import AllowKind, CompiledRoute, DecisionTree
 
 # A method no route can name: an ANY route is asked about it (it meets only ANY routes).
 UNNAMED_METHOD = "PROPFIND"
@@ -151,56 +151,13 @@ def _roles_of(route: CompiledRoute) -> str:
 
 def _carved_from(tree: DecisionTree, target: _Target, witnesses: _Witnesses) -> str | None:
     """The role-only route that would take this route's requests if it were not there."""
-    requests = [r for r in witnesses.requests(target) if _winner(tree, r) is target.route]
-    endpoint = _endpoint_of(tree.root, target.pattern)
-    method = target.target.method.value
-    with _detached(endpoint, method):
-        for request in requests:
-            fallback = _winner(tree, request)
-            if fallback is not None and _role_only(fallback):
-                return f"`{fallback.label}` admits only roles {_roles_of(fallback)}"
+    for method, segments in witnesses.requests(target):
+        if _winner(tree, (method, segments)) is not target.route:
+            continue
+        fallback = tree.match_without(segments, method, target.route)
+        if fallback is not None and _role_only(fallback):
+            return f"`{fallback.label}` admits only roles {_roles_of(fallback)}"
     return None
-
-
-class _detached:
-    """Take one route out of its endpoint for the duration of a `with` block."""
-
-    def __init__(self, endpoint: Endpoint, method: str) -> None:
-        self.endpoint = endpoint
-        self.method = method
-        self.route: CompiledRoute | None = None
-
-    def __enter__(self) -> None:
-        if self.method == "ANY":
-            self.route, self.endpoint.any = self.endpoint.any, None
-        else:
-            self.route = self.endpoint.by_method.pop(self.method)
-
-    def __exit__(self, *_: object) -> None:
-        if self.method == "ANY":
-            self.endpoint.any = self.route
-        elif self.route is not None:
-            self.endpoint.by_method[self.method] = self.route
-
-
-def _endpoint_of(root: Node, pattern: PathPattern) -> Endpoint:
-    node = root
-    for segment in pattern.segments:
-        if segment.kind is SegmentKind.GLOB:
-            assert node.glob is not None
-            return node.glob
-        if segment.kind is SegmentKind.STATIC:
-            node = node.static[segment.text]
-        elif segment.kind is SegmentKind.TYPED:
-            assert segment.type is not None
-            convert = segment.type.convert
-            node = next(child for child in node.typed if child.convert is convert)
-        else:
-            child = node.param if segment.kind is SegmentKind.PARAM else node.star
-            assert child is not None
-            node = child
-    assert node.leaf is not None
-    return node.leaf
 
 
 def _protected_siblings(target: _Target, targets: list[_Target]) -> str | None:
