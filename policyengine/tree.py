@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 from policyengine.authenticator import Authenticator
 from policyengine.context import RequestContext
@@ -106,8 +106,8 @@ class Endpoint:
 
 
 # Shared by every node without static children, or without routes: never written.
-_NO_STATIC: dict[str, Node] = {}
-_NO_METHODS: dict[str, CompiledRoute] = {}
+_NO_STATIC: Final[dict[str, Node]] = {}
+_NO_METHODS: Final[dict[str, CompiledRoute]] = {}
 
 
 def _fits_nothing(segment: str) -> None:
