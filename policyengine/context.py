@@ -71,8 +71,10 @@ class FieldReader:
             lower = name.lower()
             for field in candidates:
                 if lower == field:
-                    previous = found.get(field)
-                    found[field] = value if previous is None else join_field(field, previous, value)
+                    count = len(found)
+                    previous = found.setdefault(field, value)  # one lookup, not two
+                    if len(found) == count and previous is not None:  # a repeat: joined
+                        found[field] = join_field(field, previous, value)
                     break
         return found
 

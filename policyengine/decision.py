@@ -93,9 +93,10 @@ def new_decision(
     of a call to this function are bound once by mypyc, where the NamedTuple's own
     constructor binds them on every call (about 0.3 µs for a decision's dozen). Built by
     tuple.__new__ (what the NamedTuple's __new__ calls): that __new__ is interpreted."""
-    return _new_tuple(Decision, (allow, status, reason, message, route, rule, subject, roles,
+    return _new_tuple(_DECISION, (allow, status, reason, message, route, rule, subject, roles,
                                  upstream_headers, response_headers, errors, policy,
                                  reuse_until, metered))  # fmt: skip
 
 
 _new_tuple: Final = tuple.__new__
+_DECISION: Final = Decision  # a C static compiled: the class is not looked up by name
