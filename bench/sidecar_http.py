@@ -446,12 +446,16 @@ def limit_sidecars(stack: ExitStack, work: Path, args: argparse.Namespace) -> li
     write_policy(policy)
     redis_port, memory, shared = free_port(), free_port(), free_port()
     (work / "redis").mkdir()
-    stack.enter_context(started(redis_command(redis_port, work / "redis"), redis_port, core))
+    redis = stack.enter_context(
+        started(redis_command(redis_port, work / "redis"), redis_port, core)
+    )
     redis_url = ["--redis", f"redis://127.0.0.1:{redis_port}/0"]
-    stack.enter_context(started(serve_command(policy, memory, []), memory, core))
-    stack.enter_context(started(serve_command(policy, shared, redis_url), shared, core))
+    alone = stack.enter_context(started(serve_command(policy, memory, []), memory, core))
+    with_redis = stack.enter_context(
+        started(serve_command(policy, shared, redis_url), shared, core)
+    )
     connections = [int(n) for n in args.limit_connections.split(",")]
-    return rows(memory, shared, connections)
+    return rows((memory, (alone.pid,)), (shared, (with_redis.pid, redis.pid)), connections)
 
 
 def new_order_each_request(work: Path) -> Path:

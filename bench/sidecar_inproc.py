@@ -52,7 +52,7 @@ class CountingTransport(asyncio.Transport):
 def connection(policy: Path, decision_cache: int) -> tuple[HttpConnection, CountingTransport]:
     config = ServerConfig(policy, nginx_mode=True, decision_cache=decision_cache)
     holder = EngineHolder(build_engine(config, limiter_from_url(None)))
-    app = App(config, holder, Metrics(), None, eager=True)
+    app = App(config, holder, Metrics(), None)
     conn = HttpConnection(ServerState(app, config.limits, config.trusted_proxies))
     transport = CountingTransport()
     conn.connection_made(transport)

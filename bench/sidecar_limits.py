@@ -13,6 +13,7 @@ failed check is a non-2xx).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -51,6 +52,8 @@ class LimitRow:
     p99_us: list[float] = field(default_factory=list)
     non_2xx: list[int] = field(default_factory=list)
     socket_errors: list[int] = field(default_factory=list)
+    pids: tuple[int, ...] = ()  # the processes on the server core: the sidecar (and Redis)
+    cpu_us: list[float] = field(default_factory=list)  # their CPU time per request
 
 
 def write_policy(directory: Path) -> None:
@@ -70,23 +73,30 @@ def redis_command(port: int, workdir: Path) -> list[str]:
             "no", "--dir", str(workdir)]  # fmt: skip
 
 
-def rows(memory: int, redis: int, connections: list[int]) -> list[LimitRow]:
+def rows(
+    memory: tuple[int, tuple[int, ...]], redis: tuple[int, tuple[int, ...]], connections: list[int]
+) -> list[LimitRow]:
+    """The rows at each connection count; each sidecar given as (port, its pids)."""
+    (memory_port, memory_pids), (redis_port, redis_pids) = memory, redis
+    memory_url = f"http://127.0.0.1:{memory_port}/v1/forward-auth"
+    redis_url = f"http://127.0.0.1:{redis_port}/v1/forward-auth"
     out = []
     for count in connections:
         out += [
-            LimitRow(f"open route, -c{count}", f"http://127.0.0.1:{memory}/v1/forward-auth", count),
-            LimitRow(
-                f"limited route, memory, -c{count}",
-                f"http://127.0.0.1:{memory}/v1/forward-auth",
-                count,
-            ),
-            LimitRow(
-                f"limited route, Redis, -c{count}",
-                f"http://127.0.0.1:{redis}/v1/forward-auth",
-                count,
-            ),
+            LimitRow(f"open route, -c{count}", memory_url, count, pids=memory_pids),
+            LimitRow(f"limited route, memory, -c{count}", memory_url, count, pids=memory_pids),
+            LimitRow(f"limited route, Redis, -c{count}", redis_url, count, pids=redis_pids),
         ]
     return out
+
+
+def cpu_seconds(pids: tuple[int, ...]) -> float:
+    """User and system CPU time of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(row: LimitRow, duration: float, core: int) -> None:
@@ -97,7 +107,10 @@ def run_wrk(row: LimitRow, duration: float, core: int) -> None:
         *("-H", "X-Original-Method: GET", "-H", f"X-Original-URI: {path}"),
         *("-H", f"X-API-Key: {KEY}", row.url),
     ]
+    cpu_before = cpu_seconds(row.pids)
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    requests = int(_find(r"(\d+) requests in", output))
+    row.cpu_us.append((cpu_seconds(row.pids) - cpu_before) / max(requests, 1) * 1e6)
     row.rps.append(float(_find(r"Requests/sec:\s+([\d.]+)", output)))
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     row.non_2xx.append(int(non_2xx[1]) if non_2xx else 0)
@@ -123,7 +136,10 @@ def report(limit_rows: list[LimitRow], duration: float, rounds: int) -> None:
         "per sidecar, Redis on the server core;\n  non-2xx and socket errors summed over "
         "the rounds (targets: limited >= 0.5 of open, Redis >= 0.5 of memory, no errors)\n"
     )
-    print(f"{'':<36}{'req/s':>10}{'p99':>10}{'non-2xx':>10}{'sock err':>10}{'ratio':>18}")
+    print(
+        f"{'':<36}{'req/s':>10}{'p99':>10}{'non-2xx':>10}{'sock err':>10}{'ratio':>18}"
+        f"{'CPU/req':>10}"
+    )
     by_name = {row.name: row for row in limit_rows}
     for row in limit_rows:
         count = row.connections
@@ -140,4 +156,9 @@ def report(limit_rows: list[LimitRow], duration: float, rounds: int) -> None:
         print(
             f"{row.name:<36}{median(row.rps):>10.0f}{median(row.p99_us) / 1000:>8.1f}ms"
             f"{sum(row.non_2xx):>10}{sum(row.socket_errors):>10}{ratio:>18}"
+            f"{median(row.cpu_us):>8.1f}us"
         )
+    print(
+        "\n  CPU/req: the server core's CPU time per answer (the sidecar, and Redis in its "
+        "rows),\n  from /proc: on a shared machine it moves less than req/s does."
+    )

@@ -98,5 +98,14 @@ def new_decision(
                                  reuse_until, metered))  # fmt: skip
 
 
+def with_response_headers(decision: Decision, headers: Mapping[str, str]) -> Decision:
+    """The same decision with other response headers (a metered decision taken again).
+    NamedTuple._replace is interpreted (about 1.5 µs); this is compiled."""
+    d = decision
+    return _new_tuple(_DECISION, (d.allow, d.status, d.reason, d.message, d.route, d.rule,
+                                 d.subject, d.roles, d.upstream_headers, headers, d.errors,
+                                 d.policy, d.reuse_until, d.metered))  # fmt: skip
+
+
 _new_tuple: Final = tuple.__new__
 _DECISION: Final = Decision  # a C static compiled: the class is not looked up by name

@@ -29,7 +29,7 @@ from policyengine.authenticator import AuthnFailure, AuthnUnavailable
 from policyengine.authorize import check_rules
 from policyengine.compile import CompiledPolicy, compile_policy_set
 from policyengine.context import MAX_UNCHECKED_BODY, FieldReader, RequestContext
-from policyengine.decision import Decision, new_decision
+from policyengine.decision import Decision, new_decision, with_response_headers
 from policyengine.hardening import FIELDS as OVERRIDE_FIELDS
 from policyengine.hardening import overridden_method, override_refusal
 from policyengine.hosts import BadHost, HostSet, request_host
@@ -443,7 +443,7 @@ class Engine:
         outcome = await self.limiter.take_async(plan, keys, micros(self.clock()))
         refused = limit_refusal(outcome)
         if refused is None:
-            return decision._replace(response_headers=outcome.headers)
+            return with_response_headers(decision, outcome.headers)
         status, reason, message = refused
         return new_decision(allow=False, status=status, reason=reason, message=message,
                         route=decision.route, rule=decision.rule, subject=decision.subject,

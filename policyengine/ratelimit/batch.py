@@ -4,8 +4,10 @@ A server answers hundreds of requests at once on one event loop. Giving each its
 connection runs out of connections, and each command costs redis-py tens of
 microseconds to write and read. Instead every check of a loop joins a queue, and one
 sender per loop takes whatever is queued and sends it as one script call per
-`MAX_CHECKS` checks (limits.lua takes many checks, each atomic), all in one pipeline;
-it hands each check its part of the reply and goes on while anything is queued. Under
+`MAX_CHECKS` checks (limits.lua takes many checks, each atomic), all written at once
+(on one connection of the client's pool; a cluster's pipeline sends them to the node of
+their slot); it hands each check its part of the reply and goes on while anything is
+queued. Under
 load a batch is what arrived during the previous round trip; idle, a batch is one
 check and costs one round trip, as before.
 
@@ -21,7 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import NoScriptError
+import hiredis
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
 
 if TYPE_CHECKING:
     from policyengine.ratelimit.connect import AsyncClient
@@ -112,12 +117,47 @@ class ScriptBatcher:
         return split
 
     async def _pipeline(self, chunks: list[list[ScriptCall]]) -> list[Any]:
-        pipe = self._client.pipeline(transaction=False)
-        for chunk in chunks:
-            keys = [key for call_keys, _ in chunk for key in call_keys]
-            args = [arg for _, call_args in chunk for arg in call_args]
-            pipe.evalsha(self._sha, len(keys), *keys, *args)
-        return list(await pipe.execute(raise_on_error=False))
+        """One EVALSHA per chunk, all written at once; each reply, or its error reply."""
+        commands = [self._evalsha_args(chunk) for chunk in chunks]
+        client = self._client
+        if not isinstance(client, Redis):  # a cluster: its pipeline sends to the slot's node
+            pipe = client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(await pipe.execute(raise_on_error=False))
+        # one server, or Sentinel's primary: the commands packed in C, on one connection
+        # of the client's pool, without the pipeline's per-command bookkeeping (a tenth
+        # of a check's cost); redis-py still connects, times out and disconnects
+        packed = [hiredis.pack_command(command) for command in commands]
+        pool = client.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            try:
+                return await _exchange(connection, packed)
+            except RedisConnectionError:  # a pooled connection the server closed (restarted)
+                await connection.disconnect()  # once more, anew, as the client's Retry does
+                return await _exchange(connection, packed)
+        finally:
+            await pool.release(connection)
+
+    def _evalsha_args(self, chunk: list[ScriptCall]) -> tuple[Any, ...]:
+        keys = [key for call_keys, _ in chunk for key in call_keys]
+        args = [arg for _, call_args in chunk for arg in call_args]
+        return ("EVALSHA", self._sha, len(keys), *keys, *args)
+
+
+async def _exchange(connection: Any, packed: list[bytes]) -> list[Any]:
+    await connection.send_packed_command(packed, check_health=False)
+    return [await _reply(connection) for _ in packed]
+
+
+async def _reply(connection: Any) -> Any:
+    """A command's reply; an error reply (NOSCRIPT) is read whole, so the connection
+    stays in step, and returned as the pipeline would."""
+    try:
+        return await connection.read_response()
+    except ResponseError as err:
+        return err
 
 
 def _per_check(chunk: list[ScriptCall], reply: Any) -> list[list[Any]]:

@@ -111,15 +111,31 @@ local function bucket_admit(limit, clock)
              'PX', math.max(1, math.ceil((tat - clock) / 1000)))
 end
 
+-- a check's argument, parsed once per call: the checks of one call mostly share theirs
+local parsed_specs = {}
+
+local function parse_spec(spec)
+  local parsed = parsed_specs[spec]
+  if parsed then return parsed end
+  local peek, given, rest = string.match(spec, '^(%??)([^|]*)(.*)$')
+  local rules = {}
+  for kind, capacity, unit in string.gmatch(rest, '|(%a),(%d+),(%d+)') do
+    rules[#rules + 1] = {kind = kind, capacity = tonumber(capacity), unit = tonumber(unit)}
+  end
+  if #rules == 0 then error('policyengine: a check without limits') end
+  parsed = {peek = peek == '?', given = given, rules = rules}
+  parsed_specs[spec] = parsed
+  return parsed
+end
+
 -- one check: its limits are KEYS[first + 1 ...]; appends its reply, returns their count
 local function check(first, spec, reply)
-  local peek, given, rest = string.match(spec, '^(%??)([^|]*)(.*)$')
-  local clock = now_us(given)
-  local limits, admitted, i = {}, 1, 0
-  for kind, capacity, unit in string.gmatch(rest, '|(%a),(%d+),(%d+)') do
-    i = i + 1
-    local limit = {key = KEYS[first + i], kind = kind, capacity = tonumber(capacity),
-                   unit = tonumber(unit)}
+  local parsed = parse_spec(spec)
+  local clock = now_us(parsed.given)
+  local limits, admitted = {}, 1
+  for i, rule in ipairs(parsed.rules) do
+    local limit = {key = KEYS[first + i], kind = rule.kind, capacity = rule.capacity,
+                   unit = rule.unit}
     if limit.kind == 'w' then
       limit.available, limit.wait = window_quota(limit, clock)
     else
@@ -128,10 +144,9 @@ local function check(first, spec, reply)
     if limit.available < 1 then admitted = 0 end
     limits[i] = limit
   end
-  if i == 0 then error('policyengine: a check without limits') end
   reply[#reply + 1] = admitted
   for _, limit in ipairs(limits) do
-    if admitted == 1 and peek == '' then
+    if admitted == 1 and not parsed.peek then
       if limit.kind == 'w' then window_admit(limit, clock) else bucket_admit(limit, clock) end
       limit.available = limit.available - 1
       if limit.wait == 0 then limit.wait = limit.unit end
@@ -139,7 +154,7 @@ local function check(first, spec, reply)
     reply[#reply + 1] = limit.available
     reply[#reply + 1] = limit.wait
   end
-  return i
+  return #limits
 end
 
 local reply, first = {}, 0

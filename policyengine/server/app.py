@@ -77,7 +77,6 @@ class App:
         metrics: Metrics,
         decision_log: DecisionLog | None,
         *,
-        eager: bool,
         tracer: DecisionTracer | None = None,
     ) -> None:
         self.holder = holder
@@ -85,7 +84,6 @@ class App:
         self.decision_log = decision_log
         self.tracer = tracer  # a span per decision, over OTLP
         self.draining = False
-        self._eager = eager  # no networked store: decisions may run without a Task
         self._addresses = ClientAddresses(config.trusted_proxies)
         self._heads = render.Heads(config.identity_headers)
         self._gateway: Renderer = render.nginx if config.nginx_mode else render.forward_auth
@@ -180,29 +178,17 @@ class App:
     ) -> Reply:
         try:
             coro = engine.take_again(entry.decision)
-            outcome = start_eagerly(coro) if self._eager else Suspended(coro)
+            outcome = start_eagerly(coro)
         except Exception as err:
             outcome = self._internal(err, engine.policy.name)
         if isinstance(outcome, Suspended):
-            later = self._take_again_later(outcome, entry, endpoint, renderer, started, http)
-            return asyncio.ensure_future(later)
+            policy = entry.decision.policy
+            return outcome.then(
+                lambda decision: self._finish(endpoint, entry.method, entry.target, decision,
+                                              renderer, started, http=http),
+                lambda err: self._internal(err, policy),
+            )  # fmt: skip
         return self._finish(endpoint, entry.method, entry.target, outcome, renderer, started,
-                            http=http)  # fmt: skip
-
-    async def _take_again_later(
-        self,
-        suspended: Suspended[Decision],
-        entry: Reused,
-        endpoint: str,
-        renderer: Renderer,
-        started: int,
-        http: HttpRequest,
-    ) -> Response:
-        try:
-            decision = await suspended.rest
-        except Exception as err:
-            decision = self._internal(err, entry.decision.policy)
-        return self._finish(endpoint, entry.method, entry.target, decision, renderer, started,
                             http=http)  # fmt: skip
 
     def _decide(self, http: HttpRequest) -> Reply:
@@ -248,57 +234,21 @@ class App:
             request = without_forwarded(request, forwarded)  # a client naming its own cert
         try:
             coro = engine.decide_async(request)
-            outcome = start_eagerly(coro) if self._eager else Suspended(coro)
+            outcome = start_eagerly(coro)
         except Exception as err:
             outcome = self._internal(err, engine.policy.name)
         if isinstance(outcome, Suspended):
-            return asyncio.ensure_future(
-                self._finish_later(
-                    outcome,
-                    endpoint,
-                    request,
-                    renderer,
-                    started,
-                    engine.policy.name,
-                    cache,
-                    key,
-                    http,
-                )
-            )
+            policy, asked = engine.policy.name, request
+            return outcome.then(
+                lambda decision: self._finish(endpoint, asked.method, asked.path, decision,
+                                              renderer, started, cache, key, http, asked),
+                lambda err: self._internal(err, policy),
+            )  # fmt: skip
         return self._finish(
             endpoint,
             request.method,
             request.path,
             outcome,
-            renderer,
-            started,
-            cache,
-            key,
-            http,
-            request,
-        )
-
-    async def _finish_later(
-        self,
-        suspended: Suspended[Decision],
-        endpoint: str,
-        request: Request,
-        renderer: Renderer,
-        started: int,
-        policy: str | None,
-        cache: DecisionCache | None,
-        key: Key | None,
-        http: HttpRequest,
-    ) -> Response:
-        try:
-            decision = await suspended.rest
-        except Exception as err:
-            decision = self._internal(err, policy)
-        return self._finish(
-            endpoint,
-            request.method,
-            request.path,
-            decision,
             renderer,
             started,
             cache,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import gc
 import logging
 import signal
 import socket
@@ -68,8 +69,17 @@ def build_engine(config: ServerConfig, limiter: Limiter, metrics: Metrics | None
     return Engine.load(config.policy_dir, limiter=limiter, options=options)
 
 
+# A request's objects die young, freed by their reference counts. With hundreds of
+# decisions in flight (each waiting on the store, with its futures and coroutines) the
+# default threshold of 700 starts a collection every hundred or so checks, and each one
+# walks every object in flight: 1-2 us a check (docs/performance.md, "Redis store").
+# 10,000 lets such bursts pass; cyclic garbage is still collected, later.
+YOUNG_GENERATION = 10_000
+
+
 def run_worker(config: ServerConfig, metrics_dir: Path | None = None) -> None:
     """Serve in this process until SIGTERM or SIGINT; raises PolicyError or OSError."""
+    gc.set_threshold(YOUNG_GENERATION, *gc.get_threshold()[1:])
     _run(_serve(config, metrics_dir))
 
 
@@ -167,10 +177,8 @@ class Worker:
             if config.decision_log
             else None
         )
-        # A networked store needs a Task per decision (its client insists on one).
         tracer = DecisionTracer(config.otlp_endpoint) if config.otlp_endpoint else None
-        app = App(config, holder, metrics, decision_log, eager=config.redis_url is None,
-                  tracer=tracer)  # fmt: skip
+        app = App(config, holder, metrics, decision_log, tracer=tracer)
         state = ServerState(app, config.limits, config.trusted_proxies)
         tls = TlsContexts(config.tls) if config.tls is not None else None
         grpc = None

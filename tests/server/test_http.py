@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import re
 import socket
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pytest
 from server_support import (
     ServerThread,
     exchange,
@@ -24,7 +21,6 @@ from server_support import (
 )
 
 from policyengine import Engine
-from policyengine.server import app as app_module
 from policyengine.server.config import DecisionLogConfig
 
 ALICE = {"X-API-Key": "key-alice"}
@@ -284,22 +280,7 @@ def test_expect_100_continue_is_honoured(server: ServerThread) -> None:
 
 
 # -- failing closed ----------------------------------------------------------------------
-def test_an_internal_error_is_a_deny_and_logs_no_request_data(
-    server: ServerThread, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def exploding(coro: Coroutine[Any, Any, Any]) -> object:
-        coro.close()
-        raise RuntimeError(f"failed on {ALICE['X-API-Key']}")  # request data in the message
-
-    # where the app starts the engine's coroutine: an error there has no engine guard
-    monkeypatch.setattr(app_module, "start_eagerly", exploding)
-    with caplog.at_level(logging.ERROR, logger="policyengine.server"):
-        reply = request(
-            server.port, "GET", "/v1/forward-auth", forward_auth("GET", "/api/orders/7", **ALICE)
-        )
-    assert reply.status == 500 and reply.json()["reason"] == "internal"
-    assert "RuntimeError" in caplog.text
-    assert ALICE["X-API-Key"] not in caplog.text
+# an error where the app starts the engine's coroutine: tests/interpreted/test_internal_error.py
 
 
 def test_a_subject_that_would_inject_a_header_fails_closed(tmp_path: Path) -> None:

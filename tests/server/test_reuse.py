@@ -99,9 +99,7 @@ def app(policy_dir: Path, clock: FixedClock) -> App:
 
 def make_app(policy_dir: Path, clock: FixedClock, **changes: Any) -> App:
     engine = Engine.load(policy_dir, clock=clock, limiter=limiter_from_url(None))
-    return App(
-        make_config(policy_dir, **changes), EngineHolder(engine), Metrics(), None, eager=True
-    )
+    return App(make_config(policy_dir, **changes), EngineHolder(engine), Metrics(), None)
 
 
 def token(clock: FixedClock, subject: str, roles: list[str], lifetime: float = 600) -> str:
