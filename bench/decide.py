@@ -363,7 +363,8 @@ def print_header(args: argparse.Namespace) -> None:
         "given per call: policyengine a Request with an X-API-Key header and 6 usual forwarded "
         "headers\n  (normalize, match, key lookup, rules, Decision); peers and the trie the "
         "subject (or `anonymous`)\n  directly: no headers, no key lookup, which is generous "
-        "to them"
+        "to them; `bare trie, same request` gets\n  policyengine's Request (X-API-Key as "
+        "spelled, sha256 lookup, path split)"
     )
     print(
         "timing: one thread; p50/p99 from perf_counter_ns around each call (its own overhead, "
@@ -423,11 +424,10 @@ def print_targets(rows: Sequence[Row]) -> None:
     }
     for trie in TRIES:
         theirs = {r.size: r.timing.p50_ns / 1000 for r in rows if r.timing and r.name == trie}
-        ratios = {size: p50[size] / theirs[size] for size in p50 if size in theirs}
-        if ratios:
-            met = "met" if max(ratios.values()) <= TARGET_TRIE_RATIO else "MISSED"
-            cells = ", ".join(f"{ratio:.2f}x at {size:,}" for size, ratio in ratios.items())
-            print(f"target within {TARGET_TRIE_RATIO}x of `{trie}`: {cells}, {met}")
+        ratios = {size: p50[size] / theirs[size] for size in p50}  # both tries run at every size
+        met = "met" if max(ratios.values()) <= TARGET_TRIE_RATIO else "MISSED"
+        cells = ", ".join(f"{ratio:.2f}x at {size:,}" for size, ratio in ratios.items())
+        print(f"target within {TARGET_TRIE_RATIO}x of `{trie}`: {cells}, {met}")
     largest = max(p50)
     met = "met" if p50[largest] <= TARGET_P50_US else "MISSED"
     print(f"target p50 <= {TARGET_P50_US} µs at {largest:,} routes: {p50[largest]:.2f} µs, {met}")
