@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from policyengine.loader import MAX_POLICY_BYTES
+
 SERVICES_PER_GROUP = 10
 LEVELS = ("viewer", "editor", "admin")  # each level inherits the one before it
 ANONYMOUS = "anonymous"  # the subject peers get when policyengine finds no valid key
@@ -224,6 +226,26 @@ def keys_yaml(w: Workload) -> str:
 
 def write_policy_dir(w: Workload, directory: Path, *, limited: bool = False) -> None:
     """The workload as a policy set: one .policy file and the keys file it names;
-    `limited`: every route also names a limit that never refuses."""
-    (directory / "bench.policy").write_text(policy_text(w, limited=limited), encoding="utf-8")
+    `limited`: every route also names a limit that never refuses. A policy too large
+    for one file (the loader takes 4 MiB a file; 100,000 routes are 7 MB) is split at
+    routes into bench-1.policy, bench-2.policy... of half that at most."""
+    parts = split_at_routes(policy_text(w, limited=limited), MAX_POLICY_BYTES // 2)
+    if len(parts) == 1:
+        (directory / "bench.policy").write_text(parts[0], encoding="utf-8")
+    for number, part in enumerate(parts if len(parts) > 1 else (), start=1):
+        (directory / f"bench-{number}.policy").write_text(part, encoding="utf-8")
     (directory / "keys.yaml").write_text(keys_yaml(w), encoding="utf-8")
+
+
+def split_at_routes(text: str, most: int) -> list[str]:
+    """`text` in pieces of at most `most` characters (a route is far shorter), each
+    starting at a route but the first, which keeps the declarations."""
+    first, *routes = text.split("\n\nroute ")
+    parts = [first]
+    for route in routes:
+        block = "\n\nroute " + route
+        if len(parts[-1]) + len(block) > most:
+            parts.append(block.lstrip("\n"))
+        else:
+            parts[-1] += block
+    return parts

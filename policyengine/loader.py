@@ -7,6 +7,7 @@ from pathlib import Path
 
 from policyengine import ast
 from policyengine.errors import Diagnostic, PolicyError
+from policyengine.gcpause import collector_paused
 from policyengine.source import Source
 from policyengine.syntax import parse_source
 
@@ -28,6 +29,11 @@ def policy_files(root: Path) -> list[Path]:
 
 def load_policy_set(root: str | os.PathLike[str]) -> ast.PolicySet:
     """Parse every file; syntax errors of all files are reported together."""
+    with collector_paused():
+        return _load(root)
+
+
+def _load(root: str | os.PathLike[str]) -> ast.PolicySet:
     root_path = Path(root)
     if not root_path.exists():
         raise PolicyError([Diagnostic("load/not-found", f"`{root_path}` does not exist", None)])
@@ -63,5 +69,6 @@ def parse_file(path: Path, root: Path) -> ast.PolicyFile:
 
 def parse_text(text: str, name: str = "inline.policy", directory: str = ".") -> ast.PolicySet:
     """A one-file policy set from a string (tests, the Python API)."""
-    source = Source(name, text)
-    return ast.PolicySet((parse_source(source, str(Path(directory) / name)),))
+    with collector_paused():
+        source = Source(name, text)
+        return ast.PolicySet((parse_source(source, str(Path(directory) / name)),))

@@ -8,14 +8,11 @@ from policyengine.tree import CompiledRoute, DecisionTree, Endpoint, Node
 
 
 def build_tree(state: CompileState) -> DecisionTree:
+    """Each compiled target at the end of its pattern's path, in the order compiled."""
     root = Node()
-    for flat, route in state.compiled_routes:
-        for target in flat.route.targets:
-            pattern = state.patterns.get(target)
-            if pattern is None or f"{target.method.value} {pattern.text}" != route.label:
-                continue
-            endpoint = _endpoint_for(root, pattern)
-            _attach(endpoint, target.method.value, route)
+    for compiled in state.compiled_targets:
+        endpoint = _endpoint_for(root, compiled.pattern)
+        _attach(endpoint, compiled.target.method.value, compiled.route)
     return DecisionTree(root)
 
 
@@ -39,7 +36,10 @@ def _endpoint_for(root: Node, pattern: PathPattern) -> Endpoint:
 
 def _child(node: Node, kind: SegmentKind, text: str, param_type: object) -> Node:
     if kind is SegmentKind.STATIC:
-        return node.static.setdefault(text, Node())
+        child = node.static.get(text)
+        if child is None:
+            child = node.static[text] = Node()
+        return child
     if kind is SegmentKind.TYPED:
         assert isinstance(param_type, ParamType)
         for child in node.typed:

@@ -142,10 +142,13 @@ def resolve_role_hierarchy(state: CompileState) -> None:
         state.inherited_roles[sys.intern(name)] = frozenset(
             sys.intern(role) for role in _ancestors(name, parents)
         )
-    for name in state.roles:
-        state.satisfying_roles[name] = frozenset(
-            other for other, has in state.inherited_roles.items() if name in has
-        )
+    satisfying: dict[str, list[str]] = {name: [] for name in state.roles}
+    for other, has in state.inherited_roles.items():  # inverted once: linear, not roles²
+        for role in has:
+            satisfying[role].append(other)
+    for name, others in satisfying.items():
+        state.satisfying_roles[name] = frozenset(others)
+    state.role_names = frozenset(state.roles)
 
 
 def _ancestors(role: str, parents: dict[str, tuple[str, ...]]) -> set[str]:

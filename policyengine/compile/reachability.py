@@ -7,13 +7,12 @@ never disagree about precedence.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from policyengine import ast
 from policyengine.compile.build_tree import build_tree
-from policyengine.compile.state import CompileState, FlatRoute
+from policyengine.compile.state import CompiledTarget, CompileState
 from policyengine.errors import one_of
-from policyengine.patterns import ParamType, PathPattern, SegmentKind
+from policyengine.patterns import ParamType, PatternSegment, SegmentKind
 from policyengine.tree import AllowKind, CompiledRoute, DecisionTree
 
 # A method no route can name: an ANY route is asked about it (it meets only ANY routes).
@@ -21,23 +20,11 @@ UNNAMED_METHOD = "PROPFIND"
 Request = tuple[str, tuple[str, ...]]  # method, normalized segments
 
 
-@dataclass(frozen=True, slots=True)
-class _Target:
-    flat: FlatRoute
-    target: ast.RouteTarget
-    pattern: PathPattern
-    route: CompiledRoute
-
-
-def _targets(state: CompileState) -> list[_Target]:
-    found = []
-    for flat, route in state.compiled_routes:
-        for target in flat.route.targets:
-            pattern = state.patterns.get(target)
-            if pattern is not None and f"{target.method.value} {pattern.text}" == route.label:
-                found.append(_Target(flat, target, pattern, route))
-                break
-    return found
+def _lint_tree(state: CompileState) -> DecisionTree:
+    """One tree for both lints, and the engine's: the lints only ask it (match_without)."""
+    if state.lint_tree is None:
+        state.lint_tree = build_tree(state)
+    return state.lint_tree
 
 
 # -- shadowed routes and public holes ------------------------------------------------------
@@ -46,7 +33,7 @@ def _targets(state: CompileState) -> list[_Target]:
 class _Witnesses:
     """Requests that each route target matches, chosen to meet as few other routes as can be."""
 
-    def __init__(self, targets: list[_Target]) -> None:
+    def __init__(self, targets: list[CompiledTarget]) -> None:
         statics = {s.text for t in targets for s in t.pattern.segments if s.text}
         self.text = _fresh("lint-{}", statics)
         self.values = {
@@ -59,7 +46,7 @@ class _Witnesses:
         }
         self.depth = max((len(t.pattern.segments) for t in targets), default=0) + 1
 
-    def requests(self, target: _Target) -> Iterator[Request]:
+    def requests(self, target: CompiledTarget) -> Iterator[Request]:
         path: list[str] = []
         globbed = False
         for segment in target.pattern.segments:
@@ -99,8 +86,8 @@ def _winner(tree: DecisionTree, request: Request) -> CompiledRoute | None:
 def lint_shadowed_routes(state: CompileState) -> None:
     if state.diags.errors:
         return  # conflicting or broken routes: the errors say more than any lint
-    targets = _targets(state)
-    tree = build_tree(state)
+    targets = state.compiled_targets
+    tree = _lint_tree(state)
     witnesses = _Witnesses(targets)
     for target in targets:
         winners = [_winner(tree, request) for request in witnesses.requests(target)]
@@ -120,15 +107,18 @@ def lint_shadowed_routes(state: CompileState) -> None:
 def lint_public_in_protected(state: CompileState) -> None:
     if state.diags.errors:
         return
-    targets = _targets(state)
-    tree = build_tree(state)
+    targets = state.compiled_targets
+    public = [(t, rule) for t in targets if (rule := _allow_anyone(t)) is not None]
+    if not public:
+        return  # the tree and the witnesses are only needed to ask about public routes
+    tree = _lint_tree(state)
     witnesses = _Witnesses(targets)
+    siblings = _Siblings(targets)
     warned: set[int] = set()  # ids of rules already reported
-    for target in targets:
-        rule = next((r for r in target.flat.route.rules if isinstance(r, ast.AllowAnyone)), None)
-        if rule is None or id(rule) in warned:
+    for target, rule in public:
+        if id(rule) in warned:
             continue
-        protector = _carved_from(tree, target, witnesses) or _protected_siblings(target, targets)
+        protector = _carved_from(tree, target, witnesses) or siblings.protecting(target)
         if protector is not None:
             warned.add(id(rule))
             state.diags.warning(
@@ -140,6 +130,10 @@ def lint_public_in_protected(state: CompileState) -> None:
             )
 
 
+def _allow_anyone(target: CompiledTarget) -> ast.AllowAnyone | None:
+    return next((r for r in target.flat.route.rules if isinstance(r, ast.AllowAnyone)), None)
+
+
 def _role_only(route: CompiledRoute) -> bool:
     return bool(route.allows) and all(a.kind is AllowKind.ROLE for a in route.allows)
 
@@ -149,7 +143,7 @@ def _roles_of(route: CompiledRoute) -> str:
     return one_of(roles)
 
 
-def _carved_from(tree: DecisionTree, target: _Target, witnesses: _Witnesses) -> str | None:
+def _carved_from(tree: DecisionTree, target: CompiledTarget, witnesses: _Witnesses) -> str | None:
     """The role-only route that would take this route's requests if it were not there."""
     for method, segments in witnesses.requests(target):
         if _winner(tree, (method, segments)) is not target.route:
@@ -160,20 +154,23 @@ def _carved_from(tree: DecisionTree, target: _Target, witnesses: _Witnesses) -> 
     return None
 
 
-def _protected_siblings(target: _Target, targets: list[_Target]) -> str | None:
-    """At least two routes beside this one under its static parent, all kept to roles."""
-    segments = target.pattern.segments
-    parent = segments[:-1]
-    if not parent or any(s.kind is not SegmentKind.STATIC for s in parent):
-        return None
-    siblings = [
-        t.route
-        for t in targets
-        if t.route is not target.route
-        and len(t.pattern.segments) == len(segments)
-        and t.pattern.segments[:-1] == parent
-    ]
-    if len(siblings) < 2 or not all(_role_only(s) for s in siblings):
-        return None
-    prefix = "/" + "/".join(s.text for s in parent)
-    return f"every other route under `{prefix}/` admits only named roles"
+class _Siblings:
+    """The routes under each static parent path: looked up, not searched for each route."""
+
+    def __init__(self, targets: list[CompiledTarget]) -> None:
+        self.under: dict[tuple[PatternSegment, ...], list[CompiledRoute]] = {}
+        for target in targets:
+            segments = target.pattern.segments
+            if segments:
+                self.under.setdefault(segments[:-1], []).append(target.route)
+
+    def protecting(self, target: CompiledTarget) -> str | None:
+        """At least two routes beside this one under its static parent, all kept to roles."""
+        parent = target.pattern.segments[:-1]
+        if not parent or any(s.kind is not SegmentKind.STATIC for s in parent):
+            return None
+        siblings = [r for r in self.under.get(parent, ()) if r is not target.route]
+        if len(siblings) < 2 or not all(_role_only(s) for s in siblings):
+            return None
+        prefix = "/" + "/".join(s.text for s in parent)
+        return f"every other route under `{prefix}/` admits only named roles"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from policyengine import ast
 from policyengine.authenticator import Authenticator
 from policyengine.compile.hosts import route_hosts
-from policyengine.compile.state import CompileState, FlatRoute
+from policyengine.compile.state import CompiledTarget, CompileState, FlatRoute
 from policyengine.errors import Diagnostics
 from policyengine.expr import ExprCompiler, ExprEnv
 from policyengine.patterns import PathPattern
@@ -31,6 +31,9 @@ def compile_routes(state: CompileState) -> None:
             diags = state.diags if index == 0 else Diagnostics()
             route = _compile_target(state, flat, target, targets, diags)
             state.compiled_routes.append((flat, route))
+            state.compiled_targets.append(
+                CompiledTarget(flat, target, state.patterns[target], route)
+            )
 
 
 def _compile_target(
@@ -130,7 +133,7 @@ def _expr_env(
         query_fields = frozenset(query.fields)
     return ExprEnv(
         params,
-        frozenset(state.roles),
+        state.role_names,
         state.inherited_roles,
         query_fields,
         f"{target.method.value} {pattern.text}",

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from policyengine.ratelimit.bans import BanSpec
     from policyengine.ratelimit.plan import LimitSpec
     from policyengine.schema import CompiledSchema
-    from policyengine.tree import CompiledRoute
+    from policyengine.tree import CompiledRoute, DecisionTree
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,17 @@ class FlatRoute:
     @property
     def policy_dir(self) -> Path:
         return Path(self.file.path).parent
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTarget:
+    """One `METHOD /path` of a route, its parsed pattern and the route compiled for it:
+    what the tree is built from, without matching routes to targets by their labels."""
+
+    flat: FlatRoute
+    target: ast.RouteTarget
+    pattern: PathPattern
+    route: CompiledRoute
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +63,7 @@ class CompileState:
     policy_name: str | None = None
     permits: dict[Permission, ast.Permit] = field(default_factory=dict)  # first statement each
     roles: dict[str, ast.RoleDecl] = field(default_factory=dict)
+    role_names: frozenset[str] = frozenset()  # the declared roles, once for every route
     schemas: dict[str, Declared] = field(default_factory=dict)
     limits: dict[str, ast.LimitDecl] = field(default_factory=dict)
     bans: dict[str, ast.BanDecl] = field(default_factory=dict)
@@ -74,6 +86,10 @@ class CompileState:
     compiled_limits: dict[str, LimitSpec] = field(default_factory=dict)
     compiled_bans: dict[str, BanSpec] = field(default_factory=dict)
     compiled_routes: list[tuple[FlatRoute, CompiledRoute]] = field(default_factory=list)
+    compiled_targets: list[CompiledTarget] = field(default_factory=list)  # in that order
+    # the tree the reachability lints ask, built by the first that needs it; the
+    # engine's tree too: the lints only ask it (DecisionTree.match_without)
+    lint_tree: DecisionTree | None = None
     inputs: DecisionInputs = field(default_factory=DecisionInputs)
     host_sets: dict[ast.HostDecl, HostSet] = field(default_factory=dict)  # each `host` line
     set_hosts: HostSet | None = None  # the set's own `host`: checked before matching

@@ -158,6 +158,8 @@ class RedisLimiter:
         self._client_lock = threading.Lock()
         self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ScriptBatcher]
         self._batchers = weakref.WeakKeyDictionary()
+        self._last_batcher: tuple[weakref.ref[asyncio.AbstractEventLoop], ScriptBatcher] | None
+        self._last_batcher = None  # the loop held weakly, as in _batchers
 
     def __repr__(self) -> str:
         deployment, mode = self._address.deployment.value, self._mode.value
@@ -220,7 +222,10 @@ class RedisLimiter:
             self._client.close()
 
     async def aclose(self) -> None:
-        batcher = self._batchers.pop(asyncio.get_running_loop(), None)
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.pop(loop, None)
+        if self._last_batcher is not None and self._last_batcher[0]() is loop:
+            self._last_batcher = None
         if batcher is not None:
             await batcher.aclose()
 
@@ -258,8 +263,13 @@ class RedisLimiter:
         return client
 
     def _batcher(self) -> ScriptBatcher:
-        """One per event loop: asyncio connections belong to the loop that made them."""
+        """One per event loop: asyncio connections belong to the loop that made them.
+        The last one found is kept at hand: a server has one loop, and the weak map's
+        lookup is interpreted code (about half a microsecond a check)."""
         loop = asyncio.get_running_loop()
+        last = self._last_batcher
+        if last is not None and last[0]() is loop:
+            return last[1]
         batcher = self._batchers.get(loop)
         if batcher is None:
             client = async_client(self._address, self._options)
@@ -267,6 +277,7 @@ class RedisLimiter:
                 client, (SCRIPT_SHA, SCRIPT), self._timeout_s, self._health.failed
             )
             self._batchers[loop] = batcher
+        self._last_batcher = (weakref.ref(loop), batcher)
         return batcher
 
     # -- without Redis -------------------------------------------------------------------

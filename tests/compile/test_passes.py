@@ -195,3 +195,39 @@ def test_an_empty_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as err:
         load_policy_set(tmp_path)
     assert err.value.codes == ["load/empty"]
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_the_engine_tree_holds_each_route_in_the_order_written(public: bool) -> None:
+    """lint-public takes a public route out of the lints' tree and puts it back; the
+    engine gets that tree only when nothing was taken out."""
+    text = (
+        "role admin\n"
+        "route GET /admin/health, POST /admin/health { allow role admin }\n"
+        + ("route PATCH /admin/health { allow anyone }\n" if public else "")
+        + "route PUT /admin/health { allow role admin }\n"
+    )
+    endpoint = compile_text(text).tree.endpoint(("admin", "health"))
+    assert endpoint is not None
+    assert list(endpoint.by_method) == [
+        "GET",
+        "POST",
+        *(["PATCH"] if public else []),
+        "PUT",
+    ]
+
+
+def test_a_role_is_satisfied_by_itself_and_every_role_inheriting_it() -> None:
+    compiled = compile_text(
+        "role viewer\nrole editor inherits viewer\nrole admin inherits editor\nrole other\n"
+        "route GET /a { allow role viewer }\nroute GET /b { allow role editor }\n"
+    )
+    allowed = {}
+    for path in ("a", "b"):
+        match = compiled.tree.match((path,), "GET")
+        assert match is not None
+        allowed[path] = match[0].allows[0].roles
+    assert allowed == {
+        "a": frozenset({"viewer", "editor", "admin"}),
+        "b": frozenset({"editor", "admin"}),
+    }
