@@ -3,15 +3,19 @@
 Each builder returns a Contender: the compiled peer, one native input per call
 (built untimed, like policyengine's Request objects) and the one call that is
 timed. Peers get the call's subject directly: the key lookup policyengine does
-per request is not theirs to do, which is generous to them. Their user -> role
+per request is not theirs to do, which is generous to them. The bare trie comes
+twice: given the subject like the peers, and given policyengine's own Request. Their user -> role
 assignments live in their own policy data, as each peer's docs show.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
+import importlib
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -233,40 +237,66 @@ class _TrieNode:
         self.methods: dict[str, str] = {}  # method -> the role it needs
 
 
-def build_trie(w: Workload) -> Contender:
-    def build() -> _TrieNode:
-        root = _TrieNode()
-        for route in w.routes:
-            node = root
-            for segment in route.segments:
-                key = "*" if param_type(segment) is not None else segment
-                node = node.children.setdefault(key, _TrieNode())
-            node.methods[route.method] = route.role
-        return root
-
-    root, seconds = _timed(build)
-
-    def decide(call: tuple[str, str, frozenset[str]]) -> bool:
-        method, path, roles = call
+def _trie_of(w: Workload) -> _TrieNode:
+    root = _TrieNode()
+    for route in w.routes:
         node = root
-        for segment in path[1:].split("/"):
-            child = node.children.get(segment) or node.children.get("*")
-            if child is None:
-                return False
-            node = child
-        role = node.methods.get(method)
-        return role is not None and role in roles
+        for segment in route.segments:
+            key = "*" if param_type(segment) is not None else segment
+            node = node.children.setdefault(key, _TrieNode())
+        node.methods[route.method] = route.role
+    return root
 
+
+def _walk(root: _TrieNode, method: str, path: str, roles: frozenset[str]) -> bool:
+    node = root
+    for segment in path[1:].split("/"):
+        child = node.children.get(segment) or node.children.get("*")
+        if child is None:
+            return False
+        node = child
+    role = node.methods.get(method)
+    return role is not None and role in roles
+
+
+def build_trie(w: Workload) -> Contender:
+    root, seconds = _timed(lambda: _trie_of(w))
     roles = {user.subject: w.inherited[user.role] for user in w.users}
     roles[ANONYMOUS] = frozenset()
     return Contender(
         "bare segment trie",
         "build",
         seconds,
-        decide,
+        lambda call: _walk(root, *call),
         bool,
         lambda c: (c.method, c.path, roles[c.subject]),
     )
+
+
+# What a bare implementation would bind for the same job: CPython's own sha256 where it
+# is there (the engine's choice too, authn/api_key.py), else hashlib's.
+_sha256: Callable[[bytes], Any] = getattr(
+    importlib.import_module("_sha256" if sys.version_info < (3, 12) else "_sha2"),
+    "sha256",
+    hashlib.sha256,
+)
+
+
+def build_trie_same_request(w: Workload, prepare: Callable[[Call], Any]) -> Contender:
+    """The bare trie given what policyengine is given, a Request per call: it reads the
+    `X-API-Key` header (as spelled; no case folding), looks the key's sha256 up in a dict
+    of roles, drops the query and walks the trie. No normalization, no hardening, no
+    Decision: still the floor, but for the same job."""
+    root, seconds = _timed(lambda: _trie_of(w))
+    by_digest = {_sha256(u.key.encode()).digest(): w.inherited[u.role] for u in w.users}
+    nobody: frozenset[str] = frozenset()
+
+    def decide(request: Any) -> bool:
+        key = request.headers.get("X-API-Key")
+        roles = by_digest.get(_sha256(key.encode()).digest(), nobody) if key else nobody
+        return _walk(root, request.method, request.path.partition("?")[0], roles)
+
+    return Contender("bare trie, same request", "build", seconds, decide, bool, prepare)
 
 
 PEER_BUILDERS: dict[str, Callable[[Workload], Contender]] = {

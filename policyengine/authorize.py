@@ -7,6 +7,8 @@ request through; else the refusal says what was missing (401 credentials, 403 a 
 
 from __future__ import annotations
 
+from typing import Final
+
 from policyengine.answers import deny
 from policyengine.authenticator import with_params
 from policyengine.context import RequestContext
@@ -14,6 +16,12 @@ from policyengine.decision import Decision
 from policyengine.request import Identity, Reason
 from policyengine.trace import Trace
 from policyengine.tree import AllowKind, AllowRule, CompiledRoute
+
+# C statics compiled: enum members read without looking up the class and the member
+_ANYONE: Final = AllowKind.ANYONE
+_WHEN: Final = AllowKind.WHEN
+_NO_ALLOW: Final = Reason.NO_ALLOW
+_AUTHN_MISSING: Final = Reason.AUTHN_MISSING
 
 
 def check_rules(
@@ -50,7 +58,7 @@ def check_rules(
     lacking: AllowRule | None = None  # the first rule that only a scope kept shut
     for allow in route.allows:
         kind = allow.kind
-        if kind is not AllowKind.ANYONE and kind is not AllowKind.WHEN and identity is None:
+        if kind is not _ANYONE and kind is not _WHEN and identity is None:
             why_not = "needs an identity"
         elif allow.roles is not None and (
             identity is None or not _holds_one_of(identity, allow.roles)
@@ -74,9 +82,7 @@ def check_rules(
         return _insufficient_scope(policy, ctx, route, identity, lacking)
     roles = identity.role_list
     who = f"role {', '.join(roles)}" if roles else f"`{identity.subject}`"
-    return deny(
-        policy, 403, Reason.NO_ALLOW, f"{who} may not {route.label}", route, ctx, reusable=True
-    )
+    return deny(policy, 403, _NO_ALLOW, f"{who} may not {route.label}", route, ctx, reusable=True)
 
 
 def _insufficient_scope(
@@ -105,7 +111,7 @@ def _credentials_required(
 ) -> Decision:
     challenge = next((c for a in route.authenticators if (c := a.challenge())), None)
     headers = {"WWW-Authenticate": challenge} if challenge else {}
-    return deny(policy, 401, Reason.AUTHN_MISSING, "credentials required", route, ctx,
+    return deny(policy, 401, _AUTHN_MISSING, "credentials required", route, ctx,
                       response_headers=headers, reusable=True)  # fmt: skip
 
 

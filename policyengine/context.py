@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar, cast
 from urllib.parse import parse_qs
 
 from policyengine.jsonbody import read_strict
@@ -18,10 +18,12 @@ from policyengine.request import (
 )
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_UNSET: Any = object()
-_FOREVER = float("inf")
+# Final: compiled, a constant is read from a C static, not looked up in the module
+_UNSET: Final[Any] = object()
+_FOREVER: Final = float("inf")
 T = TypeVar("T")
-MAX_UNCHECKED_BODY = 1024 * 1024  # what `body.x` conditions read on routes without `body`
+_LOWERCASE: Final = LowercaseHeaders  # a Python class (a dict): its type check, no lookup
+MAX_UNCHECKED_BODY: Final = 1024 * 1024  # what `body.x` conditions read on routes without `body`
 
 
 def _find_field(headers: Mapping[str, str], lower_name: str) -> str | None:
@@ -35,10 +37,52 @@ def _find_field(headers: Mapping[str, str], lower_name: str) -> str | None:
     return found
 
 
+class FieldReader:
+    """The header fields a policy's decisions read (DecisionInputs.headers), found in one
+    pass over a mapping in any case, where each lookup would scan every name again: a
+    name is lowercased only when some field is as long, and kept under that field's own
+    string (its hash computed once, at compile time). Repeats are joined as _find_field
+    joins them."""
+
+    __slots__ = ("by_length", "names")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = frozenset(names)
+        longest = max((len(name) for name in names), default=0)
+        self.by_length = tuple(
+            tuple(sorted(name for name in self.names if len(name) == size))
+            for size in range(longest + 1)
+        )
+
+    def read(self, headers: Mapping[str, str]) -> dict[str, str | None]:
+        """Those of `names` that `headers` holds, by lowercase name, in the order met."""
+        # compiled, a dict is walked without an iterator object (faces pass dicts)
+        plain = cast(dict[str, str], headers) if type(headers) is dict else dict(headers)
+        by_length = self.by_length
+        top = len(by_length)
+        found: dict[str, str | None] = {}
+        for name, value in plain.items():
+            size = len(name)
+            if size >= top:
+                continue
+            candidates = by_length[size]
+            if not candidates:  # the common case: no field is as long, nothing lowercased
+                continue
+            lower = name.lower()
+            for field in candidates:
+                if lower == field:
+                    count = len(found)
+                    previous = found.setdefault(field, value)  # one lookup, not two
+                    if len(found) == count and previous is not None:  # a repeat: joined
+                        found[field] = join_field(field, previous, value)
+                    break
+        return found
+
+
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Names differing only in case are one field: joined with ", " (RFC 9110 §5.3), never
     one silently dropped (two Authorization headers must not pick a winner)."""
-    if type(headers) is LowercaseHeaders:
+    if type(headers) is _LOWERCASE:
         return headers
     lowered = {name.lower(): value for name, value in headers.items()}
     if len(lowered) == len(headers):  # no two names differ only in case: the common case
@@ -61,6 +105,7 @@ class RequestContext:
         "_headers",
         "_looked_up",
         "_query",
+        "_read",
         "captures",
         "identity",
         "method",
@@ -82,6 +127,8 @@ class RequestContext:
         captures: Sequence[Any] = (),
         route_label: str | None = None,
         body_limit: int = MAX_UNCHECKED_BODY,
+        fields: dict[str, str | None] | None = None,
+        read: frozenset[str] = frozenset(),
     ) -> None:
         self.request = request
         self.method = request.method
@@ -98,7 +145,10 @@ class RequestContext:
         self.reuse_until = _FOREVER
         self._derived: dict[Callable[[RequestContext], Any], Any] | None = None
         self._headers: dict[str, str] | None = None
-        self._looked_up: dict[str, str | None] | None = None
+        # fields of a mapping in any case, by lowercase name: FieldReader.read found
+        # every one of `read` it holds; others are looked up when first asked for
+        self._looked_up = fields
+        self._read = read
         self._query: dict[str, list[str]] | None = None
         self._body: Any = _UNSET
         self._client_ip: Any = _UNSET
@@ -131,7 +181,7 @@ class RequestContext:
         headers = self._headers
         if headers is not None:
             value = headers.get(lower_name)
-        elif type(self.request.headers) is LowercaseHeaders:
+        elif type(self.request.headers) is _LOWERCASE:
             headers = self._headers = self.request.headers
             value = headers.get(lower_name)
         else:  # a mapping in any case: find the one field rather than fold every name
@@ -140,6 +190,8 @@ class RequestContext:
                 looked_up = self._looked_up = {}
             if lower_name in looked_up:
                 value = looked_up[lower_name]
+            elif lower_name in self._read:  # read in one pass already: not there
+                value = None
             else:
                 value = looked_up[lower_name] = _find_field(self.request.headers, lower_name)
         return value.strip(" \t") if value is not None else None

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from policyengine.ratelimit.plan import Metered
 from policyengine.request import InputError, Reason
 
-_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+_NO_HEADERS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +91,21 @@ def new_decision(
 ) -> Decision:
     """A Decision, by keyword, at the cost of positional arguments: compiled, the keywords
     of a call to this function are bound once by mypyc, where the NamedTuple's own
-    constructor binds them on every call (about 0.3 µs for a decision's dozen)."""
-    return Decision(allow, status, reason, message, route, rule, subject, roles,
-                    upstream_headers, response_headers, errors, policy, reuse_until,
-                    metered)  # fmt: skip
+    constructor binds them on every call (about 0.3 µs for a decision's dozen). Built by
+    tuple.__new__ (what the NamedTuple's __new__ calls): that __new__ is interpreted."""
+    return _new_tuple(_DECISION, (allow, status, reason, message, route, rule, subject, roles,
+                                 upstream_headers, response_headers, errors, policy,
+                                 reuse_until, metered))  # fmt: skip
 
 
 def with_response_headers(decision: Decision, headers: Mapping[str, str]) -> Decision:
     """The same decision with other response headers (a metered decision taken again).
     NamedTuple._replace is interpreted (about 1.5 µs); this is compiled."""
     d = decision
-    return Decision(d.allow, d.status, d.reason, d.message, d.route, d.rule, d.subject,
-                    d.roles, d.upstream_headers, headers, d.errors, d.policy, d.reuse_until,
-                    d.metered)  # fmt: skip
+    return _new_tuple(_DECISION, (d.allow, d.status, d.reason, d.message, d.route, d.rule,
+                                 d.subject, d.roles, d.upstream_headers, headers, d.errors,
+                                 d.policy, d.reuse_until, d.metered))  # fmt: skip
+
+
+_new_tuple: Final = tuple.__new__
+_DECISION: Final = Decision  # a C static compiled: the class is not looked up by name

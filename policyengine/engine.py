@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from policyengine.answers import (
     NO_HEADERS,
@@ -28,8 +28,9 @@ from policyengine.authenticate import addressee
 from policyengine.authenticator import AuthnFailure, AuthnUnavailable
 from policyengine.authorize import check_rules
 from policyengine.compile import CompiledPolicy, compile_policy_set
-from policyengine.context import MAX_UNCHECKED_BODY, RequestContext
+from policyengine.context import MAX_UNCHECKED_BODY, FieldReader, RequestContext
 from policyengine.decision import Decision, new_decision, with_response_headers
+from policyengine.hardening import FIELDS as OVERRIDE_FIELDS
 from policyengine.hardening import overridden_method, override_refusal
 from policyengine.hosts import BadHost, HostSet, request_host
 from policyengine.inputs import MissingBody, check_input
@@ -39,11 +40,14 @@ from policyengine.ratelimit import Limiter, LimitOutcome, default_limiter
 from policyengine.ratelimit.algorithm import micros
 from policyengine.ratelimit.bans import BanPlan
 from policyengine.ratelimit.plan import LimitPlan, Metered
-from policyengine.request import InputRefused, Reason, Request
+from policyengine.request import InputRefused, LowercaseHeaders, Reason, Request
 from policyengine.trace import Trace
 from policyengine.tree import CompiledRoute
 
 log = logging.getLogger("policyengine")
+# C statics compiled: the hot path looks up neither a class nor an enum member by name
+_LOWERCASE: Final = LowercaseHeaders
+_UNMATCHED: Final = Reason.UNMATCHED
 
 
 class MatchedContext(RequestContext):
@@ -83,6 +87,8 @@ class Engine:
         options: EngineOptions | None = None,
     ) -> None:
         self.policy = policy
+        # the header fields its decisions read (the override fields always)
+        self.fields = FieldReader((*policy.inputs.headers, *OVERRIDE_FIELDS))
         self.limiter = limiter or default_limiter()
         self.clock = clock
         self.options = options or EngineOptions()
@@ -258,6 +264,10 @@ class Engine:
                 trace.add(f"normalize: rejected ({err})")
             return deny(self.policy.name, 400, Reason.BAD_PATH, f"bad path: {err}", reusable=True)
         method = request.method
+        headers = request.headers
+        # the fields decisions read, in one pass (a mapping in any case; the sidecar's
+        # LowercaseHeaders are read as they are)
+        fields = None if type(headers) is _LOWERCASE else self.fields.read(headers)
         if hardening.method_override:
             overridden, override = overridden_method(request.headers, raw_query)
             if overridden is not None:
@@ -265,7 +275,7 @@ class Engine:
                 if trace is not None:
                     trace.add(f"normalize: method overridden to {method} (permit method_override)")
         else:
-            override = override_refusal(request.headers, raw_query)
+            override = override_refusal(headers if fields is None else fields, raw_query)
         if override is not None:
             if trace is not None:
                 trace.add(f"normalize: rejected ({override[1]})")
@@ -294,7 +304,7 @@ class Engine:
             return deny(
                 self.policy.name,
                 403,
-                Reason.UNMATCHED,
+                _UNMATCHED,
                 f"no route for {method} {path}",
                 reusable=True,
             )
@@ -308,7 +318,7 @@ class Engine:
                 return refused
         body_limit = route.body.max_bytes if route.body is not None else MAX_UNCHECKED_BODY
         ctx = MatchedContext(request, segments, raw_query, self.clock(), captures, route.label,
-                             body_limit)  # fmt: skip
+                             body_limit, fields, self.fields.names)  # fmt: skip
         ctx.route = route
         ctx.method = method
         return ctx

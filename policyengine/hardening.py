@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final, cast
 from urllib.parse import unquote_plus
 
 from policyengine.request import LowercaseHeaders, Reason
@@ -28,11 +29,14 @@ METHOD_OVERRIDE_FIELDS = ("x-http-method-override", "x-http-method", "x-method-o
 URL_OVERRIDE_FIELDS = ("x-original-url", "x-rewrite-url")
 # the cache keys on them (DecisionInputs): a request with one is never answered from
 # the decision of one without
-FIELDS = (*METHOD_OVERRIDE_FIELDS, *URL_OVERRIDE_FIELDS)
-_FIELDS = frozenset(FIELDS)
-_METHOD_FIELDS = frozenset(METHOD_OVERRIDE_FIELDS)
-_LENGTHS = frozenset(len(name) for name in FIELDS)  # most names are lowercased never
+FIELDS: Final = (*METHOD_OVERRIDE_FIELDS, *URL_OVERRIDE_FIELDS)
+_FIELDS: Final = frozenset(FIELDS)
+_METHOD_FIELDS: Final = frozenset(METHOD_OVERRIDE_FIELDS)
+# most names are lowercased never: not one of the lengths, or not starting with `x`
+_SHORTEST: Final = min(len(name) for name in FIELDS)
+_LONGEST: Final = max(len(name) for name in FIELDS)
 METHOD_PARAMETER = "_method"
+_LOWERCASE: Final = LowercaseHeaders  # compiled, a C static: no lookup by name
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.6.2: what a method is
 
 
@@ -64,7 +68,7 @@ class Hardening:
 STRICT = Hardening()
 
 
-def override_refusal(headers: Mapping[str, str], raw_query: str) -> tuple[Reason, str] | None:
+def override_refusal(headers: Mapping[str, object], raw_query: str) -> tuple[Reason, str] | None:
     """The reason and message when the request carries an override, else None. On every
     request: compiled, and a name is lowercased only when it could be one of them."""
     present = _override_field(headers)
@@ -108,17 +112,26 @@ def overridden_method(
     return method, None
 
 
-def _override_field(headers: Mapping[str, str]) -> str | None:
+def _override_field(headers: Mapping[str, object]) -> str | None:
     """The lowercased name of the first override field present, else None."""
-    if type(headers) is LowercaseHeaders:  # the sidecar's: five lookups
+    if type(headers) is _LOWERCASE:  # the sidecar's: five lookups
         for name in FIELDS:
             if name in headers:
                 return name
         return None
+    if type(headers) is dict:  # compiled, a dict is walked without an iterator object
+        for name in cast(dict[str, object], headers):
+            if _could_be_one(name):
+                return name.lower()
+        return None
     for name in headers:
-        if len(name) in _LENGTHS and name[0] in "xX" and name.lower() in _FIELDS:
+        if _could_be_one(name):
             return name.lower()
     return None
+
+
+def _could_be_one(name: str) -> bool:
+    return _SHORTEST <= len(name) <= _LONGEST and name[0] in "xX" and name.lower() in _FIELDS
 
 
 def _has_method_parameter(raw_query: str) -> bool:

@@ -23,20 +23,47 @@ MAX_NUMBER_CHARS = MAX_CHARS
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+def member(value: Any, key: str) -> Any:
+    """One step into parsed JSON (a body, a token's claims): an object member by name, an
+    array element by a decimal index (`items.0`); None when it is missing, or when `value`
+    is of another kind (a string, a number, null). The only step every path takes."""
+    if isinstance(value, dict | Mapping):  # dict first: bodies and most claims
+        return value.get(key)
+    if isinstance(value, list) and key.isdecimal():  # not isdigit: int("²") raises
+        index = int(key)
+        return value[index] if index < len(value) else None
+    return None
+
+
 def value_at(value: Any, keys: tuple[str, ...]) -> Any:
-    """The value at a path of names in parsed JSON (a body, a token's claims): an object
-    member by name, an array element by a decimal index (`items.0`); None when any step
-    is missing or reaches a value of another kind. The one walker of conditions
-    (`body.a.b`, `claims.a.b`) and limit keys (`by claims.a.b`)."""
+    """The value at a path of names, one `member` step per name; None as soon as a step
+    finds nothing (a JSON null counts as nothing). Conditions (`body.a.b`, `claims.a.b`)
+    and limit keys (`by claims.a.b`) read paths split when the policy was compiled."""
     for key in keys:
-        if isinstance(value, dict | Mapping):  # dict first: bodies and most claims
-            value = value.get(key)
-        elif isinstance(value, list) and key.isdigit():
-            index = int(key)
-            value = value[index] if index < len(value) else None
-        else:
+        value = member(value, key)
+        if value is None:
             return None
     return value
+
+
+def value_at_dotted(value: Any, path: str) -> Any:
+    """A dotted path as the authn settings write it (`subject claim "realm_access.sub"`,
+    `required_claims "org.id"`): the same `member` steps as value_at, but since a name may
+    itself hold dots (Auth0's `https://example.com/roles`), each level tries the rest of
+    the path as one name first, then splits it at each dot from the left. The first
+    value found (not None) wins; a path starting with a dot is only a name."""
+    found = member(value, path)
+    if found is not None:
+        return found
+    start = 0
+    while (dot := path.find(".", start)) > 0:
+        inner = member(value, path[:dot])
+        if inner is not None:
+            found = value_at_dotted(inner, path[dot + 1 :])
+            if found is not None:
+                return found
+        start = dot + 1
+    return None
 
 
 class InvalidJson(ValueError):

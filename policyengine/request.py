@@ -38,7 +38,7 @@ class Reason(StrEnum):
     INTERNAL = "internal"
 
 
-_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+_NO_HEADERS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)

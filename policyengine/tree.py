@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 from policyengine.authenticator import Authenticator
 from policyengine.context import RequestContext
@@ -93,20 +93,21 @@ class Endpoint:
         self.by_method: dict[str, CompiledRoute] = {}
         self.any: CompiledRoute | None = None
 
-    def for_method(self, method: str) -> CompiledRoute | None:
+    def for_method(self, method: str, without: CompiledRoute | None = None) -> CompiledRoute | None:
+        """The route for `method`; `without`: as if that route were not here (lints)."""
         route = self.by_method.get(method)
-        if route is not None:
+        if route is not None and route is not without:
             return route
         if method == "HEAD":  # HEAD is GET without a body (RFC 9110 §9.3.2)
             route = self.by_method.get("GET")
-            if route is not None:
+            if route is not None and route is not without:
                 return route
-        return self.any
+        return self.any if self.any is not without else None
 
 
 # Shared by every node without static children, or without routes: never written.
-_NO_STATIC: dict[str, Node] = {}
-_NO_METHODS: dict[str, CompiledRoute] = {}
+_NO_STATIC: Final[dict[str, Node]] = {}
+_NO_METHODS: Final[dict[str, CompiledRoute]] = {}
 
 
 def _fits_nothing(segment: str) -> None:
@@ -248,6 +249,13 @@ class DecisionTree:
         route = _walk(self.root, segments, 0, method, captures)
         return (route, captures) if route is not None else None
 
+    def match_without(
+        self, segments: tuple[str, ...], method: str, without: CompiledRoute
+    ) -> CompiledRoute | None:
+        """The route a request would go to if `without` were not in the tree: what the
+        lints ask, answered by the same walk and without editing the tree."""
+        return _walk(self.root, segments, 0, method, [], without)
+
 
 def _viable(node: Node, segment: str) -> bool:
     """Whether `node` can take the next segment: one step of lookahead (at the end of the
@@ -263,35 +271,40 @@ def _viable(node: Node, segment: str) -> bool:
 
 
 def _walk(
-    node: Node, segments: tuple[str, ...], i: int, method: str, captures: list[Any]
+    node: Node,
+    segments: tuple[str, ...],
+    i: int,
+    method: str,
+    captures: list[Any],
+    without: CompiledRoute | None = None,
 ) -> CompiledRoute | None:
     if i == len(segments):
-        route = node.leaf.for_method(method) if node.leaf else None
+        route = node.leaf.for_method(method, without) if node.leaf else None
         if route is None and node.glob is not None:
-            route = node.glob.for_method(method)
+            route = node.glob.for_method(method, without)
         return route
     segment = segments[i]
     child = node.static.get(segment)
     if child is not None:
-        route = _walk(child, segments, i + 1, method, captures)
+        route = _walk(child, segments, i + 1, method, captures, without)
         if route is not None:
             return route
     for typed_child in node.typed:
         value = typed_child.convert(segment)
         if value is not None:
             captures.append(value)
-            route = _walk(typed_child, segments, i + 1, method, captures)
+            route = _walk(typed_child, segments, i + 1, method, captures, without)
             if route is not None:
                 return route
             captures.pop()
     if node.param is not None:
         captures.append(segment)
-        route = _walk(node.param, segments, i + 1, method, captures)
+        route = _walk(node.param, segments, i + 1, method, captures, without)
         if route is not None:
             return route
         captures.pop()
     if node.star is not None:
-        route = _walk(node.star, segments, i + 1, method, captures)
+        route = _walk(node.star, segments, i + 1, method, captures, without)
         if route is not None:
             return route
-    return node.glob.for_method(method) if node.glob is not None else None
+    return node.glob.for_method(method, without) if node.glob is not None else None

@@ -312,6 +312,28 @@ def test_fast_path_agrees_with_slow_path(path: str) -> None:
     assert _outcome(normalize_path, path) == _outcome(paths._normalize_slow, path)
 
 
+# The fast path's definition: pchar and `/` only, from a `/`, no `//`, no segment that
+# starts with a dot. _split_clean checks the characters another way (bytes.translate).
+_CLEAN = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
+
+
+@given(
+    st.one_of(
+        st.text(max_size=12).map(lambda s: "/" + s),
+        st.text(alphabet="/.%aZ9 \x00\x7f\x80é\\~", max_size=12),
+    )
+)
+def test_the_fast_path_takes_exactly_the_clean_paths(path: str) -> None:
+    clean = bool(_CLEAN.fullmatch(path)) and "//" not in path and "/." not in path
+    try:
+        taken = paths._split_clean(path) is not None
+    except BadPath:  # only too many segments
+        taken = True
+    assert taken == clean, path
+    if clean:
+        assert paths._split_clean(path) == paths._normalize_slow(path)
+
+
 def _target_outcome(target: str) -> tuple[tuple[str, ...], str] | type[BadPath]:
     try:
         path, query = split_target(target)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from policyengine.compile import compile_policy_set
 from policyengine.errors import PolicyError
 from policyengine.loader import parse_text
-from policyengine.tree import DecisionTree, Match, _walk
+from policyengine.tree import CompiledRoute, DecisionTree, Match, _walk
 
 KINDS = ["a", "b", "1", "{p:int}", "{q}", "*"]
 VALUES = ["a", "b", "1", "22", "x"]
@@ -87,3 +87,46 @@ def test_a_deep_dead_end_backtracks() -> None:
     assert match is not None and match[0].label == "GET /a/{s}/sub/{t}"
     match = tree.match(("a", "5", "x"), "GET")
     assert match is not None and match[0].label == "GET /a/{n:int}/x" and match[1] == [5]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_matching_without_a_route_equals_a_tree_without_it(data: st.DataObject) -> None:
+    """What the lints ask (`lint/public-in-protected`), answered without editing the tree."""
+    patterns = data.draw(st.lists(pattern(), min_size=2, max_size=8))
+    methods = [data.draw(st.sampled_from(["GET", "POST", "ANY"])) for _ in patterns]
+    lines = sorted(
+        {
+            f"route {m} /{'/'.join(p)} {{ allow anyone }}"
+            for m, p in zip(methods, patterns, strict=True)
+        }
+    )
+    dropped = data.draw(st.integers(0, len(lines) - 1))
+    try:
+        tree = compile_policy_set(parse_text("\n".join(lines))).tree
+        rest = compile_policy_set(parse_text("\n".join(lines[:dropped] + lines[dropped + 1 :])))
+    except PolicyError:
+        return
+    label = lines[dropped].removeprefix("route ").removesuffix(" { allow anyone }")
+    without = next(r for r in _routes(tree) if r.label == label)
+    before = [r.label for r in _routes(tree)]
+    for segments in patterns:
+        path = data.draw(request_for(segments))
+        for method in ("GET", "POST", "HEAD", "PUT"):
+            expected = rest.tree.match(path, method)
+            got = tree.match_without(path, method, without)
+            assert (got.label if got else None) == (expected[0].label if expected else None)
+    assert [r.label for r in _routes(tree)] == before  # the tree is as it was
+
+
+def _routes(tree: DecisionTree) -> list[CompiledRoute]:
+    found: list[CompiledRoute] = []
+    stack = [tree.root]
+    while stack:
+        node = stack.pop()
+        for endpoint in (node.leaf, node.glob):
+            if endpoint is not None:
+                found += [*endpoint.by_method.values(), *([endpoint.any] if endpoint.any else [])]
+        stack += [*node.static.values(), *node.typed]
+        stack += [c for c in (node.param, node.star) if c is not None]
+    return sorted(found, key=lambda r: r.label)

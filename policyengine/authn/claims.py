@@ -18,6 +18,7 @@ from policyengine.authn.base import AuthnBuildContext
 from policyengine.authn.scopes import token_scopes
 from policyengine.authn.settings import SettingsReader
 from policyengine.errors import one_of
+from policyengine.jsonbody import value_at_dotted
 from policyengine.numbers import is_number
 from policyengine.request import Identity, Reason
 
@@ -79,7 +80,7 @@ class ClaimRules:
 
     def _check_required(self, claims: Mapping[str, Any]) -> Rejection | None:
         for name in self.required:
-            if claim_at(claims, name) is None:
+            if value_at_dotted(claims, name) is None:
                 return Rejection(Reason.AUTHN_INVALID, f"token lacks claim `{name}`")
         return None
 
@@ -98,7 +99,7 @@ class ClaimMapping:
     roles_in_string: bool = False  # `roles claim "..." string`: space-separated names
 
     def identity(self, claims: Mapping[str, Any], block: str) -> Identity | Rejection:
-        subject = claim_at(claims, self.subject)
+        subject = value_at_dotted(claims, self.subject)
         if not isinstance(subject, str) or not subject:
             return Rejection(Reason.AUTHN_INVALID, f"token has no subject claim `{self.subject}`")
         names = self._role_names(claims)
@@ -113,7 +114,7 @@ class ClaimMapping:
     def _role_names(self, claims: Mapping[str, Any]) -> list[str] | None:
         if self.roles is None:
             return []
-        value = claim_at(claims, self.roles)
+        value = value_at_dotted(claims, self.roles)
         if value is None:
             return []
         if self.roles_in_string:
@@ -127,22 +128,6 @@ class ClaimMapping:
         if self.role_map is not None:
             return frozenset(self.role_map[n] for n in names if n in self.role_map)
         return frozenset(n for n in names if n in self.known_roles)
-
-
-def claim_at(claims: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted path; a key that itself holds dots (Auth0's namespaced
-    `https://example.com/roles`) is matched whole first."""
-    if path in claims:
-        return claims[path]
-    start = 0
-    while (dot := path.find(".", start)) > 0:
-        inner = claims.get(path[:dot])
-        if isinstance(inner, Mapping):
-            found = claim_at(inner, path[dot + 1 :])
-            if found is not None:
-                return found
-        start = dot + 1
-    return None
 
 
 # Beyond any real NumericDate and still exact as a float: `exp + leeway` cannot overflow.

@@ -12,8 +12,8 @@ from policyengine import ast
 from policyengine.compile.build_tree import build_tree
 from policyengine.compile.state import CompiledTarget, CompileState
 from policyengine.errors import one_of
-from policyengine.patterns import ParamType, PathPattern, PatternSegment, SegmentKind
-from policyengine.tree import AllowKind, CompiledRoute, DecisionTree, Endpoint, Node
+from policyengine.patterns import ParamType, PatternSegment, SegmentKind
+from policyengine.tree import AllowKind, CompiledRoute, DecisionTree
 
 # A method no route can name: an ANY route is asked about it (it meets only ANY routes).
 UNNAMED_METHOD = "PROPFIND"
@@ -21,7 +21,7 @@ Request = tuple[str, tuple[str, ...]]  # method, normalized segments
 
 
 def _lint_tree(state: CompileState) -> DecisionTree:
-    """One tree for both lints; the engine's too unless `_carved_from` edited it."""
+    """One tree for both lints, and the engine's: the lints only ask it (match_without)."""
     if state.lint_tree is None:
         state.lint_tree = build_tree(state)
     return state.lint_tree
@@ -128,8 +128,6 @@ def lint_public_in_protected(state: CompileState) -> None:
                 "make sure this path is meant to be public, or move it out from under a "
                 "prefix that is otherwise kept to roles",
             )
-    # routes were taken out and put back: the same routes, but not in the order built
-    state.lint_tree = None
 
 
 def _allow_anyone(target: CompiledTarget) -> ast.AllowAnyone | None:
@@ -147,56 +145,13 @@ def _roles_of(route: CompiledRoute) -> str:
 
 def _carved_from(tree: DecisionTree, target: CompiledTarget, witnesses: _Witnesses) -> str | None:
     """The role-only route that would take this route's requests if it were not there."""
-    requests = [r for r in witnesses.requests(target) if _winner(tree, r) is target.route]
-    endpoint = _endpoint_of(tree.root, target.pattern)
-    method = target.target.method.value
-    with _detached(endpoint, method):
-        for request in requests:
-            fallback = _winner(tree, request)
-            if fallback is not None and _role_only(fallback):
-                return f"`{fallback.label}` admits only roles {_roles_of(fallback)}"
+    for method, segments in witnesses.requests(target):
+        if _winner(tree, (method, segments)) is not target.route:
+            continue
+        fallback = tree.match_without(segments, method, target.route)
+        if fallback is not None and _role_only(fallback):
+            return f"`{fallback.label}` admits only roles {_roles_of(fallback)}"
     return None
-
-
-class _detached:
-    """Take one route out of its endpoint for the duration of a `with` block."""
-
-    def __init__(self, endpoint: Endpoint, method: str) -> None:
-        self.endpoint = endpoint
-        self.method = method
-        self.route: CompiledRoute | None = None
-
-    def __enter__(self) -> None:
-        if self.method == "ANY":
-            self.route, self.endpoint.any = self.endpoint.any, None
-        else:
-            self.route = self.endpoint.by_method.pop(self.method)
-
-    def __exit__(self, *_: object) -> None:
-        if self.method == "ANY":
-            self.endpoint.any = self.route
-        elif self.route is not None:
-            self.endpoint.by_method[self.method] = self.route
-
-
-def _endpoint_of(root: Node, pattern: PathPattern) -> Endpoint:
-    node = root
-    for segment in pattern.segments:
-        if segment.kind is SegmentKind.GLOB:
-            assert node.glob is not None
-            return node.glob
-        if segment.kind is SegmentKind.STATIC:
-            node = node.static[segment.text]
-        elif segment.kind is SegmentKind.TYPED:
-            assert segment.type is not None
-            convert = segment.type.convert
-            node = next(child for child in node.typed if child.convert is convert)
-        else:
-            child = node.param if segment.kind is SegmentKind.PARAM else node.star
-            assert child is not None
-            node = child
-    assert node.leaf is not None
-    return node.leaf
 
 
 class _Siblings:

@@ -88,7 +88,7 @@ class CompileState:
     compiled_routes: list[tuple[FlatRoute, CompiledRoute]] = field(default_factory=list)
     compiled_targets: list[CompiledTarget] = field(default_factory=list)  # in that order
     # the tree the reachability lints ask, built by the first that needs it; the
-    # engine's tree too, unless lint-public took routes out of it (and dropped it)
+    # engine's tree too: the lints only ask it (DecisionTree.match_without)
     lint_tree: DecisionTree | None = None
     inputs: DecisionInputs = field(default_factory=DecisionInputs)
     host_sets: dict[ast.HostDecl, HostSet] = field(default_factory=dict)  # each `host` line

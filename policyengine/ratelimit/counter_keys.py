@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from policyengine.context import RequestContext
 from policyengine.jsonbody import value_at
@@ -38,11 +38,18 @@ class RuleKey:
     values: tuple[tuple[ValueOf, Any], ...]
 
     def key(self, ctx: RequestContext) -> bytes:
-        digest = self.seed.copy()
+        digest = _copy(self.seed)
         for value_of, arg in self.values:
             data = value_of(ctx, arg).encode("utf-8", "surrogatepass")
-            digest.update(len(data).to_bytes(8, "big") + data)
-        return bytes(digest.digest())
+            _update(digest, len(data).to_bytes(8, "big") + data)
+        return bytes(_digest(digest))
+
+
+# BLAKE2b's methods, taken from the class once: compiled, a call on the state then looks
+# up no method by name (three lookups a key)
+_copy: Final[Any] = hashlib.blake2b.copy
+_update: Final[Any] = hashlib.blake2b.update
+_digest: Final[Any] = hashlib.blake2b.digest
 
 
 def rule_key_of(rule: Rule) -> RuleKey:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Final
 
 from policyengine.ratelimit.algorithm import Quota, whole_seconds
 from policyengine.ratelimit.base import LimitOutcome
@@ -26,14 +27,18 @@ class HeaderMode(StrEnum):
     LEGACY = "legacy"
 
 
-ALLOWED = LimitOutcome(True, headers=MappingProxyType({}))
+ALLOWED: Final = LimitOutcome(True, headers=MappingProxyType({}))
+# C statics compiled: each request's mode is compared without looking up the enum
+_OFF: Final = HeaderMode.OFF
+_IETF: Final = HeaderMode.IETF
+_LEGACY: Final = HeaderMode.LEGACY
 
 
 def outcome(
     plan: LimitPlan, quotas: Sequence[Quota], allowed: bool, mode: HeaderMode
 ) -> LimitOutcome:
     """`quotas` are after the request when it was admitted, before it when refused."""
-    if allowed and mode is HeaderMode.OFF:
+    if allowed and mode is _OFF:
         return ALLOWED
     headers = _quota_headers(plan, quotas, mode, allowed)
     if allowed:
@@ -53,13 +58,17 @@ def _longest_wait(quotas: Sequence[Quota]) -> int:
 def _quota_headers(
     plan: LimitPlan, quotas: Sequence[Quota], mode: HeaderMode, allowed: bool
 ) -> dict[str, str]:
-    if mode is HeaderMode.IETF:
+    if mode is _IETF:
+        if len(quotas) == 1:  # most routes have one limit: no list to build and join
+            q = quotas[0]
+            field = f"{plan.heads[0]}{max(0, q.available)};t={whole_seconds(q.wait_us)}"
+            return {"RateLimit-Policy": plan.policy, "RateLimit": field}
         fields = []
         for i in range(len(quotas)):
             q = quotas[i]
             fields.append(f"{plan.heads[i]}{max(0, q.available)};t={whole_seconds(q.wait_us)}")
         return {"RateLimit-Policy": plan.policy, "RateLimit": ", ".join(fields)}
-    if mode is HeaderMode.LEGACY:
+    if mode is _LEGACY:
         if allowed:
             i = min(range(len(quotas)), key=lambda i: (quotas[i].available, -quotas[i].wait_us))
         else:

@@ -81,8 +81,9 @@ class _Counters:
             return
         self.states[key] = state
         self.states.move_to_end(key)
-        self.sizes[key] = size
-        self.currsize += size - (old or 0)
+        if old != size:  # most takes keep the size: no second write
+            self.sizes[key] = size
+            self.currsize += size - (old or 0)
         while self.currsize > self.max_bytes:
             forgotten, _ = self.states.popitem(last=False)
             self.currsize -= self.sizes.pop(forgotten)
@@ -106,6 +107,9 @@ class MemoryLimiter:
         self._headers = HeaderMode(headers)
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
+        # bound once: compiled, `with self._lock` looks up __enter__ and __exit__ per take
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
         self._counters = _Counters(max_bytes)
         self._checks = 0
         self._refused = 0
@@ -114,8 +118,11 @@ class MemoryLimiter:
         return self.take(plan, plan.derive(ctx), micros(ctx.now))
 
     def take(self, plan: LimitPlan, keys: tuple[bytes, ...], now_us: int) -> LimitOutcome:
-        with self._lock:
+        self._acquire()
+        try:
             quotas, allowed = self._take(plan.rules, keys, now_us)
+        finally:
+            self._release()
         return outcome(plan, quotas, allowed, self._headers)
 
     async def take_async(

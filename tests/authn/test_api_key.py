@@ -11,6 +11,7 @@ from authn_support import NOW, write
 from click.testing import CliRunner
 
 from policyengine import Engine, PolicyError, Request
+from policyengine.authn.api_key import key_digest, key_hash
 from policyengine.cli import main
 from policyengine.decision import Decision
 from policyengine.request import Reason
@@ -170,3 +171,14 @@ def test_keys_hash_reads_the_key_from_stdin() -> None:
     assert (result.exit_code, result.stdout.strip()) == (0, sha(ALICE_KEY))
     empty = CliRunner().invoke(main, ["keys", "hash"], input="\n")
     assert empty.exit_code == 2
+
+
+@pytest.mark.parametrize("key", ["", "k", "k-" + "x" * 62, "k" * 200, "clé-ü-鍵", "a,b"])
+def test_a_key_digest_is_its_sha256(key: str) -> None:
+    """CPython's own sha256 where the engine takes it: always hashlib's bytes."""
+    assert key_digest(key) == hashlib.sha256(key.encode()).digest()
+    assert key_hash(key) == hashlib.sha256(key.encode()).hexdigest()
+
+
+def test_a_key_utf8_cannot_encode_has_no_digest() -> None:
+    assert key_digest("\ud800") == b""

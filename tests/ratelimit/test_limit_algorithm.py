@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from policyengine.ratelimit.algorithm import (
+    MICROS,
     Kind,
     Quota,
     Rule,
     SlidingLog,
     admit,
+    micros,
     new_state,
     quota,
 )
@@ -167,3 +171,27 @@ def test_admitted_quota_reports_what_is_left() -> None:
     rule = window(3, 100)
     assert Quota(3, 0).admitted(rule) == Quota(2, 100)
     assert Quota(2, 40).admitted(rule) == Quota(1, 40)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12))
+def test_micros_is_round_of_the_product(seconds: float) -> None:
+    assert micros(seconds) == round(seconds * MICROS)
+
+
+# seconds whose product with MICROS is exactly halfway between two integers
+TIES = [s for k in range(-200, 200) if (s := (k + 0.5) / MICROS) * MICROS == k + 0.5]
+EDGES = [0.0, -0.0, 1.7e9 + 0.25e-6, 1e300, -1e300, 2.0**53, 5e-324]
+
+
+@pytest.mark.parametrize("seconds", TIES + EDGES)
+def test_micros_rounds_ties_to_even_as_round_does(seconds: float) -> None:
+    assert len(TIES) > 100
+    assert micros(seconds) == round(seconds * MICROS)
+
+
+@pytest.mark.parametrize("seconds", [math.nan, math.inf, -math.inf])
+def test_micros_of_no_number_raises_as_round_does(seconds: float) -> None:
+    with pytest.raises((ValueError, OverflowError)) as raised:
+        micros(seconds)
+    with pytest.raises(type(raised.value)):
+        round(seconds * MICROS)
